@@ -1,0 +1,54 @@
+"""Domain errors of the stock services.
+
+Each carries a stable ``code``; the API's exception handler maps the class to a status
+(InvalidStockOperation 400, InsufficientStock 409, VersionMismatch 412).
+"""
+
+from dataclasses import dataclass
+
+
+class StockError(Exception):
+    code = "stock_error"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidStockOperation(StockError):
+    """The request itself is wrong (a zero quantity, an unknown reason, ...)."""
+
+    code = "invalid"
+
+
+@dataclass(frozen=True)
+class Shortage:
+    sku: str
+    requested: int
+    available: int
+
+
+class InsufficientStock(StockError):
+    """The change would take a level below zero available; nothing was changed."""
+
+    code = "insufficient_stock"
+
+    def __init__(self, shortages: list[Shortage]):
+        self.shortages = shortages
+        described = ", ".join(
+            f"{s.sku}: {s.requested} requested, {s.available} available" for s in shortages
+        )
+        super().__init__(f"Not enough stock ({described}).")
+
+
+class VersionMismatch(StockError):
+    """A compare-and-set saw another version than the caller expected."""
+
+    code = "version_mismatch"
+
+    def __init__(self, *, expected: int, current: int):
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"The stock level is at version {current}, not {expected}; read it again."
+        )

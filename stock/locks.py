@@ -1,0 +1,51 @@
+"""Row locks on stock levels, taken in one place and one order.
+
+Every multi-row stock change locks its rows here, in primary-key order, so two
+transactions that touch the same rows always queue instead of deadlocking.
+"""
+
+from collections.abc import Iterable
+
+from catalog.models import Product
+from stores.models import Store
+
+from .models import StockLevel
+
+
+def ensure_stock_levels(pairs: Iterable[tuple[Store, Product]]) -> None:
+    """Create the zero levels that do not exist yet (version 0, no movement).
+
+    A zero level means the same as no level, so creating one changes nothing a reader
+    can see. Rows are inserted in key order, which keeps concurrent inserters of the
+    same keys from deadlocking each other.
+    """
+    keys = sorted({(store.pk, product.pk) for store, product in pairs})
+    StockLevel.objects.bulk_create(
+        [StockLevel(store_id=store_id, product_id=product_id) for store_id, product_id in keys],
+        ignore_conflicts=True,
+    )
+
+
+def lock_stock_levels(
+    pairs: Iterable[tuple[Store, Product]],
+) -> dict[tuple[int, int], StockLevel]:
+    """Lock the levels of ``pairs`` and return them by (store id, product id).
+
+    Pairs without a level are missing from the result. The query may also lock other
+    levels of the same stores and products; it never locks out of order.
+    Precondition: called inside ``transaction.atomic``; the locks last until it ends.
+    """
+    pairs = list(pairs)
+    store_ids = {store.pk for store, _ in pairs}
+    product_ids = {product.pk for _, product in pairs}
+    wanted = {(store.pk, product.pk) for store, product in pairs}
+    rows = list(
+        StockLevel.objects.filter(store_id__in=store_ids, product_id__in=product_ids)
+        .order_by("pk")
+        .select_for_update()
+    )
+    return {
+        (row.store_id, row.product_id): row
+        for row in rows
+        if (row.store_id, row.product_id) in wanted
+    }

@@ -1,0 +1,149 @@
+"""Stock levels and their ledger.
+
+Only ``stock.services`` writes these tables. The invariants the services keep are also
+constraints of the database, so that no other path (a raw SQL session, a future bug)
+can store a negative or over-reserved level.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from catalog.models import Product
+from stores.models import Store
+
+
+class StockLevel(models.Model):
+    """How many units of one product one store holds.
+
+    ``version`` counts the changes to ``on_hand`` and ``reserved``: each one writes
+    exactly one Movement, whose ``version_after`` is the new version.
+    """
+
+    # Indexed by the (store, product) unique constraint, which leads with store.
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="stock_levels", db_index=False
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="stock_levels"
+    )
+    on_hand = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    available = models.GeneratedField(
+        expression=F("on_hand") - F("reserved"),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
+    reorder_point = models.BigIntegerField(default=0)
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["store", "product"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "product"], name="stocklevel_store_product_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=0), name="stocklevel_on_hand_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="stocklevel_reserved_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("on_hand")),
+                name="stocklevel_reserved_within_on_hand",
+            ),
+            models.CheckConstraint(
+                condition=Q(reorder_point__gte=0),
+                name="stocklevel_reorder_point_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=0), name="stocklevel_version_non_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.store_id}/{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+
+class MovementKind(models.TextChoices):
+    RECEIVE = "receive", "Receive"
+    ADJUST = "adjust", "Adjust"
+    SET = "set", "Set count"
+    SALE = "sale", "Sale"
+    RESERVE = "reserve", "Reserve"
+    RELEASE = "release", "Release"
+    EXPIRE = "expire", "Expire"
+    COMMIT = "commit", "Commit"
+    TRANSFER_OUT = "transfer_out", "Transfer out"
+    TRANSFER_IN = "transfer_in", "Transfer in"
+    IMPORT = "import", "Import"
+
+
+class AdjustmentReason(models.TextChoices):
+    RECEIVED = "received", "Received"
+    DAMAGED = "damaged", "Damaged"
+    LOST = "lost", "Lost"
+    FOUND = "found", "Found"
+    RETURNED = "returned", "Returned"
+    CORRECTION = "correction", "Correction"
+
+
+class Movement(models.Model):
+    """One change to one stock level: the ledger, append-only.
+
+    Written in the same transaction as the change it records. Summing ``delta_on_hand``
+    and ``delta_reserved`` over a level's movements gives its ``on_hand`` and
+    ``reserved`` (``manage.py verify_ledger`` checks this).
+    """
+
+    # Indexed by movement_store_newest and the one-per-version constraint.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=MovementKind.choices)
+    delta_on_hand = models.BigIntegerField()
+    delta_reserved = models.BigIntegerField()
+    on_hand_after = models.BigIntegerField()
+    reserved_after = models.BigIntegerField()
+    version_after = models.BigIntegerField()
+    reason = models.CharField(max_length=32, blank=True)
+    reference = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["store", "-id"], name="movement_store_newest"),
+        ]
+        constraints = [
+            # One movement per version of a level: no change is recorded twice.
+            models.UniqueConstraint(
+                fields=["store", "product", "version_after"],
+                name="movement_one_per_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=MovementKind.values), name="movement_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand_after__gte=0)
+                & Q(reserved_after__gte=0)
+                & Q(reserved_after__lte=F("on_hand_after")),
+                name="movement_after_values_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(version_after__gte=1), name="movement_version_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.delta_on_hand:+d} ({self.store_id}/{self.product_id})"

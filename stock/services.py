@@ -1,0 +1,446 @@
+"""Every change to stock goes through this module.
+
+Each service is one transaction that changes one or more stock levels and writes exactly
+one Movement per level it changes. After commit it sends ``stock_changed``.
+
+Single-row changes are one guarded UPDATE whose WHERE clause carries the invariant
+(``on_hand - reserved >= quantity``): zero rows updated means the change was refused, and
+no value is ever read into Python and written back. On PostgreSQL the ledger INSERT rides
+in the same statement, so the row lock is held for one round trip plus the commit.
+Multi-row changes lock their rows in primary-key order first (``stock.locks``).
+"""
+
+import functools
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from catalog.models import Product
+from stores.models import Store
+
+from .exceptions import InsufficientStock, InvalidStockOperation, Shortage, VersionMismatch
+from .locks import ensure_stock_levels, lock_stock_levels
+from .models import AdjustmentReason, Movement, MovementKind, StockLevel
+from .signals import stock_changed
+
+logger = logging.getLogger(__name__)
+
+MAX_QUANTITY = 1_000_000
+MAX_REFERENCE_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StockLine:
+    product: Product
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    reference: str
+    lines: list[StockLine]
+    source_levels: list[StockLevel]
+    destination_levels: list[StockLevel]
+
+
+# --- Operations ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_receive(
+    *, store: Store, product: Product, quantity: int, reference: str = "", note: str = "", actor=None
+) -> StockLevel:
+    """Add delivered units to on_hand."""
+    _check_quantity(quantity)
+    _check_reference(reference)
+    level = _apply(
+        _Change(
+            store=store,
+            product=product,
+            kind=MovementKind.RECEIVE,
+            delta_on_hand=quantity,
+            reference=reference,
+            note=note,
+            actor=actor,
+        )
+    )
+    _announce(MovementKind.RECEIVE, [level])
+    return level
+
+
+@transaction.atomic
+def stock_adjust(
+    *, store: Store, product: Product, delta: int, reason: str, note: str = "", actor=None
+) -> StockLevel:
+    """Correct on_hand by ``delta`` (damaged, lost, found, ...); it may not take away
+    units that are not available."""
+    if not _is_int(delta) or delta == 0 or abs(delta) > MAX_QUANTITY:
+        raise InvalidStockOperation(
+            "delta must be a non-zero whole number from -1,000,000 to 1,000,000."
+        )
+    _check_reason(reason, required=True)
+    level = _apply(
+        _Change(
+            store=store,
+            product=product,
+            kind=MovementKind.ADJUST,
+            delta_on_hand=delta,
+            reason=reason,
+            note=note,
+            actor=actor,
+        )
+    )
+    _announce(MovementKind.ADJUST, [level])
+    return level
+
+
+@transaction.atomic
+def stock_set_count(
+    *,
+    store: Store,
+    product: Product,
+    on_hand: int,
+    expected_version: int | None = None,
+    reason: str = "",
+    note: str = "",
+    actor=None,
+) -> StockLevel:
+    """Record a physical count: on_hand becomes ``on_hand``.
+
+    With ``expected_version`` it is a compare-and-set that raises VersionMismatch when the
+    level has changed since the caller read it. The row is locked first because the
+    ledger must record the exact difference the count made; a count equal to the current
+    value still writes a movement, since the count itself is worth keeping.
+    """
+    if not _is_int(on_hand) or not 0 <= on_hand <= MAX_QUANTITY:
+        raise InvalidStockOperation("on_hand must be a whole number from 0 to 1,000,000.")
+    if expected_version is not None and (not _is_int(expected_version) or expected_version < 0):
+        raise InvalidStockOperation("The expected version must be a whole number >= 0.")
+    _check_reason(reason, required=False)
+    ensure_stock_levels([(store, product)])
+    level = lock_stock_levels([(store, product)])[(store.pk, product.pk)]
+    if expected_version is not None and level.version != expected_version:
+        raise VersionMismatch(expected=expected_version, current=level.version)
+    if on_hand < level.reserved:
+        raise InsufficientStock(
+            [Shortage(product.sku, requested=level.on_hand - on_hand, available=level.available)]
+        )
+    level = _apply(
+        _Change(
+            store=store,
+            product=product,
+            kind=MovementKind.SET,
+            delta_on_hand=on_hand - level.on_hand,
+            reason=reason,
+            note=note,
+            actor=actor,
+        )
+    )
+    _announce(MovementKind.SET, [level])
+    return level
+
+
+@transaction.atomic
+def stock_purchase(
+    *, store: Store, product: Product, quantity: int, reference: str = "", actor=None
+) -> StockLevel:
+    """Sell ``quantity`` available units, or raise InsufficientStock and change nothing."""
+    _check_quantity(quantity)
+    _check_reference(reference)
+    level = _apply(
+        _Change(
+            store=store,
+            product=product,
+            kind=MovementKind.SALE,
+            delta_on_hand=-quantity,
+            reference=reference,
+            actor=actor,
+        )
+    )
+    _announce(MovementKind.SALE, [level])
+    return level
+
+
+@transaction.atomic
+def stock_transfer(
+    *,
+    from_store: Store,
+    to_store: Store,
+    lines: Iterable[StockLine],
+    note: str = "",
+    actor=None,
+) -> Transfer:
+    """Move available units of several products between two stores: all lines or none.
+
+    Lines naming the same product are merged. The shortages of every line are reported
+    together, so a client can fix the whole request at once.
+    """
+    if from_store.pk == to_store.pk:
+        raise InvalidStockOperation("A transfer needs two different stores.")
+    lines = merge_lines(lines)
+    reference = f"transfer:{uuid.uuid4().hex}"
+    ensure_stock_levels((to_store, line.product) for line in lines)
+    locked = lock_stock_levels(
+        (store, line.product) for store in (from_store, to_store) for line in lines
+    )
+    shortages = []
+    for line in lines:
+        source = locked.get((from_store.pk, line.product.pk))
+        available = source.available if source else 0
+        if available < line.quantity:
+            shortages.append(Shortage(line.product.sku, line.quantity, available))
+    if shortages:
+        raise InsufficientStock(shortages)
+
+    def move(store, kind, delta_on_hand, product):
+        return _apply(
+            _Change(
+                store=store,
+                product=product,
+                kind=kind,
+                delta_on_hand=delta_on_hand,
+                reference=reference,
+                note=note,
+                actor=actor,
+            )
+        )
+
+    source_levels = [
+        move(from_store, MovementKind.TRANSFER_OUT, -line.quantity, line.product)
+        for line in lines
+    ]
+    destination_levels = [
+        move(to_store, MovementKind.TRANSFER_IN, line.quantity, line.product)
+        for line in lines
+    ]
+    _announce(MovementKind.TRANSFER_OUT, source_levels + destination_levels)
+    return Transfer(reference, lines, source_levels, destination_levels)
+
+
+def merge_lines(lines: Iterable[StockLine]) -> list[StockLine]:
+    """One line per product, quantities summed, each checked; in product-id order."""
+    totals: dict[int, StockLine] = {}
+    for line in lines:
+        _check_quantity(line.quantity)
+        previous = totals.get(line.product.pk)
+        quantity = line.quantity + (previous.quantity if previous else 0)
+        totals[line.product.pk] = StockLine(line.product, quantity)
+    if not totals:
+        raise InvalidStockOperation("At least one line is needed.")
+    merged = [totals[pk] for pk in sorted(totals)]
+    for line in merged:
+        _check_quantity(line.quantity)
+    return merged
+
+
+# --- The guarded change -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Change:
+    store: Store
+    product: Product
+    kind: MovementKind
+    delta_on_hand: int
+    delta_reserved: int = 0
+    reason: str = ""
+    reference: str = ""
+    note: str = ""
+    actor: object = None
+
+    @property
+    def only_adds(self) -> bool:
+        """A change no invariant can refuse: it can only fail for want of a level row."""
+        return self.delta_on_hand >= 0 and self.delta_reserved == 0
+
+    @property
+    def available_drop(self) -> int:
+        return self.delta_reserved - self.delta_on_hand
+
+
+def _apply(change: _Change) -> StockLevel:
+    """Apply ``change`` with one guarded UPDATE and record its Movement.
+
+    The guard keeps ``0 <= reserved <= on_hand`` after the change. A change that only adds
+    units creates the missing level first; any other refused change raises
+    InsufficientStock naming what is available now.
+    """
+    now = timezone.now()
+    level = _guarded_update(change, now)
+    if level is None and change.only_adds:
+        ensure_stock_levels([(change.store, change.product)])
+        level = _guarded_update(change, now)
+    if level is None:
+        available = (
+            StockLevel.objects.filter(store=change.store, product=change.product)
+            .values_list("available", flat=True)
+            .first()
+        ) or 0
+        raise InsufficientStock(
+            [Shortage(change.product.sku, requested=change.available_drop, available=available)]
+        )
+    return level
+
+
+def _guarded_update(change: _Change, now) -> StockLevel | None:
+    if connection.vendor == "postgresql":
+        return _guarded_update_postgresql(change, now)
+    return _guarded_update_portable(change, now)
+
+
+@functools.cache
+def _guarded_change_sql() -> str:
+    level_table = connection.ops.quote_name(StockLevel._meta.db_table)
+    movement_table = connection.ops.quote_name(Movement._meta.db_table)
+    return f"""
+        WITH changed AS (
+            UPDATE {level_table}
+               SET on_hand = on_hand + %(delta_on_hand)s,
+                   reserved = reserved + %(delta_reserved)s,
+                   version = version + 1,
+                   updated_at = %(now)s
+             WHERE store_id = %(store_id)s AND product_id = %(product_id)s
+               AND on_hand + %(delta_on_hand)s >= reserved + %(delta_reserved)s
+               AND reserved + %(delta_reserved)s >= 0
+         RETURNING id, on_hand, reserved, reorder_point, version
+        ), recorded AS (
+            INSERT INTO {movement_table}
+                   (store_id, product_id, kind, delta_on_hand, delta_reserved,
+                    on_hand_after, reserved_after, version_after,
+                    reason, reference, note, actor_id, created_at)
+            SELECT %(store_id)s, %(product_id)s, %(kind)s, %(delta_on_hand)s,
+                   %(delta_reserved)s, on_hand, reserved, version,
+                   %(reason)s, %(reference)s, %(note)s, %(actor_id)s::bigint, %(now)s
+              FROM changed
+        )
+        SELECT id, on_hand, reserved, reorder_point, version FROM changed
+    """
+
+
+def _guarded_update_postgresql(change: _Change, now) -> StockLevel | None:
+    """The UPDATE and the ledger INSERT as one statement (one round trip under the lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_guarded_change_sql(), _statement_params(change, now))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    level_id, on_hand, reserved, reorder_point, version = row
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
+
+
+def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
+    """The same change for databases without data-modifying CTEs (SQLite, whose
+    IMMEDIATE transactions already hold the write lock, so the read-back is exact)."""
+    levels = StockLevel.objects.filter(store=change.store, product=change.product)
+    updated = levels.filter(
+        Q(on_hand__gte=F("reserved") + change.delta_reserved - change.delta_on_hand),
+        Q(reserved__gte=-change.delta_reserved),
+    ).update(
+        on_hand=F("on_hand") + change.delta_on_hand,
+        reserved=F("reserved") + change.delta_reserved,
+        version=F("version") + 1,
+        updated_at=now,
+    )
+    if not updated:
+        return None
+    level_id, on_hand, reserved, reorder_point, version = levels.values_list(
+        "id", "on_hand", "reserved", "reorder_point", "version"
+    ).get()
+    params = _statement_params(change, now)
+    Movement.objects.create(
+        store=change.store,
+        product=change.product,
+        kind=change.kind,
+        delta_on_hand=change.delta_on_hand,
+        delta_reserved=change.delta_reserved,
+        on_hand_after=on_hand,
+        reserved_after=reserved,
+        version_after=version,
+        reason=params["reason"],
+        reference=params["reference"],
+        note=params["note"],
+        actor_id=params["actor_id"],
+        created_at=now,
+    )
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
+
+
+def _statement_params(change: _Change, now) -> dict:
+    actor = change.actor
+    return {
+        "store_id": change.store.pk,
+        "product_id": change.product.pk,
+        "kind": str(change.kind),
+        "delta_on_hand": change.delta_on_hand,
+        "delta_reserved": change.delta_reserved,
+        "reason": change.reason,
+        "reference": change.reference,
+        "note": change.note,
+        "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+        "now": now,
+    }
+
+
+def _level(change, now, level_id, on_hand, reserved, reorder_point, version) -> StockLevel:
+    return StockLevel(
+        id=level_id,
+        store=change.store,
+        product=change.product,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=on_hand - reserved,
+        reorder_point=reorder_point,
+        version=version,
+        updated_at=now,
+    )
+
+
+# --- After commit -------------------------------------------------------------------
+
+
+def _announce(kind: MovementKind, levels: list[StockLevel]) -> None:
+    """Send ``stock_changed`` once the transaction has committed.
+
+    A failing receiver is logged, never raised: the change is committed and the caller
+    must hear that it succeeded.
+    """
+
+    def send():
+        for receiver, result in stock_changed.send_robust(
+            sender=StockLevel, kind=kind, levels=levels
+        ):
+            if isinstance(result, Exception):
+                logger.error("stock_changed receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send, robust=True)
+
+
+# --- Checks -------------------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_quantity(value, *, name: str = "quantity") -> None:
+    if not _is_int(value) or not 1 <= value <= MAX_QUANTITY:
+        raise InvalidStockOperation(f"{name} must be a whole number from 1 to 1,000,000.")
+
+
+def _check_reason(reason: str, *, required: bool) -> None:
+    if not reason and not required:
+        return
+    if reason not in AdjustmentReason.values:
+        raise InvalidStockOperation(
+            f"reason must be one of: {', '.join(AdjustmentReason.values)}."
+        )
+
+
+def _check_reference(reference: str) -> None:
+    if len(reference) > MAX_REFERENCE_LENGTH:
+        raise InvalidStockOperation("reference is longer than 255 characters.")

@@ -1,0 +1,9 @@
+"""Signals the stock services send after their transaction has committed."""
+
+from django.dispatch import Signal
+
+# Sent once per committed stock operation with
+#   kind:   the MovementKind of the operation (a transfer sends transfer_out)
+#   levels: the StockLevel rows it changed, with their values after the change
+# Receivers refresh caches and raise alerts; they must not write stock themselves.
+stock_changed = Signal()

@@ -1,0 +1,27 @@
+"""Assertions shared by the stock tests."""
+
+from django.db.models import Sum
+
+from stock.models import Movement, StockLevel
+
+
+def level_of(store, product) -> StockLevel:
+    return StockLevel.objects.get(store=store, product=product)
+
+
+def movements_of(store, product) -> list[Movement]:
+    return list(Movement.objects.filter(store=store, product=product).order_by("id"))
+
+
+def assert_level_matches_ledger(store, product):
+    """on_hand and reserved equal their ledger sums; version equals the number of changes."""
+    level = level_of(store, product)
+    totals = Movement.objects.filter(store=store, product=product).aggregate(
+        on_hand=Sum("delta_on_hand"), reserved=Sum("delta_reserved")
+    )
+    changes = Movement.objects.filter(store=store, product=product).count()
+    assert (level.on_hand, level.reserved, level.version) == (
+        totals["on_hand"] or 0,
+        totals["reserved"] or 0,
+        changes,
+    )

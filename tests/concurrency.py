@@ -1,0 +1,30 @@
+"""Run callables at the same moment in real threads, each on its own connection."""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connections
+
+
+def run_together(calls: list[Callable[[], object]], *, timeout: float = 120) -> list[object]:
+    """Start every call at once (a barrier releases them together) and return, in order,
+    each call's result or the exception it raised.
+
+    Each call runs in its own thread, so Django gives it its own database connection;
+    the connection is closed when the call ends.
+    """
+    barrier = threading.Barrier(len(calls), timeout=timeout)
+
+    def run(call):
+        try:
+            barrier.wait()
+            return call()
+        except Exception as error:
+            return error
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(run, call) for call in calls]
+        return [future.result(timeout=timeout) for future in futures]
