@@ -1,30 +1,32 @@
 """Fixtures shared by every test module."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
+
+
+DEFAULT_POSTGRESQL_REASON = (
+    "SQLite takes one lock for the whole database, so row-level races cannot happen "
+    "there (run with DATABASE_URL set)"
+)
+DEFAULT_SERVICES_REASON = (
+    "embedded mode has no broker and runs Celery tasks in-process (run with REDIS_URL set)"
+)
 
 
 def pytest_collection_modifyitems(config, items):
     """Skip what the current mode cannot run, saying why."""
     on_postgresql = connection.vendor == "postgresql"
-    from django.conf import settings
-
     has_broker = not settings.CELERY_TASK_ALWAYS_EAGER
     for item in items:
-        if "postgresql" in item.keywords and not on_postgresql:
-            item.add_marker(
-                pytest.mark.skip(
-                    reason="needs PostgreSQL: SQLite takes one lock for the whole database, "
-                    "so row-level races cannot happen there (run with DATABASE_URL set)"
-                )
-            )
-        if "services" in item.keywords and not has_broker:
-            item.add_marker(
-                pytest.mark.skip(
-                    reason="needs a broker and a real Celery worker: embedded mode runs "
-                    "tasks in-process (run with REDIS_URL set)"
-                )
-            )
+        postgresql = item.get_closest_marker("postgresql")
+        if postgresql and not on_postgresql:
+            why = postgresql.args[0] if postgresql.args else DEFAULT_POSTGRESQL_REASON
+            item.add_marker(pytest.mark.skip(reason=f"needs PostgreSQL: {why}"))
+        services = item.get_closest_marker("services")
+        if services and not has_broker:
+            why = services.args[0] if services.args else DEFAULT_SERVICES_REASON
+            item.add_marker(pytest.mark.skip(reason=f"needs the services mode: {why}"))
 
 
 @pytest.fixture(autouse=True)

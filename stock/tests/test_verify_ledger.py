@@ -1,0 +1,65 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from stock.models import Movement, StockLevel
+from stock.services import StockLine, stock_purchase, stock_receive, stock_transfer
+
+
+@pytest.fixture
+def trading(store, other_store, product, other_product):
+    """A little history in two stores."""
+    stock_receive(store=store, product=product, quantity=10)
+    stock_receive(store=store, product=other_product, quantity=3)
+    stock_purchase(store=store, product=product, quantity=4)
+    stock_transfer(from_store=store, to_store=other_store, lines=[StockLine(product, 2)])
+
+
+def raw(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def test_a_consistent_ledger_passes(trading, capsys):
+    call_command("verify_ledger")
+
+    assert capsys.readouterr().out == "Ledger consistent: 3 stock levels checked.\n"
+
+
+@pytest.mark.parametrize(
+    "corruption, expected",
+    [
+        ("on_hand = on_hand + 5", "on_hand=9 reserved=0 version=3, ledger says on_hand=4 reserved=0 changes=3"),
+        ("version = version + 1", "on_hand=4 reserved=0 version=4, ledger says on_hand=4 reserved=0 changes=3"),
+        ("reserved = 1", "on_hand=4 reserved=1 version=3, ledger says on_hand=4 reserved=0 changes=3"),
+    ],
+)
+def test_a_level_changed_behind_the_ledger_is_named(trading, store, product, corruption, expected, capsys):
+    raw(
+        f"UPDATE {StockLevel._meta.db_table} SET {corruption} WHERE store_id = %s AND product_id = %s",
+        [store.pk, product.pk],
+    )
+
+    with pytest.raises(CommandError, match=r"Ledger drift in 1 stock level\(s\)\.") as failed:
+        call_command("verify_ledger")
+
+    assert failed.value.returncode == 1
+    assert capsys.readouterr().err == f"berlin-01/TEE-RED-M: stock level says {expected}\n"
+
+
+def test_movements_without_a_level_are_named(trading, other_store, other_product, capsys):
+    movement = Movement.objects.filter(store=other_store).get()
+    raw(
+        f"INSERT INTO {Movement._meta.db_table} (store_id, product_id, kind, delta_on_hand, "
+        "delta_reserved, on_hand_after, reserved_after, version_after, reason, reference, "
+        "note, created_at) VALUES (%s, %s, 'receive', 1, 0, 1, 0, 1, '', '', '', %s)",
+        [other_store.pk, other_product.pk, movement.created_at],
+    )
+
+    with pytest.raises(CommandError):
+        call_command("verify_ledger")
+
+    assert capsys.readouterr().err == (
+        "hamburg-01/MUG-BLUE: movements exist but the stock level does not\n"
+    )
