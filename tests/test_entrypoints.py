@@ -1,0 +1,147 @@
+"""The deployment's processes, started exactly as the image and docker-compose start them.
+
+Each runs through bin/run against a scratch database of the current mode (a SQLite file
+embedded, a fresh PostgreSQL database in services mode).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+import uuid
+
+import psycopg2
+import pytest
+from django.db import connection
+
+from tests.processes import ROOT, free_port, project_env, run, wait_until
+
+
+@pytest.fixture
+def scratch_database_url(tmp_path):
+    if connection.vendor != "postgresql":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    settings = connection.settings_dict
+    name = f"inventory_scratch_{uuid.uuid4().hex[:10]}"
+    server = psycopg2.connect(
+        dbname="postgres",
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+    )
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            f"postgres://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:"
+            f"{settings['PORT'] or 5432}/{name}"
+        )
+    finally:
+        with server.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.close()
+
+
+@pytest.fixture
+def deployment_env(scratch_database_url, tmp_path):
+    """Production-like settings on the scratch database, migrated by bin/run."""
+    env = project_env(
+        DATABASE_URL=scratch_database_url,
+        DEBUG="false",
+        SECRET_KEY="entrypoint-test-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    migrated = run(["bin/run", "migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    return env
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Start a long-running bin/run command; stopped (whole process group) at teardown."""
+    processes = []
+
+    def start_process(args, env):
+        log = open(tmp_path / f"{args[1]}.log", "w+")
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        processes.append((process, log))
+        return process, log
+
+    yield start_process
+    for process, log in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+def read(log) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def test_migrate_leaves_nothing_unapplied(deployment_env):
+    check = run(["python", "manage.py", "migrate", "--check"], deployment_env)
+
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_web_serves_health_admin_and_static_files_with_debug_off(deployment_env, start):
+    collected = run(["bin/run", "collectstatic"], deployment_env)
+    assert collected.returncode == 0, collected.stderr
+    port = str(free_port())
+    env = {**deployment_env, "PORT": port, "WEB_CONCURRENCY": "2"}
+
+    process, log = start(["bin/run", "web"], env)
+
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(log)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert (response.status, json.load(response)) == (200, {"status": "ok"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as response:
+        page = response.read().decode()
+        assert response.status == 200
+    stylesheet = page.split('href="/static/admin/css/base')[1].split('"')[0]
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/static/admin/css/base{stylesheet}", timeout=5
+    ) as response:
+        assert response.status == 200
+    assert "Booting worker" in read(log)
+    assert process.poll() is None
+
+
+@pytest.mark.services
+def test_a_worker_answers_a_ping_through_the_broker(deployment_env, start):
+    name = f"entrypoint-test-{uuid.uuid4().hex[:8]}@%h"
+    process, log = start(["bin/run", "worker", "--hostname", name], deployment_env)
+
+    node = name.replace("%h", os.uname().nodename)
+    answered = wait_until(
+        lambda: run(["bin/run", "ping-worker", "--destination", node], deployment_env).returncode
+        == 0,
+        timeout=60,
+        interval=1,
+    )
+
+    assert answered, read(log)
+    assert process.poll() is None
+
+
+@pytest.mark.services
+def test_beat_starts_with_the_database_scheduler(deployment_env, start):
+    process, log = start(["bin/run", "beat"], deployment_env)
+
+    assert wait_until(lambda: "DatabaseScheduler" in read(log), timeout=30), read(log)
+    assert process.poll() is None
