@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test install migrate demo check-compose clean
+.PHONY: run test lint install migrate demo check-compose clean
 
 ## Install, migrate, load the demo data and serve http://127.0.0.1:8000
 run: install migrate demo
@@ -13,6 +13,11 @@ run: install migrate demo
 ## Run the test suite (pass pytest options with ARGS="-k transfer")
 test: install
 	$(PY) -m pytest $(ARGS)
+
+## Lint and check formatting (ruff, configured in pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 install: $(STAMP)
 

@@ -4,7 +4,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
     "there (run with DATABASE_URL set)"

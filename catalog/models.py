@@ -33,7 +33,9 @@ class Product(models.Model):
             # "ABC-1" and "abc-1" on two labels would be two products to a database
             # and one to every person reading them.
             models.UniqueConstraint(Lower("sku"), name="product_sku_case_insensitive_unique"),
-            models.CheckConstraint(condition=models.Q(price__gte=0), name="product_price_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="product_price_non_negative"
+            ),
         ]
 
     def __str__(self):

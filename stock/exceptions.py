@@ -49,6 +49,4 @@ class VersionMismatch(StockError):
     def __init__(self, *, expected: int, current: int):
         self.expected = expected
         self.current = current
-        super().__init__(
-            f"The stock level is at version {current}, not {expected}; read it again."
-        )
+        super().__init__(f"The stock level is at version {current}, not {expected}; read it again.")

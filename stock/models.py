@@ -25,9 +25,7 @@ class StockLevel(models.Model):
     store = models.ForeignKey(
         Store, on_delete=models.PROTECT, related_name="stock_levels", db_index=False
     )
-    product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, related_name="stock_levels"
-    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.BigIntegerField(default=0)
     reserved = models.BigIntegerField(default=0)
     available = models.GeneratedField(
@@ -65,7 +63,9 @@ class StockLevel(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.store_id}/{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        return (
+            f"{self.store_id}/{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+        )
 
 
 class MovementKind(models.TextChoices):

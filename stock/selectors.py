@@ -42,7 +42,5 @@ def stock_levels_with_ledger_drift() -> QuerySet[StockLevel]:
 def movements_without_stock_level() -> QuerySet[Movement]:
     """Ledger rows whose (store, product) has no stock level at all."""
     return Movement.objects.exclude(
-        Exists(
-            StockLevel.objects.filter(store=OuterRef("store"), product=OuterRef("product"))
-        )
+        Exists(StockLevel.objects.filter(store=OuterRef("store"), product=OuterRef("product")))
     ).select_related("store", "product")

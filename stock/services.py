@@ -53,12 +53,18 @@ class Transfer:
 
 @transaction.atomic
 def stock_receive(
-    *, store: Store, product: Product, quantity: int, reference: str = "", note: str = "", actor=None
+    *,
+    store: Store,
+    product: Product,
+    quantity: int,
+    reference: str = "",
+    note: str = "",
+    actor=None,
 ) -> StockLevel:
     """Add delivered units to on_hand."""
     _check_quantity(quantity)
     _check_reference(reference)
-    level = _apply(
+    return _apply_and_announce(
         _Change(
             store=store,
             product=product,
@@ -69,8 +75,6 @@ def stock_receive(
             actor=actor,
         )
     )
-    _announce(MovementKind.RECEIVE, [level])
-    return level
 
 
 @transaction.atomic
@@ -84,7 +88,7 @@ def stock_adjust(
             "delta must be a non-zero whole number from -1,000,000 to 1,000,000."
         )
     _check_reason(reason, required=True)
-    level = _apply(
+    return _apply_and_announce(
         _Change(
             store=store,
             product=product,
@@ -95,8 +99,6 @@ def stock_adjust(
             actor=actor,
         )
     )
-    _announce(MovementKind.ADJUST, [level])
-    return level
 
 
 @transaction.atomic
@@ -130,7 +132,7 @@ def stock_set_count(
         raise InsufficientStock(
             [Shortage(product.sku, requested=level.on_hand - on_hand, available=level.available)]
         )
-    level = _apply(
+    return _apply_and_announce(
         _Change(
             store=store,
             product=product,
@@ -141,8 +143,6 @@ def stock_set_count(
             actor=actor,
         )
     )
-    _announce(MovementKind.SET, [level])
-    return level
 
 
 @transaction.atomic
@@ -152,7 +152,7 @@ def stock_purchase(
     """Sell ``quantity`` available units, or raise InsufficientStock and change nothing."""
     _check_quantity(quantity)
     _check_reference(reference)
-    level = _apply(
+    return _apply_and_announce(
         _Change(
             store=store,
             product=product,
@@ -162,8 +162,6 @@ def stock_purchase(
             actor=actor,
         )
     )
-    _announce(MovementKind.SALE, [level])
-    return level
 
 
 @transaction.atomic
@@ -211,12 +209,10 @@ def stock_transfer(
         )
 
     source_levels = [
-        move(from_store, MovementKind.TRANSFER_OUT, -line.quantity, line.product)
-        for line in lines
+        move(from_store, MovementKind.TRANSFER_OUT, -line.quantity, line.product) for line in lines
     ]
     destination_levels = [
-        move(to_store, MovementKind.TRANSFER_IN, line.quantity, line.product)
-        for line in lines
+        move(to_store, MovementKind.TRANSFER_IN, line.quantity, line.product) for line in lines
     ]
     _announce(MovementKind.TRANSFER_OUT, source_levels + destination_levels)
     return Transfer(reference, lines, source_levels, destination_levels)
@@ -261,6 +257,13 @@ class _Change:
     @property
     def available_drop(self) -> int:
         return self.delta_reserved - self.delta_on_hand
+
+
+def _apply_and_announce(change: _Change) -> StockLevel:
+    """A single-row operation: apply the change, send stock_changed after commit."""
+    level = _apply(change)
+    _announce(change.kind, [level])
+    return level
 
 
 def _apply(change: _Change) -> StockLevel:
@@ -436,9 +439,7 @@ def _check_reason(reason: str, *, required: bool) -> None:
     if not reason and not required:
         return
     if reason not in AdjustmentReason.values:
-        raise InvalidStockOperation(
-            f"reason must be one of: {', '.join(AdjustmentReason.values)}."
-        )
+        raise InvalidStockOperation(f"reason must be one of: {', '.join(AdjustmentReason.values)}.")
 
 
 def _check_reference(reference: str) -> None:

@@ -15,6 +15,4 @@ def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
     if user.is_staff:
         return Store.objects.all()
     allowed_roles = [r for r in Role if r.includes(role)]
-    return Store.objects.filter(
-        memberships__user=user, memberships__role__in=allowed_roles
-    )
+    return Store.objects.filter(memberships__user=user, memberships__role__in=allowed_roles)

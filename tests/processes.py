@@ -11,10 +11,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Every variable the settings read; a child starts without them unless a test sets them.
 SETTINGS_VARIABLES = {
-    "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL",
-    "CONN_MAX_AGE", "REDIS_URL", "CACHE_KEY_PREFIX", "STOCK_CACHE_TTL", "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER", "SECURE_PROXY_SSL_HEADER",
-    "SECURE_COOKIES", "LOG_LEVEL", "STATIC_ROOT", "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_URL",
+    "CONN_MAX_AGE",
+    "REDIS_URL",
+    "CACHE_KEY_PREFIX",
+    "STOCK_CACHE_TTL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_COOKIES",
+    "LOG_LEVEL",
+    "STATIC_ROOT",
+    "DJANGO_SETTINGS_MODULE",
 }
 
 
@@ -28,9 +41,7 @@ def project_env(**variables: str) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

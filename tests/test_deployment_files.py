@@ -32,7 +32,7 @@ def test_the_image_is_multi_stage_and_runs_bin_run_as_a_non_root_user():
     instructions = dockerfile_instructions()
     stages = [argument for keyword, argument in instructions if keyword == "FROM"]
     assert len(stages) >= 2
-    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     users = [argument for keyword, argument in final_stage if keyword == "USER"]
     assert users and users[-1] not in {"root", "0"}
     entrypoint = [json.loads(a) for k, a in final_stage if k == "ENTRYPOINT"]

@@ -107,7 +107,9 @@ def test_web_serves_health_admin_and_static_files_with_debug_off(deployment_env,
 
     process, log = start(["bin/run", "web"], env)
 
-    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(log)
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
+        log
+    )
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
         assert (response.status, json.load(response)) == (200, {"status": "ok"})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as response:
@@ -129,8 +131,9 @@ def test_a_worker_answers_a_ping_through_the_broker(deployment_env, start):
 
     node = name.replace("%h", os.uname().nodename)
     answered = wait_until(
-        lambda: run(["bin/run", "ping-worker", "--destination", node], deployment_env).returncode
-        == 0,
+        lambda: (
+            run(["bin/run", "ping-worker", "--destination", node], deployment_env).returncode == 0
+        ),
         timeout=60,
         interval=1,
     )

@@ -62,7 +62,10 @@ def test_a_separate_broker_url_wins_over_redis_url():
         CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//",
     )
 
-    assert (settings["broker"], settings["eager"]) == ("amqp://guest:guest@mq.internal:5672//", False)
+    assert (settings["broker"], settings["eager"]) == (
+        "amqp://guest:guest@mq.internal:5672//",
+        False,
+    )
 
 
 def test_production_settings_are_read_from_the_environment():

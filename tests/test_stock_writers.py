@@ -13,8 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED_WRITERS = {ROOT / "stock" / "services.py", ROOT / "stock" / "locks.py"}
 STOCK_MODELS = {"StockLevel", "Movement"}
 WRITE_METHODS = {
-    "create", "bulk_create", "update", "bulk_update", "get_or_create",
-    "update_or_create", "delete", "save", "raw",
+    "create",
+    "bulk_create",
+    "update",
+    "bulk_update",
+    "get_or_create",
+    "update_or_create",
+    "delete",
+    "save",
+    "raw",
 }
 WRITING_SQL = re.compile(
     r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?stock_(stocklevel|movement)\b", re.I
@@ -22,7 +29,7 @@ WRITING_SQL = re.compile(
 
 
 def names_in_chain(node) -> set[str]:
-    """Every plain name along ``a.b(...).c`` (``StockLevel.objects.filter(...)`` gives StockLevel)."""
+    """The name a chain like ``StockLevel.objects.filter(...)`` starts from."""
     names = set()
     while True:
         if isinstance(node, ast.Call):

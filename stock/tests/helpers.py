@@ -1,5 +1,6 @@
 """Assertions shared by the stock tests."""
 
+from django.db import connection
 from django.db.models import Sum
 
 from stock.models import Movement, StockLevel
@@ -25,3 +26,15 @@ def assert_level_matches_ledger(store, product):
         totals["reserved"] or 0,
         changes,
     )
+
+
+def insert_receive_movement_with_raw_sql(*, store_id, product_id, quantity, version_after, at):
+    """A ledger row written behind the services' back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Movement._meta.db_table} (store_id, product_id, kind, "
+            "delta_on_hand, delta_reserved, on_hand_after, reserved_after, version_after, "
+            "reason, reference, note, created_at) "
+            "VALUES (%s, %s, 'receive', %s, 0, %s, 0, %s, '', '', '', %s)",
+            [store_id, product_id, quantity, quantity, version_after, at],
+        )

@@ -30,9 +30,7 @@ def test_64_buyers_for_20_units_exactly_20_succeed():
     store, product = StoreFactory(), ProductFactory()
     stock_receive(store=store, product=product, quantity=20)
 
-    outcomes = run_together(
-        [lambda: stock_purchase(store=store, product=product, quantity=1)] * 64
-    )
+    outcomes = run_together([lambda: stock_purchase(store=store, product=product, quantity=1)] * 64)
 
     sold = [o for o in outcomes if isinstance(o, StockLevel)]
     refused = [o for o in outcomes if isinstance(o, InsufficientStock)]
@@ -40,7 +38,9 @@ def test_64_buyers_for_20_units_exactly_20_succeed():
     assert sorted(level.on_hand for level in sold) == list(range(20))
     level = StockLevel.objects.get(store=store, product=product)
     assert (level.on_hand, level.version) == (0, 21)
-    assert Movement.objects.filter(store=store, product=product, kind=MovementKind.SALE).count() == 20
+    assert (
+        Movement.objects.filter(store=store, product=product, kind=MovementKind.SALE).count() == 20
+    )
 
 
 def test_200_transfers_both_ways_with_lines_in_opposite_orders_never_deadlock():

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from stock.models import Movement, StockLevel
 from stock.services import stock_receive
 
-from .helpers import level_of
+from .helpers import insert_receive_movement_with_raw_sql, level_of
 
 LEVEL_TABLE = StockLevel._meta.db_table
 MOVEMENT_TABLE = Movement._meta.db_table
@@ -64,12 +64,13 @@ def test_a_second_level_for_the_same_store_and_product_is_rejected(level):
 
 def test_a_second_movement_for_the_same_version_is_rejected(level):
     movement = Movement.objects.get()
-    with pytest.raises(IntegrityError):
-        raw(
-            f"INSERT INTO {MOVEMENT_TABLE} (store_id, product_id, kind, delta_on_hand, "
-            "delta_reserved, on_hand_after, reserved_after, version_after, reason, "
-            "reference, note, created_at) VALUES (%s, %s, 'receive', 5, 0, 5, 0, 1, '', '', '', %s)",
-            [movement.store_id, movement.product_id, movement.created_at],
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_receive_movement_with_raw_sql(
+            store_id=movement.store_id,
+            product_id=movement.product_id,
+            quantity=5,
+            version_after=1,
+            at=movement.created_at,
         )
 
 

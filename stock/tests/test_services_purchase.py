@@ -10,7 +10,9 @@ from .helpers import assert_level_matches_ledger, level_of, movements_of
 def test_purchase_sells_available_units(store, product, clerk):
     stock_receive(store=store, product=product, quantity=5)
 
-    level = stock_purchase(store=store, product=product, quantity=2, reference="order-7", actor=clerk)
+    level = stock_purchase(
+        store=store, product=product, quantity=2, reference="order-7", actor=clerk
+    )
 
     assert (level.on_hand, level.available, level.version) == (3, 3, 2)
     movement = movements_of(store, product)[-1]

@@ -78,7 +78,12 @@ class StockServicesMachine(RuleBasedStateMachine):
             call()
             self.record(s, p, delta)
 
-    @rule(s=STORES, p=PRODUCTS, on_hand=st.integers(-1, 40), version_offset=st.sampled_from([None, 0, 0, -1, 1]))
+    @rule(
+        s=STORES,
+        p=PRODUCTS,
+        on_hand=st.integers(-1, 40),
+        version_offset=st.sampled_from([None, 0, 0, -1, 1]),
+    )
     def set_count(self, s, p, on_hand, version_offset):
         on_hand_now, version_now = self.expected(s, p)
         expected_version = None if version_offset is None else version_now + version_offset

@@ -6,6 +6,8 @@ from django.db import connection
 from stock.models import Movement, StockLevel
 from stock.services import StockLine, stock_purchase, stock_receive, stock_transfer
 
+from .helpers import insert_receive_movement_with_raw_sql
+
 
 @pytest.fixture
 def trading(store, other_store, product, other_product):
@@ -30,14 +32,26 @@ def test_a_consistent_ledger_passes(trading, capsys):
 @pytest.mark.parametrize(
     "corruption, expected",
     [
-        ("on_hand = on_hand + 5", "on_hand=9 reserved=0 version=3, ledger says on_hand=4 reserved=0 changes=3"),
-        ("version = version + 1", "on_hand=4 reserved=0 version=4, ledger says on_hand=4 reserved=0 changes=3"),
-        ("reserved = 1", "on_hand=4 reserved=1 version=3, ledger says on_hand=4 reserved=0 changes=3"),
+        (
+            "on_hand = on_hand + 5",
+            "on_hand=9 reserved=0 version=3, ledger says on_hand=4 reserved=0 changes=3",
+        ),
+        (
+            "version = version + 1",
+            "on_hand=4 reserved=0 version=4, ledger says on_hand=4 reserved=0 changes=3",
+        ),
+        (
+            "reserved = 1",
+            "on_hand=4 reserved=1 version=3, ledger says on_hand=4 reserved=0 changes=3",
+        ),
     ],
 )
-def test_a_level_changed_behind_the_ledger_is_named(trading, store, product, corruption, expected, capsys):
+def test_a_level_changed_behind_the_ledger_is_named(
+    trading, store, product, corruption, expected, capsys
+):
     raw(
-        f"UPDATE {StockLevel._meta.db_table} SET {corruption} WHERE store_id = %s AND product_id = %s",
+        f"UPDATE {StockLevel._meta.db_table} SET {corruption} "
+        "WHERE store_id = %s AND product_id = %s",
         [store.pk, product.pk],
     )
 
@@ -50,11 +64,12 @@ def test_a_level_changed_behind_the_ledger_is_named(trading, store, product, cor
 
 def test_movements_without_a_level_are_named(trading, other_store, other_product, capsys):
     movement = Movement.objects.filter(store=other_store).get()
-    raw(
-        f"INSERT INTO {Movement._meta.db_table} (store_id, product_id, kind, delta_on_hand, "
-        "delta_reserved, on_hand_after, reserved_after, version_after, reason, reference, "
-        "note, created_at) VALUES (%s, %s, 'receive', 1, 0, 1, 0, 1, '', '', '', %s)",
-        [other_store.pk, other_product.pk, movement.created_at],
+    insert_receive_movement_with_raw_sql(
+        store_id=other_store.pk,
+        product_id=other_product.pk,
+        quantity=1,
+        version_after=1,
+        at=movement.created_at,
     )
 
     with pytest.raises(CommandError):

@@ -92,9 +92,7 @@ class Command(BaseCommand):
             user.save()
             granted = stores[:store_count] if role else []
             for store in granted:
-                Membership.objects.update_or_create(
-                    user=user, store=store, defaults={"role": role}
-                )
+                Membership.objects.update_or_create(user=user, store=store, defaults={"role": role})
             scope = (
                 "staff: every store, the catalog, /admin/"
                 if is_admin

@@ -19,9 +19,9 @@ class Command(BaseCommand):
             f"changes={level.ledger_changes}"
             for level in stock_levels_with_ledger_drift().iterator(chunk_size=2000)
         ]
-        orphans = movements_without_stock_level().values_list(
-            "store__code", "product__sku"
-        ).distinct()
+        orphans = (
+            movements_without_stock_level().values_list("store__code", "product__sku").distinct()
+        )
         problems += [
             f"{store_code}/{sku}: movements exist but the stock level does not"
             for store_code, sku in orphans
