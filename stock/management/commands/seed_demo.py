@@ -60,15 +60,15 @@ class Command(BaseCommand):
             Store.objects.create(code=f"{city}-01", name=f"{city.title()} Flagship")
             for city in CITIES[:store_count]
         ]
-        catalog = [
-            Product.objects.create(
-                sku=f"{code}-{colour}",
-                name=f"{name}, {colour.lower()}",
-                price=Decimal(price),
-            )
+        catalog_spec = [
+            (f"{code}-{colour}", f"{name}, {colour.lower()}", Decimal(price))
             for code, name, price in ITEMS
             for colour in COLOURS
-        ][:product_count]
+        ]
+        catalog = [
+            Product.objects.create(sku=sku, name=name, price=price)
+            for sku, name, price in catalog_spec[:product_count]
+        ]
         for store_index, store in enumerate(stores):
             for product_index, product in enumerate(catalog):
                 quantity = (store_index * 7 + product_index * 5) % 40 + 1
