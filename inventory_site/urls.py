@@ -1,9 +1,17 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from .health import healthz
+from .health import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("inventory_site.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
 ]
+
+handler400 = "inventory_site.api.errors.json_bad_request"
+handler403 = "inventory_site.api.errors.json_permission_denied"
+handler404 = "inventory_site.api.errors.json_not_found"
+handler500 = "inventory_site.api.errors.json_server_error"

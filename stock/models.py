@@ -147,3 +147,29 @@ class Movement(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.delta_on_hand:+d} ({self.store_id}/{self.product_id})"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a stock POST sent with an ``Idempotency-Key``.
+
+    The record is inserted before the operation runs and completed in the same
+    transaction, so a concurrent request with the same key waits on the unique index
+    and then replays the committed answer. Outside that transaction ``response_status``
+    is never null.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

@@ -3,6 +3,10 @@
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from catalog.models import Product
+from stores.models import Store
+from stores.selectors import stores_visible_to
+
 from .models import Movement, StockLevel
 
 
@@ -44,3 +48,41 @@ def movements_without_stock_level() -> QuerySet[Movement]:
     return Movement.objects.exclude(
         Exists(StockLevel.objects.filter(store=OuterRef("store"), product=OuterRef("product")))
     ).select_related("store", "product")
+
+
+def stock_levels_of_store(store: Store) -> QuerySet[StockLevel]:
+    return (
+        StockLevel.objects.filter(store=store)
+        .select_related("store", "product")
+        .order_by("product__sku")
+    )
+
+
+def stock_level_or_zero(store: Store, product: Product) -> StockLevel:
+    """The level of ``product`` in ``store``; a product never stocked there reads as an
+    unsaved zero level at version 0."""
+    level = StockLevel.objects.filter(store=store, product=product).first()
+    if level is None:
+        return StockLevel(
+            store=store,
+            product=product,
+            on_hand=0,
+            reserved=0,
+            available=0,
+            version=0,
+            updated_at=None,
+        )
+    level.store, level.product = store, product
+    return level
+
+
+def stock_levels_of_product_visible_to(product: Product, user) -> QuerySet[StockLevel]:
+    return (
+        StockLevel.objects.filter(product=product, store__in=stores_visible_to(user))
+        .select_related("store")
+        .order_by("store__code")
+    )
+
+
+def movements_of_store(store: Store) -> QuerySet[Movement]:
+    return Movement.objects.filter(store=store).select_related("product", "actor").order_by("-id")

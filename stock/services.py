@@ -25,6 +25,7 @@ from stores.models import Store
 
 from .exceptions import InsufficientStock, InvalidStockOperation, Shortage, VersionMismatch
 from .locks import ensure_stock_levels, lock_stock_levels
+from .metrics import counted
 from .models import AdjustmentReason, Movement, MovementKind, StockLevel
 from .signals import stock_changed
 
@@ -51,6 +52,7 @@ class Transfer:
 # --- Operations ---------------------------------------------------------------------
 
 
+@counted("receive")
 @transaction.atomic
 def stock_receive(
     *,
@@ -77,6 +79,7 @@ def stock_receive(
     )
 
 
+@counted("adjust")
 @transaction.atomic
 def stock_adjust(
     *, store: Store, product: Product, delta: int, reason: str, note: str = "", actor=None
@@ -101,6 +104,7 @@ def stock_adjust(
     )
 
 
+@counted("set")
 @transaction.atomic
 def stock_set_count(
     *,
@@ -145,6 +149,7 @@ def stock_set_count(
     )
 
 
+@counted("purchase")
 @transaction.atomic
 def stock_purchase(
     *, store: Store, product: Product, quantity: int, reference: str = "", actor=None
@@ -164,6 +169,7 @@ def stock_purchase(
     )
 
 
+@counted("transfer")
 @transaction.atomic
 def stock_transfer(
     *,
@@ -216,6 +222,26 @@ def stock_transfer(
     ]
     _announce(MovementKind.TRANSFER_OUT, source_levels + destination_levels)
     return Transfer(reference, lines, source_levels, destination_levels)
+
+
+@counted("reorder_point")
+@transaction.atomic
+def stock_set_reorder_point(
+    *, store: Store, product: Product, reorder_point: int, actor=None
+) -> StockLevel:
+    """Set the level at or below which the product counts as low stock in ``store``.
+
+    Not a stock movement: ``version`` and the ledger stay as they are. Receivers of
+    ``stock_changed`` still hear of it (``kind`` None), since the level's data changed.
+    """
+    if not _is_int(reorder_point) or not 0 <= reorder_point <= MAX_QUANTITY:
+        raise InvalidStockOperation("reorder_point must be a whole number from 0 to 1,000,000.")
+    ensure_stock_levels([(store, product)])
+    levels = StockLevel.objects.filter(store=store, product=product)
+    levels.update(reorder_point=reorder_point)
+    level = levels.select_related("store", "product").get()
+    _announce(None, [level])
+    return level
 
 
 def merge_lines(lines: Iterable[StockLine]) -> list[StockLine]:
@@ -406,7 +432,7 @@ def _level(change, now, level_id, on_hand, reserved, reorder_point, version) -> 
 # --- After commit -------------------------------------------------------------------
 
 
-def _announce(kind: MovementKind, levels: list[StockLevel]) -> None:
+def _announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
     """Send ``stock_changed`` once the transaction has committed.
 
     A failing receiver is logged, never raised: the change is committed and the caller

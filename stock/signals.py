@@ -3,7 +3,8 @@
 from django.dispatch import Signal
 
 # Sent once per committed stock operation with
-#   kind:   the MovementKind of the operation (a transfer sends transfer_out)
+#   kind:   the MovementKind of the operation (a transfer sends transfer_out), or
+#           None for a change that is no movement (a new reorder point)
 #   levels: the StockLevel rows it changed, with their values after the change
 # Receivers refresh caches and raise alerts; they must not write stock themselves.
 stock_changed = Signal()

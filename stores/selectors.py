@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .models import Role, Store
+from .models import Membership, Role, Store
 
 
 def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
@@ -16,3 +16,26 @@ def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
         return Store.objects.all()
     allowed_roles = [r for r in Role if r.includes(role)]
     return Store.objects.filter(memberships__user=user, memberships__role__in=allowed_roles)
+
+
+def store_and_role_for(user, code: str) -> tuple[Store | None, Role | None]:
+    """The store ``code`` as ``user`` sees it, with the role they hold there (one query).
+
+    (None, None) when the store does not exist or the user may not see it. Staff act as
+    managers of every store.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return None, None
+    if user.is_staff:
+        store = Store.objects.filter(code=code).first()
+        return store, (Role.MANAGER if store else None)
+    membership = (
+        Membership.objects.select_related("store").filter(user=user, store__code=code).first()
+    )
+    if membership is None:
+        return None, None
+    return membership.store, Role(membership.role)
+
+
+def store_members(store: Store) -> QuerySet[Membership]:
+    return store.memberships.select_related("user").order_by("user__username")

@@ -1,0 +1,85 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+
+from inventory_site.api.schema import errors
+from inventory_site.api.views import ApiView, validated
+from stock.selectors import stock_levels_of_product_visible_to
+
+from .filters import ProductFilter
+from .selectors import product_by_sku, product_list
+from .serializers import (
+    ProductAvailabilitySerializer,
+    ProductSerializer,
+    ProductUpdateSerializer,
+)
+from .services import product_create, product_update
+
+
+def require_staff(user):
+    if not user.is_staff:
+        raise PermissionDenied("Only staff manage the catalog.")
+
+
+def product_or_404(sku: str):
+    product = product_by_sku(sku)
+    if product is None:
+        raise NotFound("No such product.")
+    return product
+
+
+class ProductListApi(ApiView):
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+
+    def get_queryset(self):
+        return product_list()
+
+    @extend_schema(responses={200: ProductSerializer(many=True), **errors(400)})
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ProductSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ProductSerializer, responses={201: ProductSerializer, **errors(400, 403)}
+    )
+    def post(self, request):
+        require_staff(request.user)
+        data = validated(ProductSerializer, request.data)
+        product = product_create(actor=request.user, **data)
+        return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(ApiView):
+    serializer_class = ProductSerializer
+
+    @extend_schema(responses={200: ProductSerializer, **errors(404)})
+    def get(self, request, sku):
+        return Response(ProductSerializer(product_or_404(sku)).data)
+
+    @extend_schema(
+        request=ProductUpdateSerializer,
+        responses={200: ProductSerializer, **errors(400, 403, 404)},
+    )
+    def patch(self, request, sku):
+        product = product_or_404(sku)
+        require_staff(request.user)
+        changes = validated(ProductUpdateSerializer, request.data, partial=True)
+        product = product_update(product=product, actor=request.user, **changes)
+        return Response(ProductSerializer(product).data)
+
+
+class ProductAvailabilityApi(ApiView):
+    serializer_class = ProductAvailabilitySerializer
+
+    @extend_schema(responses={200: ProductAvailabilitySerializer, **errors(404)})
+    def get(self, request, sku):
+        product = product_or_404(sku)
+        levels = list(stock_levels_of_product_visible_to(product, request.user))
+        body = {
+            "sku": product.sku,
+            "total_available": sum(level.available for level in levels),
+            "stores": levels,
+        }
+        return Response(ProductAvailabilitySerializer(body).data)

@@ -1,0 +1,109 @@
+"""One error shape for the whole API: ``{"detail", "code"}`` (+ ``"errors"`` on 400).
+
+``api_exception_handler`` is DRF's EXCEPTION_HANDLER: it maps the stock domain errors to
+their status codes and reshapes DRF's own errors. The ``json_*`` views are Django's
+handler404/handler500 etc., answering JSON for paths under /api/ (unknown URLs, errors
+raised outside DRF) and Django's usual HTML pages elsewhere.
+"""
+
+from dataclasses import asdict
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from stock.exceptions import (
+    InsufficientStock,
+    InvalidStockOperation,
+    StockError,
+    VersionMismatch,
+)
+
+DOMAIN_STATUS = {
+    InvalidStockOperation: status.HTTP_400_BAD_REQUEST,
+    InsufficientStock: status.HTTP_409_CONFLICT,
+    VersionMismatch: status.HTTP_412_PRECONDITION_FAILED,
+}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, StockError):
+        return domain_error_response(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        # API.md: a wrong content type is a malformed request like any other (400).
+        exc = exceptions.ParseError(
+            f"{exc.detail} Send the body as JSON (Content-Type: application/json).",
+            code="unsupported_media_type",
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    response.data = error_body(exc, response.data)
+    return response
+
+
+def error_body(exc, data) -> dict:
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        fields = ", ".join(errors)
+        return {
+            "detail": f"The request has invalid fields: {fields}.",
+            "code": "invalid",
+            "errors": errors,
+        }
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    body = {"detail": str(detail), "code": code}
+    if isinstance(exc, exceptions.ParseError):
+        body["errors"] = {"non_field_errors": [str(detail)]}
+    return body
+
+
+def domain_error_response(exc: StockError) -> Response:
+    body = {"detail": exc.detail, "code": exc.code}
+    if isinstance(exc, InvalidStockOperation):
+        body["errors"] = {"non_field_errors": [exc.detail]}
+    if isinstance(exc, InsufficientStock):
+        body["shortages"] = [asdict(shortage) for shortage in exc.shortages]
+        if len(exc.shortages) == 1:
+            body["available"] = exc.shortages[0].available
+    if isinstance(exc, VersionMismatch):
+        body["current_version"] = exc.current
+    return Response(body, status=DOMAIN_STATUS[type(exc)])
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_bad_request(request, exception=None):
+    if is_api_request(request):
+        return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def json_permission_denied(request, exception=None):
+    if is_api_request(request):
+        body = {"detail": "You do not have permission to do this.", "code": "permission_denied"}
+        return JsonResponse(body, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def json_not_found(request, exception=None):
+    if is_api_request(request):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_server_error(request):
+    if is_api_request(request):
+        body = {"detail": "The server failed to answer; try again.", "code": "server_error"}
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

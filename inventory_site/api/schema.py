@@ -1,0 +1,59 @@
+"""OpenAPI descriptions of the error bodies, so every endpoint documents what it answers."""
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(help_text="Messages by field (nested for list items).")
+
+
+class ShortageSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    requested = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class InsufficientStockSerializer(ErrorSerializer):
+    shortages = ShortageSerializer(many=True)
+    available = serializers.IntegerField(
+        required=False, help_text="With a single short line: what is available of it."
+    )
+
+
+class VersionMismatchSerializer(ErrorSerializer):
+    current_version = serializers.IntegerField()
+
+
+ERRORS = {
+    400: OpenApiResponse(ValidationErrorSerializer, "Malformed or invalid request."),
+    401: OpenApiResponse(ErrorSerializer, "No or bad credentials."),
+    403: OpenApiResponse(ErrorSerializer, "The role does not allow this."),
+    404: OpenApiResponse(ErrorSerializer, "Unknown, or not visible to this user."),
+    409: OpenApiResponse(InsufficientStockSerializer, "Not enough available stock."),
+    412: OpenApiResponse(VersionMismatchSerializer, "If-Match does not match the version."),
+    422: OpenApiResponse(ErrorSerializer, "Idempotency-Key reused with another request."),
+    429: OpenApiResponse(ErrorSerializer, "Rate limit hit; see Retry-After."),
+}
+
+
+def errors(*statuses: int) -> dict:
+    """The error responses for ``statuses``; 401 and 429 apply to every endpoint."""
+    return {status: ERRORS[status] for status in sorted({401, 429, *statuses})}
+
+
+def paginated(serializer_class, name: str):
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

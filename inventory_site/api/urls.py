@@ -1,0 +1,16 @@
+"""/api/v1/: every app's routes, token login, the OpenAPI schema and its rendered docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.apis import ObtainTokenApi
+
+urlpatterns = [
+    path("auth/token/", ObtainTokenApi.as_view(), name="auth-token"),
+    path("auth/", include("rest_framework.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("stores/", include("stores.urls")),
+    path("stores/<str:code>/", include("stock.urls")),
+    path("products/", include("catalog.urls")),
+]

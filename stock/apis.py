@@ -1,0 +1,235 @@
+import re
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from catalog.apis import product_or_404
+from inventory_site.api.schema import errors
+from inventory_site.api.views import ApiView, validated
+from stores.models import Role
+from stores.permissions import store_for
+from stores.selectors import stores_visible_to
+
+from .filters import MovementFilter, StockLevelFilter
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import idempotent
+from .models import Movement, StockLevel
+from .selectors import movements_of_store, stock_level_or_zero, stock_levels_of_store
+from .serializers import (
+    AdjustSerializer,
+    MovementSerializer,
+    PurchaseSerializer,
+    ReceiveSerializer,
+    ReorderPointSerializer,
+    SetCountSerializer,
+    StockLevelReadSerializer,
+    StockLevelSerializer,
+    TransferResultSerializer,
+    TransferSerializer,
+)
+from .services import (
+    StockLine,
+    stock_adjust,
+    stock_purchase,
+    stock_receive,
+    stock_set_count,
+    stock_set_reorder_point,
+    stock_transfer,
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="1-255 characters; a retry with the same key and body replays the answer.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description='"<version>": refuse with 412 unless the level is still at this version.',
+)
+ETAG_PATTERN = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
+
+
+def stock_level_response(level: StockLevel, **extra) -> Response:
+    """The level as JSON (plus ``extra`` fields), with its version as the ETag."""
+    body = StockLevelSerializer(level).data | extra
+    return Response(body, headers={"ETag": f'"{level.version}"'})
+
+
+def expected_version(request) -> int | None:
+    """The version an If-Match header demands; None without one (or with ``*``)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = ETAG_PATTERN.fullmatch(header)
+    if match is None:
+        raise ValidationError({"If-Match": ['Send the version read from ETag, e.g. "7".']})
+    return int(match[1])
+
+
+class StockLevelListApi(ApiView):
+    serializer_class = StockLevelSerializer
+    filterset_class = StockLevelFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return StockLevel.objects.none()
+        return stock_levels_of_store(store_for(self.request.user, self.kwargs["code"]))
+
+    @extend_schema(responses={200: StockLevelSerializer(many=True), **errors(400, 404)})
+    def get(self, request, code):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(StockLevelSerializer(page, many=True).data)
+
+
+class StockLevelDetailApi(ApiView):
+    serializer_class = StockLevelReadSerializer
+
+    @extend_schema(responses={200: StockLevelReadSerializer, **errors(404)})
+    def get(self, request, code, sku):
+        store = store_for(request.user, code)
+        level = stock_level_or_zero(store, product_or_404(sku))
+        response = stock_level_response(level, source="database")
+        response["X-Cache"] = "MISS"
+        return response
+
+    @extend_schema(
+        request=ReorderPointSerializer,
+        responses={200: StockLevelSerializer, **errors(400, 403, 404)},
+    )
+    def patch(self, request, code, sku):
+        store = store_for(request.user, code, role=Role.MANAGER)
+        product = product_or_404(sku)
+        data = validated(ReorderPointSerializer, request.data)
+        level = stock_set_reorder_point(
+            store=store, product=product, reorder_point=data["reorder_point"], actor=request.user
+        )
+        return stock_level_response(level)
+
+
+class StockOperationApi(ApiView):
+    """POST one operation on one stock level; answers 200 with the new level."""
+
+    required_role: Role
+    input_serializer: type
+
+    def perform(self, request, store, product, data) -> StockLevel:
+        raise NotImplementedError
+
+    @idempotent
+    def post(self, request, code, sku):
+        store = store_for(request.user, code, role=self.required_role)
+        product = product_or_404(sku)
+        data = validated(self.input_serializer, request.data)
+        return stock_level_response(self.perform(request, store, product, data))
+
+
+def operation_schema(input_serializer, *statuses, parameters=()):
+    return extend_schema_view(
+        post=extend_schema(
+            request=input_serializer,
+            parameters=[IDEMPOTENCY_KEY, *parameters],
+            responses={200: StockLevelSerializer, **errors(400, 403, 404, 422, *statuses)},
+        )
+    )
+
+
+@operation_schema(ReceiveSerializer)
+class StockReceiveApi(StockOperationApi):
+    serializer_class = input_serializer = ReceiveSerializer
+    required_role = Role.MANAGER
+
+    def perform(self, request, store, product, data):
+        return stock_receive(store=store, product=product, actor=request.user, **data)
+
+
+@operation_schema(AdjustSerializer, 409)
+class StockAdjustApi(StockOperationApi):
+    serializer_class = input_serializer = AdjustSerializer
+    required_role = Role.MANAGER
+
+    def perform(self, request, store, product, data):
+        return stock_adjust(store=store, product=product, actor=request.user, **data)
+
+
+@operation_schema(SetCountSerializer, 409, 412, parameters=[IF_MATCH])
+class StockSetCountApi(StockOperationApi):
+    serializer_class = input_serializer = SetCountSerializer
+    required_role = Role.MANAGER
+
+    def perform(self, request, store, product, data):
+        return stock_set_count(
+            store=store,
+            product=product,
+            expected_version=expected_version(request),
+            actor=request.user,
+            **data,
+        )
+
+
+@operation_schema(PurchaseSerializer, 409)
+class StockPurchaseApi(StockOperationApi):
+    serializer_class = input_serializer = PurchaseSerializer
+    required_role = Role.CLERK
+
+    def perform(self, request, store, product, data):
+        return stock_purchase(store=store, product=product, actor=request.user, **data)
+
+
+class TransferCreateApi(ApiView):
+    serializer_class = TransferSerializer
+
+    @extend_schema(
+        request=TransferSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: OpenApiResponse(TransferResultSerializer, "Moved; the levels after."),
+            **errors(400, 403, 404, 409, 422),
+        },
+    )
+    @idempotent
+    def post(self, request, code):
+        from_store = store_for(request.user, code, role=Role.MANAGER)
+        data = validated(TransferSerializer, request.data)
+        to_store = stores_visible_to(request.user).filter(code=data["to_store"]).first()
+        if to_store is None:
+            raise ValidationError({"to_store": ["No such store."]})
+        transfer = stock_transfer(
+            from_store=from_store,
+            to_store=to_store,
+            lines=[StockLine(line["product"], line["quantity"]) for line in data["lines"]],
+            note=data["note"],
+            actor=request.user,
+        )
+        body = {
+            "reference": transfer.reference,
+            "from_store": from_store.code,
+            "to_store": to_store.code,
+            "lines": transfer.lines,
+            "source_levels": transfer.source_levels,
+            "destination_levels": transfer.destination_levels,
+        }
+        return Response(TransferResultSerializer(body).data)
+
+
+class MovementListApi(ApiView):
+    serializer_class = MovementSerializer
+    filterset_class = MovementFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Movement.objects.none()
+        return movements_of_store(store_for(self.request.user, self.kwargs["code"]))
+
+    @extend_schema(responses={200: MovementSerializer(many=True), **errors(400, 404)})
+    def get(self, request, code):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(MovementSerializer(page, many=True).data)

@@ -1,0 +1,35 @@
+import django_filters
+from django.db.models import F, Q
+
+from .models import Movement, MovementKind, StockLevel
+
+
+class StockLevelFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(field_name="product__sku")
+    low_stock = django_filters.BooleanFilter(
+        method="filter_low_stock", help_text="true: available at or below the reorder point."
+    )
+    search = django_filters.CharFilter(method="filter_search", help_text="Part of SKU or name.")
+
+    class Meta:
+        model = StockLevel
+        fields = ["sku", "low_stock", "search"]
+
+    def filter_low_stock(self, queryset, name, value):
+        low = Q(available__lte=F("reorder_point"))
+        return queryset.filter(low) if value else queryset.exclude(low)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(product__sku__icontains=value) | Q(product__name__icontains=value))
+
+
+class MovementFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(field_name="product__sku")
+    kind = django_filters.ChoiceFilter(choices=MovementKind.choices)
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="ISO 8601; movements at or after."
+    )
+
+    class Meta:
+        model = Movement
+        fields = ["sku", "kind", "since"]

@@ -1,0 +1,32 @@
+"""Prometheus counters of stock operations, exported at /metrics."""
+
+import functools
+
+from prometheus_client import Counter
+
+from .exceptions import StockError
+
+STOCK_OPERATIONS = Counter(
+    "inventory_stock_operations_total",
+    "Stock operations by operation and outcome (ok, or the refusal's code).",
+    ["operation", "outcome"],
+)
+
+
+def counted(operation: str):
+    """Count every call of a stock service: ``ok``, or the StockError code it raised."""
+
+    def decorate(service):
+        @functools.wraps(service)
+        def wrapper(*args, **kwargs):
+            try:
+                result = service(*args, **kwargs)
+            except StockError as error:
+                STOCK_OPERATIONS.labels(operation, error.code).inc()
+                raise
+            STOCK_OPERATIONS.labels(operation, "ok").inc()
+            return result
+
+        return wrapper
+
+    return decorate

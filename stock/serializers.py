@@ -1,0 +1,141 @@
+from rest_framework import serializers
+
+from catalog.models import Product
+from inventory_site.api.fields import StrictIntegerField
+
+from .models import AdjustmentReason, Movement, StockLevel
+from .services import MAX_QUANTITY, MAX_REFERENCE_LENGTH
+
+MAX_NOTE_LENGTH = 1000
+MAX_TRANSFER_LINES = 1000
+
+
+def quantity_field(**kwargs):
+    return StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, **kwargs)
+
+
+def reference_field():
+    return serializers.CharField(
+        max_length=MAX_REFERENCE_LENGTH, required=False, allow_blank=True, default=""
+    )
+
+
+def note_field():
+    return serializers.CharField(
+        max_length=MAX_NOTE_LENGTH, required=False, allow_blank=True, default=""
+    )
+
+
+class StockLevelSerializer(serializers.ModelSerializer):
+    store = serializers.CharField(source="store.code")
+    sku = serializers.CharField(source="product.sku")
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        model = StockLevel
+        fields = [
+            "store", "sku", "on_hand", "reserved", "available", "reorder_point", "version",
+            "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class StockLevelReadSerializer(StockLevelSerializer):
+    """The GET of one level: where the answer came from, for clients and the schema."""
+
+    source = serializers.ChoiceField(choices=["cache", "database"], read_only=True)
+
+    class Meta(StockLevelSerializer.Meta):
+        fields = [*StockLevelSerializer.Meta.fields, "source"]
+
+
+class ReceiveSerializer(serializers.Serializer):
+    quantity = quantity_field()
+    reference = reference_field()
+    note = note_field()
+
+
+class AdjustSerializer(serializers.Serializer):
+    delta = StrictIntegerField(min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY)
+    reason = serializers.ChoiceField(choices=AdjustmentReason.choices)
+    note = note_field()
+
+    def validate_delta(self, delta):
+        if delta == 0:
+            raise serializers.ValidationError("delta must not be 0.")
+        return delta
+
+
+class SetCountSerializer(serializers.Serializer):
+    on_hand = StrictIntegerField(min_value=0, max_value=MAX_QUANTITY)
+    reason = serializers.ChoiceField(
+        choices=AdjustmentReason.choices, required=False, allow_blank=True, default=""
+    )
+    note = note_field()
+
+
+class PurchaseSerializer(serializers.Serializer):
+    quantity = quantity_field()
+    reference = reference_field()
+
+
+class ReorderPointSerializer(serializers.Serializer):
+    reorder_point = StrictIntegerField(min_value=0, max_value=MAX_QUANTITY)
+
+
+class StockLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = quantity_field()
+
+
+class StockLinesField(serializers.ListField):
+    """A list of {sku, quantity}; every SKU is resolved to its Product in one query."""
+
+    child = StockLineSerializer()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=MAX_TRANSFER_LINES, **kwargs)
+
+    def to_internal_value(self, data):
+        lines = super().to_internal_value(data)
+        products = Product.objects.in_bulk([line["sku"] for line in lines], field_name="sku")
+        errors = [
+            {} if line["sku"] in products else {"sku": ["No product has this SKU."]}
+            for line in lines
+        ]
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return [{**line, "product": products[line["sku"]]} for line in lines]
+
+
+class TransferSerializer(serializers.Serializer):
+    to_store = serializers.CharField(max_length=50)
+    lines = StockLinesField()
+    note = note_field()
+
+
+class TransferLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product.sku")
+    quantity = serializers.IntegerField()
+
+
+class TransferResultSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    from_store = serializers.CharField()
+    to_store = serializers.CharField()
+    lines = TransferLineSerializer(many=True)
+    source_levels = StockLevelSerializer(many=True)
+    destination_levels = StockLevelSerializer(many=True)
+
+
+class MovementSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id", "sku", "kind", "delta_on_hand", "delta_reserved", "on_hand_after",
+            "reserved_after", "reason", "reference", "actor", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields

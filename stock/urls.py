@@ -1,0 +1,16 @@
+"""Routes under /api/v1/stores/<code>/."""
+
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("stock/", apis.StockLevelListApi.as_view(), name="stock-level-list"),
+    path("stock/<str:sku>/", apis.StockLevelDetailApi.as_view(), name="stock-level-detail"),
+    path("stock/<str:sku>/receive/", apis.StockReceiveApi.as_view(), name="stock-receive"),
+    path("stock/<str:sku>/adjust/", apis.StockAdjustApi.as_view(), name="stock-adjust"),
+    path("stock/<str:sku>/set/", apis.StockSetCountApi.as_view(), name="stock-set"),
+    path("stock/<str:sku>/purchase/", apis.StockPurchaseApi.as_view(), name="stock-purchase"),
+    path("transfers/", apis.TransferCreateApi.as_view(), name="transfer-create"),
+    path("movements/", apis.MovementListApi.as_view(), name="movement-list"),
+]

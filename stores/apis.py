@@ -1,0 +1,104 @@
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+
+from inventory_site.api.schema import errors
+from inventory_site.api.views import ApiView, validated
+
+from .models import Membership, Role
+from .permissions import store_for
+from .selectors import store_members, stores_visible_to
+from .serializers import (
+    MembershipGrantSerializer,
+    MembershipSerializer,
+    StoreSerializer,
+    StoreUpdateSerializer,
+)
+from .services import membership_grant, membership_revoke, store_create, store_update
+
+
+def require_staff(user):
+    if not user.is_staff:
+        raise PermissionDenied("Only staff manage stores.")
+
+
+class StoreListApi(ApiView):
+    serializer_class = StoreSerializer
+
+    def get_queryset(self):
+        return stores_visible_to(self.request.user).order_by("code")
+
+    @extend_schema(responses={200: StoreSerializer(many=True), **errors()})
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(StoreSerializer(page, many=True).data)
+
+    @extend_schema(request=StoreSerializer, responses={201: StoreSerializer, **errors(400, 403)})
+    def post(self, request):
+        require_staff(request.user)
+        data = validated(StoreSerializer, request.data)
+        store = store_create(code=data["code"], name=data["name"], actor=request.user)
+        return Response(StoreSerializer(store).data, status=status.HTTP_201_CREATED)
+
+
+class StoreDetailApi(ApiView):
+    serializer_class = StoreSerializer
+
+    @extend_schema(responses={200: StoreSerializer, **errors(404)})
+    def get(self, request, code):
+        return Response(StoreSerializer(store_for(request.user, code)).data)
+
+    @extend_schema(
+        request=StoreUpdateSerializer, responses={200: StoreSerializer, **errors(400, 403, 404)}
+    )
+    def patch(self, request, code):
+        store = store_for(request.user, code)
+        require_staff(request.user)
+        changes = validated(StoreUpdateSerializer, request.data, partial=True)
+        store = store_update(store=store, actor=request.user, **changes)
+        return Response(StoreSerializer(store).data)
+
+
+class MemberListApi(ApiView):
+    serializer_class = MembershipSerializer
+    queryset = Membership.objects.none()  # for the schema; requests use store_members()
+
+    @extend_schema(responses={200: MembershipSerializer(many=True), **errors(403, 404)})
+    def get(self, request, code):
+        store = store_for(request.user, code, role=Role.MANAGER)
+        page = self.paginate_queryset(store_members(store))
+        return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=MembershipGrantSerializer,
+        responses={
+            200: MembershipSerializer,
+            201: MembershipSerializer,
+            **errors(400, 403, 404),
+        },
+        description="Grant a role; 201 for a new member, 200 when an existing role changes.",
+    )
+    def post(self, request, code):
+        store = store_for(request.user, code, role=Role.MANAGER)
+        data = validated(MembershipGrantSerializer, request.data)
+        membership, created = membership_grant(
+            store=store, user=data["username"], role=data["role"], actor=request.user
+        )
+        return Response(
+            MembershipSerializer(membership).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MemberDetailApi(ApiView):
+    serializer_class = MembershipSerializer
+
+    @extend_schema(responses={204: None, **errors(403, 404)})
+    def delete(self, request, code, username):
+        store = store_for(request.user, code, role=Role.MANAGER)
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None or not membership_revoke(store=store, user=user, actor=request.user):
+            raise NotFound("This user is not a member of the store.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
