@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -74,18 +75,19 @@ def _run_once(view, request, key, fingerprint, execute) -> Response:
                 if record.request_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
                 return Response(
-                    record.response_body,
+                    json.loads(record.response_body),
                     status=record.response_status,
                     headers={REPLAY_HEADER: "true"},
                 )
+            now = timezone.now()
             try:
                 with transaction.atomic():
                     record = IdempotencyRecord.objects.create(
                         user=request.user,
                         key=key,
                         request_fingerprint=fingerprint,
-                        expires_at=timezone.now()
-                        + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+                        created_at=now,
+                        expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
                     )
             except IntegrityError:
                 # A request with the same key committed while this one waited on the
@@ -96,7 +98,7 @@ def _run_once(view, request, key, fingerprint, execute) -> Response:
                 transaction.set_rollback(True)
                 return response
             record.response_status = response.status_code
-            record.response_body = response.data
+            record.response_body = json.dumps(response.data, cls=DjangoJSONEncoder)
             record.save(update_fields=["response_status", "response_body"])
             return response
     raise exceptions.APIException("The Idempotency-Key is contended; retry.")

@@ -162,7 +162,9 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # JSON text, not a JSON column: PostgreSQL's jsonb would reorder the keys, and a
+    # replay must repeat the first answer byte for byte.
+    response_body = models.TextField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
 
