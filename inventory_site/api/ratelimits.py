@@ -1,8 +1,18 @@
 """Per-user and per-IP rate limits, counted by django-ratelimit in the shared cache."""
 
+import ipaddress
+import logging
+
 from django.conf import settings
 from django_ratelimit.core import get_usage
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
+
+logger = logging.getLogger(__name__)
+
+CACHE_ERRORS = (ConnectionInterrupted, RedisError, OSError)
+_counting_failed = False
 
 
 def client_ip(request) -> str:
@@ -10,7 +20,8 @@ def client_ip(request) -> str:
 
     Each trusted proxy appends the address it received the request from to
     X-Forwarded-For, so the client is the entry the outermost trusted proxy added; entries
-    left of it are whatever the client chose to send.
+    left of it are whatever the client chose to send. An entry that is no address (some
+    proxies add ":port") is read without its port, or else ignored for REMOTE_ADDR.
     """
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies:
@@ -20,18 +31,59 @@ def client_ip(request) -> str:
             if hop.strip()
         ]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+            address = _address_without_port(forwarded[-proxies])
+            if address:
+                return address
+            logger.warning("unusable X-Forwarded-For entry %r", forwarded[-proxies])
     return request.META["REMOTE_ADDR"]
 
 
+def _address_without_port(entry: str) -> str | None:
+    candidates = [entry]
+    if entry.startswith("[") and "]" in entry:  # [2001:db8::1]:443
+        candidates.append(entry[1 : entry.index("]")])
+    elif entry.count(":") == 1:  # 203.0.113.7:443
+        candidates.append(entry.split(":")[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
 def enforce_rate_limit(request, *, group: str, key: str, rate: str) -> None:
-    """Count this request against ``rate``; raise Throttled (429 + Retry-After) past it."""
-    usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+    """Count this request against ``rate``; raise Throttled (429 + Retry-After) past it.
+
+    When the cache cannot count, RATELIMIT_FAIL_OPEN decides: let the request through,
+    or refuse it as if the limit were hit.
+    """
+    global _counting_failed
+    try:
+        usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+    except CACHE_ERRORS as error:
+        if not _counting_failed:
+            _counting_failed = True
+            logger.error(
+                "rate limits cannot be counted (%r); %s until the cache answers again",
+                error,
+                "letting requests through" if settings.RATELIMIT_FAIL_OPEN else "refusing",
+            )
+        if settings.RATELIMIT_FAIL_OPEN:
+            return
+        raise Throttled(wait=1) from error
+    if _counting_failed:
+        _counting_failed = False
+        logger.warning("rate limits are counted again")
     if usage is not None and usage["should_limit"]:
         raise Throttled(wait=max(usage["time_left"], 1))
 
 
-def enforce_api_rate_limits(request) -> None:
+def enforce_ip_rate_limit(request) -> None:
     enforce_rate_limit(request, group="api-ip", key="ip", rate=settings.API_RATE_PER_IP)
+
+
+def enforce_user_rate_limit(request) -> None:
+    """Precondition: authentication has run (an anonymous request is not counted here)."""
     if request.user.is_authenticated:
         enforce_rate_limit(request, group="api-user", key="user", rate=settings.API_RATE_PER_USER)

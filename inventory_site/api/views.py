@@ -1,17 +1,21 @@
 from rest_framework.generics import GenericAPIView
 
-from .ratelimits import enforce_api_rate_limits
+from .ratelimits import enforce_ip_rate_limit, enforce_user_rate_limit
 
 
 class ApiView(GenericAPIView):
     """Base of every API endpoint.
 
-    Rate limits are counted before permissions are checked, so that unauthenticated
-    floods are limited too.
+    The per-IP limit is counted before authentication, so that floods of bad tokens and
+    anonymous requests are limited too; the per-user limit once the user is known.
     """
 
+    def initial(self, request, *args, **kwargs):
+        enforce_ip_rate_limit(request)
+        super().initial(request, *args, **kwargs)
+
     def check_permissions(self, request):
-        enforce_api_rate_limits(request)
+        enforce_user_rate_limit(request)
         super().check_permissions(request)
 
 
