@@ -1,11 +1,13 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from .api.errors import unknown_api_path
 from .health import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("inventory_site.api.urls")),
+    re_path(r"^api/(?P<path>.*)$", unknown_api_path),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

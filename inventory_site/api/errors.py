@@ -6,12 +6,15 @@ handler404/handler500 etc., answering JSON for paths under /api/ (unknown URLs, 
 raised outside DRF) and Django's usual HTML pages elsewhere.
 """
 
+import logging
 from dataclasses import asdict
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -21,6 +24,11 @@ from stock.exceptions import (
     StockError,
     VersionMismatch,
 )
+
+logger = logging.getLogger(__name__)
+
+SERVER_ERROR = {"detail": "The server failed to answer; try again.", "code": "server_error"}
+NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 
 DOMAIN_STATUS = {
     InvalidStockOperation: status.HTTP_400_BAD_REQUEST,
@@ -44,7 +52,10 @@ def api_exception_handler(exc, context):
         )
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # Not an error DRF knows: a bug. Log it with its traceback and answer JSON, also
+        # with DEBUG on, where Django would otherwise render its HTML debug page.
+        logger.error("Unhandled error in %s", context["request"].path, exc_info=exc)
+        return Response(SERVER_ERROR, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     response.data = error_body(exc, response.data)
     return response
 
@@ -79,6 +90,16 @@ def domain_error_response(exc: StockError) -> Response:
     return Response(body, status=DOMAIN_STATUS[type(exc)])
 
 
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([])
+@authentication_classes([])
+def unknown_api_path(request, path=""):
+    """Catches every unmatched path under /api/, so that a 404 there is JSON even
+    with DEBUG on (Django's debug 404 page is HTML)."""
+    return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+
+
 def is_api_request(request) -> bool:
     return request.path.startswith("/api/")
 
@@ -98,12 +119,11 @@ def json_permission_denied(request, exception=None):
 
 def json_not_found(request, exception=None):
     if is_api_request(request):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return JsonResponse(NOT_FOUND, status=404)
     return defaults.page_not_found(request, exception)
 
 
 def json_server_error(request):
     if is_api_request(request):
-        body = {"detail": "The server failed to answer; try again.", "code": "server_error"}
-        return JsonResponse(body, status=500)
+        return JsonResponse(SERVER_ERROR, status=500)
     return defaults.server_error(request)
