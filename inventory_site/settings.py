@@ -179,6 +179,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Synced into django-celery-beat's tables when beat starts; editable in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "purge-idempotency-records": {
+        "task": "stock.tasks.purge_idempotency_records",
+        "schedule": 60 * 60,
+    },
+}
 
 # --- REST API (DRF) ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from stock.idempotency import purge_expired_idempotency_records
 from stock.models import IdempotencyRecord, Movement, StockLevel
 from stock.services import stock_receive
+from stock.tasks import purge_idempotency_records
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.concurrency import run_together
@@ -180,3 +181,16 @@ def test_identical_requests_racing_with_one_key_have_exactly_one_effect():
         assert sum(r.has_header("Idempotent-Replayed") for r in responses) == 7
     assert sales() == 5
     assert StockLevel.objects.get().on_hand == 95
+
+
+def test_beat_purges_expired_records_hourly(store_with_stock, settings):
+    client = api_client(manager_of(store_with_stock[0]))
+    post(client, PURCHASE, {"quantity": 1}, "old")
+    IdempotencyRecord.objects.update(expires_at=timezone.now())
+
+    assert settings.CELERY_BEAT_SCHEDULE["purge-idempotency-records"] == {
+        "task": "stock.tasks.purge_idempotency_records",
+        "schedule": 3600,
+    }
+    assert purge_idempotency_records() == 1
+    assert not IdempotencyRecord.objects.exists()
