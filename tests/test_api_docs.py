@@ -1,0 +1,78 @@
+"""The API is browsable with a session login, and documents itself in OpenAPI 3."""
+
+import pytest
+import yaml
+
+from tests.factories import StoreFactory, UserFactory
+
+DOCUMENTED = {
+    "/api/v1/auth/token/": {"post"},
+    "/api/v1/stores/": {"get", "post"},
+    "/api/v1/stores/{code}/": {"get", "patch"},
+    "/api/v1/stores/{code}/members/": {"get", "post"},
+    "/api/v1/stores/{code}/members/{username}/": {"delete"},
+    "/api/v1/products/": {"get", "post"},
+    "/api/v1/products/{sku}/": {"get", "patch"},
+    "/api/v1/products/{sku}/availability/": {"get"},
+    "/api/v1/stores/{code}/stock/": {"get"},
+    "/api/v1/stores/{code}/stock/{sku}/": {"get", "patch"},
+    "/api/v1/stores/{code}/stock/{sku}/receive/": {"post"},
+    "/api/v1/stores/{code}/stock/{sku}/adjust/": {"post"},
+    "/api/v1/stores/{code}/stock/{sku}/set/": {"post"},
+    "/api/v1/stores/{code}/stock/{sku}/purchase/": {"post"},
+    "/api/v1/stores/{code}/transfers/": {"post"},
+    "/api/v1/stores/{code}/movements/": {"get"},
+}
+
+
+@pytest.fixture
+def schema(client, db):
+    response = client.get("/api/v1/schema/")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)
+
+
+def test_the_schema_documents_every_endpoint(schema):
+    paths = {
+        path: {method for method in operations if method != "parameters"}
+        for path, operations in schema["paths"].items()
+    }
+    assert schema["openapi"].startswith("3.")
+    assert paths == DOCUMENTED
+
+
+def test_every_operation_documents_its_body_and_its_errors(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            assert {"401", "429"} <= statuses or path == "/api/v1/auth/token/", (path, method)
+            if method in {"post", "patch"}:
+                assert "requestBody" in operation, (path, method)
+                assert "400" in statuses, (path, method)
+            if "{code}" in path or "{sku}" in path:
+                assert "404" in statuses, (path, method)
+    purchase = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/purchase/"]["post"]
+    assert {"200", "400", "401", "403", "404", "409", "422", "429"} == set(purchase["responses"])
+    set_count = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/set/"]["post"]
+    assert "412" in set_count["responses"]
+    assert {p["name"] for p in set_count["parameters"]} >= {"If-Match", "Idempotency-Key"}
+
+
+def test_the_docs_page_renders_without_a_cdn(client, db):
+    response = client.get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
+    assert "cdn.jsdelivr" not in response.text
+
+
+def test_the_api_is_browsable_with_a_session_login(client, db):
+    StoreFactory(code="berlin-01")
+    client.force_login(UserFactory(is_staff=True))
+
+    response = client.get("/api/v1/stores/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "Store List" in response.text
+    assert "berlin-01" in response.text
