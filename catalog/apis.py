@@ -1,6 +1,7 @@
+from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
@@ -36,7 +37,7 @@ class ProductListApi(ApiView):
     def get_queryset(self):
         return product_list()
 
-    @extend_schema(responses={200: ProductSerializer(many=True), **errors(400)})
+    @extend_schema(responses={200: ProductSerializer(many=True), **errors(400, 404)})
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(ProductSerializer(page, many=True).data)
@@ -47,7 +48,10 @@ class ProductListApi(ApiView):
     def post(self, request):
         require_staff(request.user)
         data = validated(ProductSerializer, request.data)
-        product = product_create(actor=request.user, **data)
+        try:
+            product = product_create(actor=request.user, **data)
+        except IntegrityError:  # created by a concurrent request since validation
+            raise ValidationError({"sku": ["A product with this SKU already exists."]}) from None
         return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
 
 

@@ -2,10 +2,11 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from .models import Product
+from .models import Product, sku_validator
 
 
 class ProductSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(max_length=64, validators=[sku_validator])
     price = serializers.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("9999999999.99")
     )
@@ -15,6 +16,12 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = ["sku", "name", "description", "price", "is_active", "created_at", "updated_at"]
         read_only_fields = ["is_active", "created_at", "updated_at"]
         extra_kwargs = {"description": {"required": False}}
+
+    def validate_sku(self, sku):
+        # The database's unique constraint ignores case, so the check must too.
+        if Product.objects.filter(sku__iexact=sku).exists():
+            raise serializers.ValidationError("A product with this SKU already exists.")
+        return sku
 
 
 class ProductUpdateSerializer(serializers.ModelSerializer):

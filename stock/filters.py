@@ -1,6 +1,8 @@
 import django_filters
 from django.db.models import F, Q
 
+from inventory_site.api.filters import UtcIsoDateTimeFilter
+
 from .models import Movement, MovementKind, StockLevel
 
 
@@ -26,7 +28,7 @@ class StockLevelFilter(django_filters.FilterSet):
 class MovementFilter(django_filters.FilterSet):
     sku = django_filters.CharFilter(field_name="product__sku")
     kind = django_filters.ChoiceFilter(choices=MovementKind.choices)
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601; movements at or after."
     )
 

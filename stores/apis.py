@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
+from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
@@ -30,7 +31,7 @@ class StoreListApi(ApiView):
     def get_queryset(self):
         return stores_visible_to(self.request.user).order_by("code")
 
-    @extend_schema(responses={200: StoreSerializer(many=True), **errors()})
+    @extend_schema(responses={200: StoreSerializer(many=True), **errors(404)})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(StoreSerializer(page, many=True).data)
@@ -39,7 +40,10 @@ class StoreListApi(ApiView):
     def post(self, request):
         require_staff(request.user)
         data = validated(StoreSerializer, request.data)
-        store = store_create(code=data["code"], name=data["name"], actor=request.user)
+        try:
+            store = store_create(code=data["code"], name=data["name"], actor=request.user)
+        except IntegrityError:  # created by a concurrent request since validation
+            raise ValidationError({"code": ["A store with this code already exists."]}) from None
         return Response(StoreSerializer(store).data, status=status.HTTP_201_CREATED)
 
 

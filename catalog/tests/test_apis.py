@@ -106,3 +106,14 @@ def test_the_page_size_is_capped_at_200_not_refused(db, django_assert_num_querie
     assert len(default.json()["results"]) == 50
     assert len(nonsense.json()["results"]) == 50
     assert_error(client.get("/api/v1/products/?page=99"), 404)
+
+
+def test_a_sku_differing_only_in_case_is_a_duplicate(staff, catalog):
+    response = staff.post(
+        "/api/v1/products/", {"sku": "tee-red", "name": "x", "price": "1.00"}, format="json"
+    )
+
+    assert assert_error(response, 400)["errors"] == {
+        "sku": ["A product with this SKU already exists."]
+    }
+    assert Product.objects.count() == 3

@@ -252,3 +252,24 @@ def test_the_ledger_page_counts_its_queries(client, berlin, tee, django_assert_n
         response = client.get(f"{BASE}/movements/")
 
     assert len(response.json()["results"]) == 30
+
+
+@pytest.mark.parametrize(
+    "since, count",
+    [
+        ("2000-01-01T00:00:00-20:00", 1),  # offsets PostgreSQL refuses are read as UTC
+        ("2000-01-01T00:00:00+16:00", 1),
+        ("9000-01-01T00:00:00+16:00", 0),
+        ("0001-01-01T00:00:00+01:00", None),  # before year 1 in UTC: 400
+        ("9999-12-31T23:59:59-01:00", None),  # after year 9999 in UTC: 400
+    ],
+)
+def test_a_since_with_an_extreme_offset_or_date_is_no_500(client, berlin, tee, since, count):
+    stock_receive(store=berlin, product=tee, quantity=1)
+
+    response = client.get(f"{BASE}/movements/", {"since": since})
+
+    if count is None:
+        assert list(assert_error(response, 400)["errors"]) == ["since"]
+    else:
+        assert (response.status_code, response.json()["count"]) == (200, count)
