@@ -1,11 +1,11 @@
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
-from inventory_site.api.views import ApiView, validated
+from inventory_site.api.views import ApiView, require_staff, validated
 from stock.selectors import stock_levels_of_product_visible_to
 
 from .filters import ProductFilter
@@ -16,11 +16,6 @@ from .serializers import (
     ProductUpdateSerializer,
 )
 from .services import product_create, product_update
-
-
-def require_staff(user):
-    if not user.is_staff:
-        raise PermissionDenied("Only staff manage the catalog.")
 
 
 def product_or_404(sku: str):
@@ -39,14 +34,13 @@ class ProductListApi(ApiView):
 
     @extend_schema(responses={200: ProductSerializer(many=True), **errors(400, 404)})
     def get(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(ProductSerializer(page, many=True).data)
+        return self.paginated_response(self.get_queryset(), ProductSerializer)
 
     @extend_schema(
         request=ProductSerializer, responses={201: ProductSerializer, **errors(400, 403)}
     )
     def post(self, request):
-        require_staff(request.user)
+        require_staff(request.user, to="manage the catalog")
         data = validated(ProductSerializer, request.data)
         try:
             product = product_create(actor=request.user, **data)
@@ -68,7 +62,7 @@ class ProductDetailApi(ApiView):
     )
     def patch(self, request, sku):
         product = product_or_404(sku)
-        require_staff(request.user)
+        require_staff(request.user, to="manage the catalog")
         changes = validated(ProductUpdateSerializer, request.data, partial=True)
         product = product_update(product=product, actor=request.user, **changes)
         return Response(ProductSerializer(product).data)

@@ -86,8 +86,7 @@ class StockLevelListApi(ApiView):
 
     @extend_schema(responses={200: StockLevelSerializer(many=True), **errors(400, 404)})
     def get(self, request, code):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(StockLevelSerializer(page, many=True).data)
+        return self.paginated_response(self.get_queryset(), StockLevelSerializer)
 
 
 class StockLevelDetailApi(ApiView):
@@ -231,5 +230,4 @@ class MovementListApi(ApiView):
 
     @extend_schema(responses={200: MovementSerializer(many=True), **errors(400, 404)})
     def get(self, request, code):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(MovementSerializer(page, many=True).data)
+        return self.paginated_response(self.get_queryset(), MovementSerializer)

@@ -2,11 +2,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
-from inventory_site.api.views import ApiView, validated
+from inventory_site.api.views import ApiView, require_staff, validated
 
 from .models import Membership, Role
 from .permissions import store_for
@@ -20,11 +20,6 @@ from .serializers import (
 from .services import membership_grant, membership_revoke, store_create, store_update
 
 
-def require_staff(user):
-    if not user.is_staff:
-        raise PermissionDenied("Only staff manage stores.")
-
-
 class StoreListApi(ApiView):
     serializer_class = StoreSerializer
 
@@ -33,12 +28,11 @@ class StoreListApi(ApiView):
 
     @extend_schema(responses={200: StoreSerializer(many=True), **errors(404)})
     def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(StoreSerializer(page, many=True).data)
+        return self.paginated_response(self.get_queryset(), StoreSerializer)
 
     @extend_schema(request=StoreSerializer, responses={201: StoreSerializer, **errors(400, 403)})
     def post(self, request):
-        require_staff(request.user)
+        require_staff(request.user, to="manage stores")
         data = validated(StoreSerializer, request.data)
         try:
             store = store_create(code=data["code"], name=data["name"], actor=request.user)
@@ -59,7 +53,7 @@ class StoreDetailApi(ApiView):
     )
     def patch(self, request, code):
         store = store_for(request.user, code)
-        require_staff(request.user)
+        require_staff(request.user, to="manage stores")
         changes = validated(StoreUpdateSerializer, request.data, partial=True)
         store = store_update(store=store, actor=request.user, **changes)
         return Response(StoreSerializer(store).data)
@@ -72,8 +66,7 @@ class MemberListApi(ApiView):
     @extend_schema(responses={200: MembershipSerializer(many=True), **errors(403, 404)})
     def get(self, request, code):
         store = store_for(request.user, code, role=Role.MANAGER)
-        page = self.paginate_queryset(store_members(store))
-        return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+        return self.paginated_response(store_members(store), MembershipSerializer)
 
     @extend_schema(
         request=MembershipGrantSerializer,

@@ -1,3 +1,4 @@
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 
 from .ratelimits import enforce_ip_rate_limit, enforce_user_rate_limit
@@ -17,6 +18,16 @@ class ApiView(GenericAPIView):
     def check_permissions(self, request):
         enforce_user_rate_limit(request)
         super().check_permissions(request)
+
+    def paginated_response(self, queryset, serializer_class):
+        """One page of ``queryset``, filtered by the view's filterset, as serialized JSON."""
+        page = self.paginate_queryset(self.filter_queryset(queryset))
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def require_staff(user, *, to: str) -> None:
+    if not user.is_staff:
+        raise PermissionDenied(f"Only staff {to}.")
 
 
 def validated(serializer_class, data, **kwargs) -> dict:
