@@ -161,6 +161,12 @@ else:
 # Seconds a stock level stays in the cache before it is read from the database again.
 STOCK_CACHE_TTL = env.int("STOCK_CACHE_TTL", default=60)
 
+# Checkout holds: the TTL when a request names none, how often beat expires due holds,
+# and how many it expires per transaction.
+RESERVATION_DEFAULT_TTL_SECONDS = env.int("RESERVATION_DEFAULT_TTL_SECONDS", default=900)
+RESERVATION_EXPIRY_INTERVAL_SECONDS = env.float("RESERVATION_EXPIRY_INTERVAL_SECONDS", default=30)
+RESERVATION_EXPIRY_BATCH_SIZE = env.int("RESERVATION_EXPIRY_BATCH_SIZE", default=500)
+
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
 
@@ -181,6 +187,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables when beat starts; editable in the admin.
 CELERY_BEAT_SCHEDULE = {
+    "expire-reservations": {
+        "task": "stock.tasks.expire_reservations",
+        "schedule": RESERVATION_EXPIRY_INTERVAL_SECONDS,
+    },
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",
         "schedule": 60 * 60,

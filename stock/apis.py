@@ -6,27 +6,35 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from catalog.apis import product_or_404
-from inventory_site.api.schema import errors
+from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
 from stores.models import Role
 from stores.permissions import store_for
 from stores.selectors import stores_visible_to
 
-from .filters import MovementFilter, StockLevelFilter
+from .filters import MovementFilter, ReservationFilter, StockLevelFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
-from .models import Movement, StockLevel
-from .selectors import movements_of_store, stock_level_or_zero, stock_levels_of_store
+from .models import Movement, Reservation, StockLevel
+from .selectors import (
+    movements_of_store,
+    reservations_of_store,
+    stock_level_or_zero,
+    stock_levels_of_store,
+)
 from .serializers import (
     AdjustSerializer,
     MovementSerializer,
     PurchaseSerializer,
     ReceiveSerializer,
     ReorderPointSerializer,
+    ReservationCreateSerializer,
+    ReservationSerializer,
     SetCountSerializer,
     StockLevelReadSerializer,
     StockLevelSerializer,
@@ -35,6 +43,9 @@ from .serializers import (
 )
 from .services import (
     StockLine,
+    reservation_commit,
+    reservation_create,
+    reservation_release,
     stock_adjust,
     stock_purchase,
     stock_receive,
@@ -231,3 +242,89 @@ class MovementListApi(ApiView):
     @extend_schema(responses={200: MovementSerializer(many=True), **errors(400, 404)})
     def get(self, request, code):
         return self.paginated_response(self.get_queryset(), MovementSerializer)
+
+
+def reservation_or_404(store, reservation_id) -> Reservation:
+    reservation = reservations_of_store(store).filter(pk=reservation_id).first()
+    if reservation is None:
+        raise NotFound("No such reservation in this store.")
+    return reservation
+
+
+class ReservationListApi(ApiView):
+    serializer_class = ReservationSerializer
+    filterset_class = ReservationFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Reservation.objects.none()
+        return reservations_of_store(store_for(self.request.user, self.kwargs["code"]))
+
+    @extend_schema(responses={200: ReservationSerializer(many=True), **errors(400, 404)})
+    def get(self, request, code):
+        return self.paginated_response(self.get_queryset(), ReservationSerializer)
+
+    @extend_schema(
+        request=ReservationCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ReservationSerializer, **errors(400, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request, code):
+        store = store_for(request.user, code, role=Role.CLERK)
+        data = validated(ReservationCreateSerializer, request.data)
+        reservation = reservation_create(
+            store=store,
+            lines=[StockLine(line["product"], line["quantity"]) for line in data["lines"]],
+            ttl_seconds=data.get("ttl_seconds"),
+            reference=data["reference"],
+            actor=request.user,
+        )
+        body = ReservationSerializer(reservation_or_404(store, reservation.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ReservationDetailApi(ApiView):
+    serializer_class = ReservationSerializer
+
+    @extend_schema(responses={200: ReservationSerializer, **errors(404)})
+    def get(self, request, code, reservation_id):
+        store = store_for(request.user, code)
+        return Response(ReservationSerializer(reservation_or_404(store, reservation_id)).data)
+
+
+class ReservationActionApi(ApiView):
+    """POST commit/ or release/ of one reservation; answers 200 with the reservation."""
+
+    serializer_class = ReservationSerializer
+    service = None
+
+    @idempotent
+    def post(self, request, code, reservation_id):
+        store = store_for(request.user, code, role=Role.CLERK)
+        reservation = reservation_or_404(store, reservation_id)
+        self.service(reservation=reservation, actor=request.user)
+        return Response(ReservationSerializer(reservation_or_404(store, reservation_id)).data)
+
+
+RESERVATION_ACTION_SCHEMA = extend_schema_view(
+    post=extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: ReservationSerializer,
+            **errors(400, 403, 404, 422),
+            409: OpenApiResponse(ReservationNotActiveSerializer, "The reservation is not active."),
+        },
+    )
+)
+
+
+@RESERVATION_ACTION_SCHEMA
+class ReservationCommitApi(ReservationActionApi):
+    service = staticmethod(reservation_commit)
+
+
+@RESERVATION_ACTION_SCHEMA
+class ReservationReleaseApi(ReservationActionApi):
+    service = staticmethod(reservation_release)

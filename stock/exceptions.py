@@ -50,3 +50,13 @@ class VersionMismatch(StockError):
         self.expected = expected
         self.current = current
         super().__init__(f"The stock level is at version {current}, not {expected}; read it again.")
+
+
+class ReservationNotActive(StockError):
+    """Commit or release of a reservation that is committed, released or expired."""
+
+    code = "reservation_not_active"
+
+    def __init__(self, status: str):
+        self.status = status
+        super().__init__(f"The reservation is {status}, not active.")

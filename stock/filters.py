@@ -1,9 +1,10 @@
 import django_filters
 from django.db.models import F, Q
+from django.utils import timezone
 
 from inventory_site.api.filters import UtcIsoDateTimeFilter
 
-from .models import Movement, MovementKind, StockLevel
+from .models import Movement, MovementKind, Reservation, ReservationStatus, StockLevel
 
 
 class StockLevelFilter(django_filters.FilterSet):
@@ -35,3 +36,23 @@ class MovementFilter(django_filters.FilterSet):
     class Meta:
         model = Movement
         fields = ["sku", "kind", "since"]
+
+
+class ReservationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=ReservationStatus.choices,
+        method="filter_status",
+        help_text="As shown: a hold past its expiry counts as expired.",
+    )
+
+    class Meta:
+        model = Reservation
+        fields = ["status"]
+
+    def filter_status(self, queryset, name, value):
+        due = Q(status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now())
+        if value == ReservationStatus.ACTIVE:
+            return queryset.filter(status=value).exclude(due)
+        if value == ReservationStatus.EXPIRED:
+            return queryset.filter(Q(status=value) | due)
+        return queryset.filter(status=value)

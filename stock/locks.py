@@ -4,7 +4,12 @@ Every multi-row stock change locks its rows here, in primary-key order, so two
 transactions that touch the same rows always queue instead of deadlocking.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q
 
 from catalog.models import Product
 from stores.models import Store
@@ -29,23 +34,23 @@ def ensure_stock_levels(pairs: Iterable[tuple[Store, Product]]) -> None:
 def lock_stock_levels(
     pairs: Iterable[tuple[Store, Product]],
 ) -> dict[tuple[int, int], StockLevel]:
-    """Lock the levels of ``pairs`` and return them by (store id, product id).
+    """Lock exactly the levels of ``pairs`` and return them by (store id, product id).
 
-    Pairs without a level are missing from the result. The query may also lock other
-    levels of the same stores and products; it never locks out of order.
+    Pairs without a level are missing from the result. Rows are locked in primary-key
+    order, whatever order the pairs come in.
     Precondition: called inside ``transaction.atomic``; the locks last until it ends.
     """
-    pairs = list(pairs)
-    store_ids = {store.pk for store, _ in pairs}
-    product_ids = {product.pk for _, product in pairs}
-    wanted = {(store.pk, product.pk) for store, product in pairs}
-    rows = list(
-        StockLevel.objects.filter(store_id__in=store_ids, product_id__in=product_ids)
-        .order_by("pk")
-        .select_for_update()
+    products_by_store: dict[int, set[int]] = defaultdict(set)
+    for store, product in pairs:
+        products_by_store[store.pk].add(product.pk)
+    if not products_by_store:
+        return {}
+    wanted = reduce(
+        or_,
+        (
+            Q(store_id=store_id, product_id__in=product_ids)
+            for store_id, product_ids in products_by_store.items()
+        ),
     )
-    return {
-        (row.store_id, row.product_id): row
-        for row in rows
-        if (row.store_id, row.product_id) in wanted
-    }
+    rows = StockLevel.objects.filter(wanted).order_by("pk").select_for_update()
+    return {(row.store_id, row.product_id): row for row in rows}

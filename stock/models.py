@@ -5,6 +5,8 @@ constraints of the database, so that no other path (a raw SQL session, a future 
 can store a negative or over-reserved level.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -175,3 +177,82 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+class ReservationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMMITTED = "committed", "Committed"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Reservation(models.Model):
+    """A checkout hold: units of one store reserved until paid (commit), cancelled
+    (release) or timed out (expire). While active, its lines are counted in ``reserved``.
+
+    ``closed_by`` and ``closed_via`` record who or what ended it (a user, the beat sweep,
+    the command, or a sale that found stock short).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="reservations")
+    status = models.CharField(
+        max_length=20, choices=ReservationStatus.choices, default=ReservationStatus.ACTIVE
+    )
+    reference = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_via = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="reservation_active_due",
+            ),
+            models.Index(
+                fields=["store", "status", "-created_at"], name="reservation_store_status"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ReservationStatus.values), name="reservation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="active") & Q(closed_at__isnull=True))
+                | (~Q(status="active") & Q(closed_at__isnull=False)),
+                name="reservation_closed_iff_not_active",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.id} ({self.status})"
+
+
+class ReservationLine(models.Model):
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reservation", "product"], name="reservation_line_one_per_product"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="reservation_line_quantity_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.product_id}"

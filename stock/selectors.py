@@ -1,13 +1,13 @@
 """Read queries for stock levels and the ledger."""
 
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from catalog.models import Product
 from stores.models import Store
 from stores.selectors import stores_visible_to
 
-from .models import Movement, StockLevel
+from .models import Movement, Reservation, ReservationLine, ReservationStatus, StockLevel
 
 
 def stock_levels_with_ledger_drift() -> QuerySet[StockLevel]:
@@ -39,6 +39,28 @@ def stock_levels_with_ledger_drift() -> QuerySet[StockLevel]:
             reserved=F("ledger_reserved"),
             version=F("ledger_changes"),
         )
+        .order_by("pk")
+    )
+
+
+def stock_levels_with_reservation_drift() -> QuerySet[StockLevel]:
+    """Stock levels whose ``reserved`` differs from the units their active reservations
+    hold (annotated as ``held``)."""
+    held = (
+        ReservationLine.objects.filter(
+            reservation__status=ReservationStatus.ACTIVE,
+            reservation__store=OuterRef("store"),
+            product=OuterRef("product"),
+        )
+        .order_by()
+        .values("product")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return (
+        StockLevel.objects.select_related("store", "product")
+        .annotate(held=Coalesce(Subquery(held), 0))
+        .exclude(reserved=F("held"))
         .order_by("pk")
     )
 
@@ -86,3 +108,12 @@ def stock_levels_of_product_visible_to(product: Product, user) -> QuerySet[Stock
 
 def movements_of_store(store: Store) -> QuerySet[Movement]:
     return Movement.objects.filter(store=store).select_related("product", "actor").order_by("-id")
+
+
+def reservations_of_store(store: Store) -> QuerySet[Reservation]:
+    return (
+        Reservation.objects.filter(store=store)
+        .select_related("store")
+        .prefetch_related(Prefetch("lines", ReservationLine.objects.select_related("product")))
+        .order_by("-created_at", "pk")
+    )

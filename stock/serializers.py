@@ -1,10 +1,19 @@
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Product
 from inventory_site.api.fields import StrictIntegerField
 
-from .models import AdjustmentReason, Movement, StockLevel
-from .services import MAX_QUANTITY, MAX_REFERENCE_LENGTH
+from .models import (
+    AdjustmentReason,
+    Movement,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+)
+from .services import MAX_QUANTITY, MAX_REFERENCE_LENGTH, MAX_RESERVATION_TTL_SECONDS
 
 MAX_NOTE_LENGTH = 1000
 MAX_TRANSFER_LINES = 1000
@@ -139,3 +148,42 @@ class MovementSerializer(serializers.ModelSerializer):
             "reserved_after", "reason", "reference", "actor", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class ReservationCreateSerializer(serializers.Serializer):
+    lines = StockLinesField()
+    ttl_seconds = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_RESERVATION_TTL_SECONDS,
+        required=False,
+        help_text="Seconds until the hold expires; RESERVATION_DEFAULT_TTL_SECONDS if absent.",
+    )
+    reference = reference_field()
+
+
+class ReservationLineSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+
+    class Meta:
+        model = ReservationLine
+        fields = ["sku", "quantity"]
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    store = serializers.CharField(source="store.code")
+    status = serializers.SerializerMethodField()
+    lines = ReservationLineSerializer(many=True)
+
+    class Meta:
+        model = Reservation
+        fields = ["id", "store", "status", "expires_at", "reference", "lines", "created_at"]
+
+    @extend_schema_field({"type": "string", "enum": ReservationStatus.values})
+    def get_status(self, reservation) -> str:
+        """A hold past its expiry is expired, whether or not a sweep has got to it yet."""
+        if (
+            reservation.status == ReservationStatus.ACTIVE
+            and reservation.expires_at <= timezone.now()
+        ):
+            return ReservationStatus.EXPIRED
+        return reservation.status

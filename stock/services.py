@@ -15,7 +15,9 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,16 +25,31 @@ from django.utils import timezone
 from catalog.models import Product
 from stores.models import Store
 
-from .exceptions import InsufficientStock, InvalidStockOperation, Shortage, VersionMismatch
+from .exceptions import (
+    InsufficientStock,
+    InvalidStockOperation,
+    ReservationNotActive,
+    Shortage,
+    VersionMismatch,
+)
 from .locks import ensure_stock_levels, lock_stock_levels
 from .metrics import counted
-from .models import AdjustmentReason, Movement, MovementKind, StockLevel
+from .models import (
+    AdjustmentReason,
+    Movement,
+    MovementKind,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+)
 from .signals import stock_changed
 
 logger = logging.getLogger(__name__)
 
 MAX_QUANTITY = 1_000_000
 MAX_REFERENCE_LENGTH = 255
+MAX_RESERVATION_TTL_SECONDS = 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -154,18 +171,23 @@ def stock_set_count(
 def stock_purchase(
     *, store: Store, product: Product, quantity: int, reference: str = "", actor=None
 ) -> StockLevel:
-    """Sell ``quantity`` available units, or raise InsufficientStock and change nothing."""
+    """Sell ``quantity`` available units, or raise InsufficientStock and change nothing.
+
+    A refused guarded UPDATE holds no lock, so when stock is short the due holds on this
+    level can be expired (in their own lock order) and the sale tried once more.
+    """
     _check_quantity(quantity)
     _check_reference(reference)
-    return _apply_and_announce(
-        _Change(
-            store=store,
-            product=product,
-            kind=MovementKind.SALE,
-            delta_on_hand=-quantity,
-            reference=reference,
-            actor=actor,
-        )
+    change = _Change(
+        store=store,
+        product=product,
+        kind=MovementKind.SALE,
+        delta_on_hand=-quantity,
+        reference=reference,
+        actor=actor,
+    )
+    return _retry_after_expiring_due_holds(
+        lambda: _apply_and_announce(change), store, [product], via="purchase", actor=actor
     )
 
 
@@ -192,14 +214,7 @@ def stock_transfer(
     locked = lock_stock_levels(
         (store, line.product) for store in (from_store, to_store) for line in lines
     )
-    shortages = []
-    for line in lines:
-        source = locked.get((from_store.pk, line.product.pk))
-        available = source.available if source else 0
-        if available < line.quantity:
-            shortages.append(Shortage(line.product.sku, line.quantity, available))
-    if shortages:
-        raise InsufficientStock(shortages)
+    _refuse_shortages(from_store, lines, locked)
 
     def move(store, kind, delta_on_hand, product):
         return _apply(
@@ -242,6 +257,238 @@ def stock_set_reorder_point(
     level = levels.select_related("store", "product").get()
     _announce(None, [level])
     return level
+
+
+def _refuse_shortages(store: Store, lines: list[StockLine], locked: dict) -> None:
+    """Raise InsufficientStock naming every line ``store`` cannot cover from ``locked``."""
+    shortages = []
+    for line in lines:
+        level = locked.get((store.pk, line.product.pk))
+        available = level.available if level else 0
+        if available < line.quantity:
+            shortages.append(Shortage(line.product.sku, line.quantity, available))
+    if shortages:
+        raise InsufficientStock(shortages)
+
+
+# --- Reservations -------------------------------------------------------------------
+
+
+@counted("reserve")
+@transaction.atomic
+def reservation_create(
+    *,
+    store: Store,
+    lines: Iterable[StockLine],
+    ttl_seconds: int | None = None,
+    reference: str = "",
+    actor=None,
+) -> Reservation:
+    """Hold units of several products for a checkout: all lines or none.
+
+    Lines naming the same product are merged. When stock is short, due holds on those
+    levels are expired first and the reservation tried once more, so an expired hold
+    never blocks a buyer.
+    """
+    lines = merge_lines(lines)
+    ttl_seconds = settings.RESERVATION_DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
+    if not _is_int(ttl_seconds) or not 1 <= ttl_seconds <= MAX_RESERVATION_TTL_SECONDS:
+        raise InvalidStockOperation("ttl_seconds must be a whole number from 1 to 86400.")
+    _check_reference(reference)
+
+    def reserve() -> Reservation:
+        # A savepoint: if it rolls back, the row locks taken inside it are released too.
+        with transaction.atomic():
+            locked = lock_stock_levels((store, line.product) for line in lines)
+            _refuse_shortages(store, lines, locked)
+            now = timezone.now()
+            reservation = Reservation.objects.create(
+                store=store,
+                reference=reference,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+                created_by=_user(actor),
+            )
+            ReservationLine.objects.bulk_create(
+                ReservationLine(
+                    reservation=reservation, product=line.product, quantity=line.quantity
+                )
+                for line in lines
+            )
+            levels = [
+                _apply(
+                    _Change(
+                        store=store,
+                        product=line.product,
+                        kind=MovementKind.RESERVE,
+                        delta_on_hand=0,
+                        delta_reserved=line.quantity,
+                        reference=_reservation_reference(reservation),
+                        actor=actor,
+                    )
+                )
+                for line in lines
+            ]
+            _announce(MovementKind.RESERVE, levels)
+            return reservation
+
+    return _retry_after_expiring_due_holds(
+        reserve, store, [line.product for line in lines], via="reservation", actor=actor
+    )
+
+
+@counted("commit")
+def reservation_commit(*, reservation: Reservation, actor=None) -> Reservation:
+    """Payment done: the held units leave on_hand and reserved; status ``committed``.
+
+    Committing a committed reservation again returns it unchanged. A reservation past
+    its expiry is expired here (and stays so) before ReservationNotActive is raised,
+    which is why this service commits its own transaction before raising.
+    """
+    return _finish(
+        reservation,
+        status=ReservationStatus.COMMITTED,
+        kind=MovementKind.COMMIT,
+        actor=actor,
+        repeat_returns=True,
+    )
+
+
+@counted("release")
+def reservation_release(*, reservation: Reservation, actor=None) -> Reservation:
+    """Checkout cancelled: the held units are available again; status ``released``."""
+    return _finish(
+        reservation,
+        status=ReservationStatus.RELEASED,
+        kind=MovementKind.RELEASE,
+        actor=actor,
+        repeat_returns=False,
+    )
+
+
+def reservations_expire_due(
+    *, via: str, store: Store | None = None, products=None, actor=None, limit: int | None = None
+) -> int:
+    """Expire one batch of active reservations past ``expires_at``; returns how many.
+
+    Narrowed to holds on ``products`` in ``store`` when a sale found them short.
+    Reservations another transaction has locked (being committed or released) are
+    skipped; the next sweep sees them if they are still due.
+    """
+    with transaction.atomic():
+        due = Reservation.objects.filter(
+            status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now()
+        )
+        if store is not None:
+            due = due.filter(store=store)
+        if products is not None:
+            holding = ReservationLine.objects.filter(product__in=products).values("reservation")
+            due = due.filter(pk__in=holding)
+        batch = list(
+            due.select_related("store")
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))[
+                : limit or settings.RESERVATION_EXPIRY_BATCH_SIZE
+            ]
+        )
+        _close(batch, ReservationStatus.EXPIRED, MovementKind.EXPIRE, via=via, actor=actor)
+        return len(batch)
+
+
+def reservations_expire_all_due(*, via: str) -> int:
+    """Expire every due reservation, batch after batch (one transaction each)."""
+    total = 0
+    while expired := reservations_expire_due(via=via):
+        total += expired
+    return total
+
+
+def _finish(reservation, *, status, kind, actor, repeat_returns) -> Reservation:
+    with transaction.atomic():
+        locked = (
+            Reservation.objects.select_related("store")
+            .select_for_update(of=("self",))
+            .get(pk=reservation.pk)
+        )
+        if locked.status == status and repeat_returns:
+            return locked
+        if locked.status == ReservationStatus.ACTIVE:
+            if locked.expires_at > timezone.now():
+                _close([locked], status, kind, via=str(kind), actor=actor)
+                return locked
+            _close(
+                [locked],
+                ReservationStatus.EXPIRED,
+                MovementKind.EXPIRE,
+                via=f"{kind} after expiry",
+                actor=actor,
+            )
+    raise ReservationNotActive(locked.status)
+
+
+def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: str, actor):
+    """End active ``reservations`` (locked by the caller): give back their reserved units
+    (and, for a commit, take them from on_hand), one movement per line.
+
+    Precondition: inside ``transaction.atomic`` with the reservations locked; their
+    stock levels are locked here, in primary-key order.
+    """
+    if not reservations:
+        return
+    lines = list(
+        ReservationLine.objects.filter(reservation__in=reservations).select_related("product")
+    )
+    by_id = {reservation.pk: reservation for reservation in reservations}
+    lock_stock_levels((by_id[line.reservation_id].store, line.product) for line in lines)
+    levels = [
+        _apply(
+            _Change(
+                store=by_id[line.reservation_id].store,
+                product=line.product,
+                kind=kind,
+                delta_on_hand=-line.quantity if kind == MovementKind.COMMIT else 0,
+                delta_reserved=-line.quantity,
+                reason=via,
+                reference=_reservation_reference(by_id[line.reservation_id]),
+                actor=actor,
+            )
+        )
+        for line in lines
+    ]
+    now = timezone.now()
+    Reservation.objects.filter(pk__in=by_id).update(
+        status=status, closed_at=now, closed_by=_user(actor), closed_via=via
+    )
+    for reservation in reservations:
+        reservation.status, reservation.closed_at, reservation.closed_via = status, now, via
+        reservation.closed_by = _user(actor)
+    _announce(kind, levels)
+
+
+def _retry_after_expiring_due_holds(attempt, store, products, *, via: str, actor):
+    """Run ``attempt``; if stock is short and due holds on ``products`` exist, expire them
+    and run it once more.
+
+    Precondition: a refused ``attempt`` holds no row locks (a refused guarded UPDATE
+    locks nothing; a multi-row attempt runs in a savepoint, whose rollback releases its
+    locks), so expiring takes its locks in the usual order.
+    """
+    try:
+        return attempt()
+    except InsufficientStock:
+        if not reservations_expire_due(
+            via=f"{via} found stock short", store=store, products=products, actor=actor
+        ):
+            raise
+    return attempt()
+
+
+def _reservation_reference(reservation: Reservation) -> str:
+    return f"reservation:{reservation.pk}"
+
+
+def _user(actor):
+    return actor if actor is not None and actor.is_authenticated else None
 
 
 def merge_lines(lines: Iterable[StockLine]) -> list[StockLine]:

@@ -1,11 +1,25 @@
 """Celery tasks of the stock app: thin, idempotent, safe to run twice."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from .idempotency import purge_expired_idempotency_records
+from .services import reservations_expire_all_due
+
+
+@shared_task
+def expire_reservations(via: str = "beat sweep") -> int:
+    """Expire every due checkout hold (every RESERVATION_EXPIRY_INTERVAL_SECONDS, by beat)."""
+    return reservations_expire_all_due(via=via)
 
 
 @shared_task
 def purge_idempotency_records() -> int:
     """Delete Idempotency-Key answers past their TTL (hourly, by beat)."""
     return purge_expired_idempotency_records()
+
+
+@worker_ready.connect
+def expire_reservations_when_a_worker_starts(sender, **kwargs):
+    """Holds that fell due while no worker ran are expired as soon as one is back."""
+    expire_reservations.delay(via="worker start")

@@ -12,5 +12,21 @@ urlpatterns = [
     path("stock/<str:sku>/set/", apis.StockSetCountApi.as_view(), name="stock-set"),
     path("stock/<str:sku>/purchase/", apis.StockPurchaseApi.as_view(), name="stock-purchase"),
     path("transfers/", apis.TransferCreateApi.as_view(), name="transfer-create"),
+    path("reservations/", apis.ReservationListApi.as_view(), name="reservation-list"),
+    path(
+        "reservations/<uuid:reservation_id>/",
+        apis.ReservationDetailApi.as_view(),
+        name="reservation-detail",
+    ),
+    path(
+        "reservations/<uuid:reservation_id>/commit/",
+        apis.ReservationCommitApi.as_view(),
+        name="reservation-commit",
+    ),
+    path(
+        "reservations/<uuid:reservation_id>/release/",
+        apis.ReservationReleaseApi.as_view(),
+        name="reservation-release",
+    ),
     path("movements/", apis.MovementListApi.as_view(), name="movement-list"),
 ]

@@ -21,6 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from stock.exceptions import (
     InsufficientStock,
     InvalidStockOperation,
+    ReservationNotActive,
     StockError,
     VersionMismatch,
 )
@@ -33,6 +34,7 @@ NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 DOMAIN_STATUS = {
     InvalidStockOperation: status.HTTP_400_BAD_REQUEST,
     InsufficientStock: status.HTTP_409_CONFLICT,
+    ReservationNotActive: status.HTTP_409_CONFLICT,
     VersionMismatch: status.HTTP_412_PRECONDITION_FAILED,
 }
 
@@ -87,6 +89,8 @@ def domain_error_response(exc: StockError) -> Response:
             body["available"] = exc.shortages[0].available
     if isinstance(exc, VersionMismatch):
         body["current_version"] = exc.current
+    if isinstance(exc, ReservationNotActive):
+        body["status"] = exc.status
     return Response(body, status=DOMAIN_STATUS[type(exc)])
 
 

@@ -26,6 +26,10 @@ class InsufficientStockSerializer(ErrorSerializer):
     )
 
 
+class ReservationNotActiveSerializer(ErrorSerializer):
+    status = serializers.ChoiceField(choices=["committed", "released", "expired"])
+
+
 class VersionMismatchSerializer(ErrorSerializer):
     current_version = serializers.IntegerField()
 
