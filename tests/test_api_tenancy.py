@@ -10,7 +10,7 @@ A refused stock write leaves the stock level as it was.
 import pytest
 
 from stock.models import StockLevel
-from stock.services import stock_receive
+from stock.services import StockLine, reservation_create, stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
@@ -54,6 +54,18 @@ STORE_ENDPOINTS = [
         200,
     ),
     ("movements", "get", "stores/{store}/movements/", None, "viewer", 200),
+    ("reservation list", "get", "stores/{store}/reservations/", None, "viewer", 200),
+    (
+        "reserve",
+        "post",
+        "stores/{store}/reservations/",
+        {"lines": [{"sku": "TEE", "quantity": 1}]},
+        "clerk",
+        201,
+    ),
+    ("reservation detail", "get", "stores/{store}/reservations/{hold}/", None, "viewer", 200),
+    ("commit", "post", "stores/{store}/reservations/{hold}/commit/", None, "clerk", 200),
+    ("release", "post", "stores/{store}/reservations/{hold}/release/", None, "clerk", 200),
 ]
 
 GLOBAL_ENDPOINTS = [
@@ -83,8 +95,10 @@ def world(db):
     own, other = StoreFactory(code="own-01"), StoreFactory(code="other-01")
     destination = StoreFactory(code="dest-01")
     product = ProductFactory(sku="TEE")
+    holds = {}
     for store in (own, other):
-        stock_receive(store=store, product=product, quantity=10)
+        stock_receive(store=store, product=product, quantity=12)
+        holds[store.code] = reservation_create(store=store, lines=[StockLine(product, 2)])
         MembershipFactory(user=UserFactory(username="leaver"), store=store, role=Role.VIEWER)
     UserFactory(username="newcomer")
     users = {"anonymous": None, "staff": UserFactory(username="staffer", is_staff=True)}
@@ -92,7 +106,7 @@ def world(db):
         users[role] = UserFactory(username=role)
         MembershipFactory(user=users[role], store=own, role=role)
         MembershipFactory(user=users[role], store=destination, role=Role.VIEWER)
-    return {"own": own, "other": other, "product": product, "users": users}
+    return {"own": own, "other": other, "product": product, "users": users, "holds": holds}
 
 
 def expected_status(role, needed, success, *, store_visible=True):
@@ -118,14 +132,15 @@ def test_store_scoped_endpoints(world, role, where, name, method, path, body, ne
     store = world[where]
     level = StockLevel.objects.get(store=store, product=world["product"])
     client = api_client(world["users"][role])
+    hold = world["holds"][store.code].pk
 
-    response = call(client, method, path.format(store=store.code), body)
+    response = call(client, method, path.format(store=store.code, hold=hold), body)
 
     expected = expected_status(role, needed, success, store_visible=where == "own")
     if expected >= 400:
         assert_error(response, expected)
         level.refresh_from_db()
-        assert (level.on_hand, level.version) == (10, 1)
+        assert (level.on_hand, level.reserved, level.version) == (12, 2, 2)
     else:
         assert response.status_code == expected, response.content
 
@@ -183,5 +198,5 @@ def test_availability_counts_only_visible_stores(world):
     assert response.json() == {
         "sku": "TEE",
         "total_available": 10,
-        "stores": [{"store": "own-01", "on_hand": 10, "reserved": 0, "available": 10}],
+        "stores": [{"store": "own-01", "on_hand": 12, "reserved": 2, "available": 10}],
     }

@@ -3,7 +3,7 @@ changes nothing: the level's version and the ledger stay as they were."""
 
 import pytest
 
-from stock.models import Movement, StockLevel
+from stock.models import Movement, Reservation, StockLevel
 from stock.services import stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
@@ -80,7 +80,10 @@ def test_missing_fields_are_named(setup, endpoint):
     assert_nothing_changed()
 
 
-@pytest.mark.parametrize("endpoint", [*ENDPOINTS, "transfer"])
+MULTI_LINE_ENDPOINTS = {"transfer": "transfers/", "reserve": "reservations/"}
+
+
+@pytest.mark.parametrize("endpoint", [*ENDPOINTS, *MULTI_LINE_ENDPOINTS])
 @pytest.mark.parametrize(
     "raw, content_type",
     [
@@ -92,7 +95,7 @@ def test_missing_fields_are_named(setup, endpoint):
     ids=["truncated json", "broken array", "form", "text"],
 )
 def test_malformed_json_and_a_wrong_content_type_are_400(setup, endpoint, raw, content_type):
-    suffix = ENDPOINTS[endpoint][0] if endpoint in ENDPOINTS else "transfers/"
+    suffix = ENDPOINTS[endpoint][0] if endpoint in ENDPOINTS else MULTI_LINE_ENDPOINTS[endpoint]
 
     response = setup.post(f"/api/v1/stores/berlin-01/{suffix}", raw, content_type=content_type)
 
@@ -184,3 +187,22 @@ def test_a_bad_transfer_is_refused(setup, body, field):
 
     assert list(assert_error(response, 400)["errors"]) == [field]
     assert_nothing_changed()
+
+
+@pytest.mark.parametrize("field", ["quantity", "ttl_seconds"])
+@pytest.mark.parametrize("label", [label for label in BAD_NUMBERS if label != "list"])
+def test_a_reservation_with_a_bad_number_is_refused(setup, field, label):
+    line = {"sku": "TEE", "quantity": 1}
+    body = {"lines": [line], "ttl_seconds": 60}
+    if field == "quantity":
+        line["quantity"] = BAD_NUMBERS[label]
+    else:
+        body["ttl_seconds"] = BAD_NUMBERS[label]
+
+    response = post(setup, "reservations/", body)
+
+    assert list(assert_error(response, 400)["errors"]) == [
+        "lines" if field == "quantity" else "ttl_seconds"
+    ]
+    assert_nothing_changed()
+    assert not Reservation.objects.exists()
