@@ -1,22 +1,42 @@
 """Random sequences of service calls, valid and invalid, checked against a model.
 
-Hypothesis drives receive, adjust, set_count, purchase and transfer with quantities that
-are sometimes out of range, versions that are sometimes stale and requests that are
-sometimes larger than the stock. After every step each level must equal the model, the
-invariants must hold, and the ledger must add up.
+Hypothesis drives receive, adjust, set_count, purchase, transfer and the reservation
+life cycle (reserve, commit, release, holds falling due, the expiry sweep) with
+quantities that are sometimes out of range, versions that are sometimes stale and
+requests that are sometimes larger than the stock. After every step each level and each
+reservation must equal the model, the invariants must hold, and the ledger must add up.
 """
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from stock.exceptions import InsufficientStock, InvalidStockOperation, VersionMismatch
-from stock.models import AdjustmentReason, StockLevel
-from stock.selectors import stock_levels_with_ledger_drift
+from stock.exceptions import (
+    InsufficientStock,
+    InvalidStockOperation,
+    ReservationNotActive,
+    VersionMismatch,
+)
+from stock.models import AdjustmentReason, Reservation, StockLevel
+from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import (
     MAX_QUANTITY,
     StockLine,
+    reservation_commit,
+    reservation_create,
+    reservation_release,
+    reservations_expire_all_due,
     stock_adjust,
     stock_purchase,
     stock_receive,
@@ -29,6 +49,41 @@ STORES = st.integers(0, 1)
 PRODUCTS = st.integers(0, 1)
 QUANTITIES = st.one_of(st.integers(1, 30), st.sampled_from([0, -1, MAX_QUANTITY + 1]))
 DELTAS = st.one_of(st.integers(-30, 30), st.sampled_from([MAX_QUANTITY + 1]))
+LINES = st.lists(st.tuples(PRODUCTS, QUANTITIES), min_size=1, max_size=3)
+
+
+@dataclass
+class Level:
+    on_hand: int = 0
+    reserved: int = 0
+    version: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass
+class Hold:
+    reservation: Reservation
+    store: int
+    lines: dict[int, int]
+    status: str = "active"
+    due: bool = False
+
+
+def valid_quantity(quantity) -> bool:
+    return 1 <= quantity <= MAX_QUANTITY
+
+
+def merged(lines) -> dict[int, int] | None:
+    """Quantities by product, or None when a line or a sum is out of range."""
+    totals: dict[int, int] = {}
+    for product, quantity in lines:
+        if not valid_quantity(quantity):
+            return None
+        totals[product] = totals.get(product, 0) + quantity
+    return totals if all(valid_quantity(q) for q in totals.values()) else None
 
 
 class StockServicesMachine(RuleBasedStateMachine):
@@ -36,47 +91,88 @@ class StockServicesMachine(RuleBasedStateMachine):
         super().__init__()
         self.stores = [StoreFactory(), StoreFactory()]
         self.products = [ProductFactory(), ProductFactory()]
-        # (store index, product index) -> [on_hand, version]; absent means a zero level.
-        self.model: dict[tuple[int, int], list[int]] = {}
+        self.levels: dict[tuple[int, int], Level] = {}
+        self.holds: list[Hold] = []
 
-    def expected(self, s, p) -> list[int]:
-        return self.model.setdefault((s, p), [0, 0])
+    # --- the model ------------------------------------------------------------------
 
-    def record(self, s, p, delta):
-        state = self.expected(s, p)
-        state[0] += delta
-        state[1] += 1
+    def level(self, s, p) -> Level:
+        return self.levels.setdefault((s, p), Level())
 
-    @staticmethod
-    def valid_quantity(quantity) -> bool:
-        return 1 <= quantity <= MAX_QUANTITY
+    def change(self, s, p, on_hand=0, reserved=0):
+        level = self.level(s, p)
+        level.on_hand += on_hand
+        level.reserved += reserved
+        level.version += 1
+
+    def close(self, hold: Hold, status: str):
+        for p, quantity in hold.lines.items():
+            self.change(hold.store, p, on_hand=-quantity if status == "committed" else 0,
+                        reserved=-quantity)  # fmt: skip
+        hold.status = status
+
+    def due_holds(self, s, products) -> list[Hold]:
+        return [
+            h
+            for h in self.holds
+            if h.status == "active" and h.due and h.store == s and set(h.lines) & set(products)
+        ]
+
+    def fits(self, s, wanted: dict[int, int]) -> bool:
+        return all(q <= self.level(s, p).available for p, q in wanted.items())
+
+    def expect_sale_or_shortage(self, s, wanted: dict[int, int], call, apply):
+        """Run a sale or reservation the way the services do: when stock is short, the
+        due holds on those products are expired and it is tried once more; if it is
+        still short, nothing at all changes."""
+        if self.fits(s, wanted):
+            result = call()
+            apply(result)
+            return
+        due = self.due_holds(s, wanted)
+        saved = {key: Level(**vars(level)) for key, level in self.levels.items()}
+        for hold in due:
+            self.close(hold, "expired")
+        if due and self.fits(s, wanted):
+            result = call()
+            apply(result)
+            return
+        self.levels = saved
+        for hold in due:
+            hold.status = "active"
+        with pytest.raises(InsufficientStock):
+            call()
+
+    # --- stock rules ----------------------------------------------------------------
 
     @rule(s=STORES, p=PRODUCTS, quantity=QUANTITIES)
     def receive(self, s, p, quantity):
-        call = lambda: stock_receive(  # noqa: E731
-            store=self.stores[s], product=self.products[p], quantity=quantity
-        )
-        if not self.valid_quantity(quantity):
+        def call():
+            return stock_receive(store=self.stores[s], product=self.products[p], quantity=quantity)
+
+        if not valid_quantity(quantity):
             with pytest.raises(InvalidStockOperation):
                 call()
             return
         call()
-        self.record(s, p, quantity)
+        self.change(s, p, on_hand=quantity)
 
     @rule(s=STORES, p=PRODUCTS, delta=DELTAS, reason=st.sampled_from(AdjustmentReason.values))
     def adjust(self, s, p, delta, reason):
-        call = lambda: stock_adjust(  # noqa: E731
-            store=self.stores[s], product=self.products[p], delta=delta, reason=reason
-        )
+        def call():
+            return stock_adjust(
+                store=self.stores[s], product=self.products[p], delta=delta, reason=reason
+            )
+
         if delta == 0 or abs(delta) > MAX_QUANTITY:
             with pytest.raises(InvalidStockOperation):
                 call()
-        elif self.expected(s, p)[0] + delta < 0:
+        elif self.level(s, p).on_hand + delta < self.level(s, p).reserved:
             with pytest.raises(InsufficientStock):
                 call()
         else:
             call()
-            self.record(s, p, delta)
+            self.change(s, p, on_hand=delta)
 
     @rule(
         s=STORES,
@@ -85,80 +181,150 @@ class StockServicesMachine(RuleBasedStateMachine):
         version_offset=st.sampled_from([None, 0, 0, -1, 1]),
     )
     def set_count(self, s, p, on_hand, version_offset):
-        on_hand_now, version_now = self.expected(s, p)
-        expected_version = None if version_offset is None else version_now + version_offset
-        call = lambda: stock_set_count(  # noqa: E731
-            store=self.stores[s],
-            product=self.products[p],
-            on_hand=on_hand,
-            expected_version=expected_version,
-        )
+        level = self.level(s, p)
+        expected_version = None if version_offset is None else level.version + version_offset
+
+        def call():
+            return stock_set_count(
+                store=self.stores[s],
+                product=self.products[p],
+                on_hand=on_hand,
+                expected_version=expected_version,
+            )
+
         if on_hand < 0 or (expected_version is not None and expected_version < 0):
             with pytest.raises(InvalidStockOperation):
                 call()
-        elif expected_version is not None and expected_version != version_now:
+        elif expected_version is not None and expected_version != level.version:
             with pytest.raises(VersionMismatch):
                 call()
-        else:
-            call()
-            self.record(s, p, on_hand - on_hand_now)
-
-    @rule(s=STORES, p=PRODUCTS, quantity=QUANTITIES)
-    def purchase(self, s, p, quantity):
-        call = lambda: stock_purchase(  # noqa: E731
-            store=self.stores[s], product=self.products[p], quantity=quantity
-        )
-        if not self.valid_quantity(quantity):
-            with pytest.raises(InvalidStockOperation):
-                call()
-        elif quantity > self.expected(s, p)[0]:
+        elif on_hand < level.reserved:
             with pytest.raises(InsufficientStock):
                 call()
         else:
             call()
-            self.record(s, p, -quantity)
+            self.change(s, p, on_hand=on_hand - level.on_hand)
 
-    @rule(source=STORES, lines=st.lists(st.tuples(PRODUCTS, QUANTITIES), min_size=1, max_size=3))
-    def transfer(self, source, lines):
-        target = 1 - source
-        call = lambda: stock_transfer(  # noqa: E731
-            from_store=self.stores[source],
-            to_store=self.stores[target],
-            lines=[StockLine(self.products[p], quantity) for p, quantity in lines],
-        )
-        wanted: dict[int, int] = {}
-        for p, quantity in lines:
-            wanted[p] = wanted.get(p, 0) + quantity
-        if not all(self.valid_quantity(q) for _, q in lines) or not all(
-            self.valid_quantity(q) for q in wanted.values()
-        ):
+    @rule(s=STORES, p=PRODUCTS, quantity=QUANTITIES)
+    def purchase(self, s, p, quantity):
+        def call():
+            return stock_purchase(store=self.stores[s], product=self.products[p], quantity=quantity)
+
+        if not valid_quantity(quantity):
             with pytest.raises(InvalidStockOperation):
                 call()
-        elif any(q > self.expected(source, p)[0] for p, q in wanted.items()):
+            return
+        self.expect_sale_or_shortage(
+            s, {p: quantity}, call, lambda _: self.change(s, p, on_hand=-quantity)
+        )
+
+    @rule(source=STORES, lines=LINES)
+    def transfer(self, source, lines):
+        target = 1 - source
+
+        def call():
+            return stock_transfer(
+                from_store=self.stores[source],
+                to_store=self.stores[target],
+                lines=[StockLine(self.products[p], quantity) for p, quantity in lines],
+            )
+
+        wanted = merged(lines)
+        if wanted is None:
+            with pytest.raises(InvalidStockOperation):
+                call()
+        elif not self.fits(source, wanted):
             with pytest.raises(InsufficientStock):
                 call()
         else:
             call()
             for p, quantity in wanted.items():
-                self.record(source, p, -quantity)
-                self.record(target, p, quantity)
+                self.change(source, p, on_hand=-quantity)
+                self.change(target, p, on_hand=quantity)
+
+    # --- reservation rules ----------------------------------------------------------
+
+    @rule(s=STORES, lines=LINES)
+    def reserve(self, s, lines):
+        def call():
+            return reservation_create(
+                store=self.stores[s],
+                lines=[StockLine(self.products[p], quantity) for p, quantity in lines],
+                ttl_seconds=600,
+            )
+
+        wanted = merged(lines)
+        if wanted is None:
+            with pytest.raises(InvalidStockOperation):
+                call()
+            return
+
+        def apply(reservation):
+            for p, quantity in wanted.items():
+                self.change(s, p, reserved=quantity)
+            self.holds.append(Hold(reservation, s, wanted))
+
+        self.expect_sale_or_shortage(s, wanted, call, apply)
+
+    @precondition(lambda self: self.holds)
+    @rule(pick=st.integers(0, 50))
+    def hold_falls_due(self, pick):
+        hold = self.holds[pick % len(self.holds)]
+        Reservation.objects.filter(pk=hold.reservation.pk).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        hold.due = True
+
+    @precondition(lambda self: self.holds)
+    @rule(pick=st.integers(0, 50), commit=st.booleans())
+    def finish(self, pick, commit):
+        hold = self.holds[pick % len(self.holds)]
+        service, closed = (
+            (reservation_commit, "committed") if commit else (reservation_release, "released")
+        )
+        if commit and hold.status == "committed":
+            assert service(reservation=hold.reservation).status == "committed"
+        elif hold.status != "active":
+            with pytest.raises(ReservationNotActive):
+                service(reservation=hold.reservation)
+        elif hold.due:
+            with pytest.raises(ReservationNotActive):
+                service(reservation=hold.reservation)
+            self.close(hold, "expired")
+        else:
+            assert service(reservation=hold.reservation).status == closed
+            self.close(hold, closed)
+
+    @rule()
+    def sweep(self):
+        due = [h for h in self.holds if h.status == "active" and h.due]
+        assert reservations_expire_all_due(via="test") >= len(due)
+        for hold in due:
+            self.close(hold, "expired")
+
+    # --- after every step -----------------------------------------------------------
 
     @invariant()
-    def levels_match_the_model_and_the_ledger(self):
-        levels = StockLevel.objects.filter(store__in=self.stores)
+    def levels_and_reservations_match_the_model_and_the_ledger(self):
+        levels = StockLevel.objects.filter(store__in=self.stores).select_related("store", "product")
         actual = {
-            (self.stores.index(level.store), self.products.index(level.product)): [
-                level.on_hand,
-                level.version,
-            ]
-            for level in levels.select_related("store", "product")
+            (self.stores.index(level.store), self.products.index(level.product)): level
+            for level in levels
         }
-        expected = {key: state for key, state in self.model.items() if state != [0, 0]}
-        assert {k: v for k, v in actual.items() if v != [0, 0]} == expected
-        for level in levels:
-            assert 0 <= level.reserved <= level.on_hand
-            assert level.available == level.on_hand - level.reserved
+        for key in set(actual) | set(self.levels):
+            expected = self.levels.get(key, Level())
+            level = actual.get(key)
+            found = Level(level.on_hand, level.reserved, level.version) if level else Level()
+            assert found == expected, key
+            if level:
+                assert 0 <= level.reserved <= level.on_hand
+                assert level.available == level.on_hand - level.reserved
+        statuses = dict(
+            Reservation.objects.filter(store__in=self.stores).values_list("pk", "status")
+        )
+        assert statuses == {h.reservation.pk: h.status for h in self.holds}
         assert not stock_levels_with_ledger_drift().filter(store__in=self.stores).exists()
+        assert not stock_levels_with_reservation_drift().filter(store__in=self.stores).exists()
 
 
 @pytest.mark.django_db
@@ -167,7 +333,7 @@ def test_random_service_sequences_keep_every_invariant():
         StockServicesMachine,
         settings=settings(
             max_examples=60,
-            stateful_step_count=25,
+            stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
