@@ -1,11 +1,15 @@
 """Start the project's own commands in child processes, with a controlled environment."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +61,23 @@ def wait_until(check, *, timeout: float, interval: float = 0.5) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def stop(process: subprocess.Popen, *, timeout: float = 20) -> None:
+    """Stop a child started with ``start_new_session=True`` and everything it forked
+    (gunicorn and Celery workers): SIGTERM to the group, SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def url_of_the_test_database() -> str:
+    """A DATABASE_URL for child processes that points at pytest's PostgreSQL test database."""
+    database = connection.settings_dict
+    user, password = (quote(database[key] or "", safe="") for key in ("USER", "PASSWORD"))
+    host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
+    return f"postgres://{user}:{password}@{host}:{port}/{database['NAME']}"

@@ -6,9 +6,7 @@ waits out the last seconds of a window so that no test straddles two of them.
 """
 
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 import urllib.error
@@ -25,7 +23,7 @@ from django_ratelimit.core import get_usage
 from inventory_site.api.ratelimits import client_ip
 from tests.api import api_client, assert_error
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.processes import ROOT, free_port, project_env, run, wait_until
+from tests.processes import ROOT, free_port, project_env, run, stop, wait_until
 
 STORES = "/api/v1/stores/"
 TOKEN = "/api/v1/auth/token/"
@@ -327,13 +325,7 @@ def web_server(tmp_path):
 
     yield start
     for process, log in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
         log.close()
 
 

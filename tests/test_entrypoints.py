@@ -6,7 +6,6 @@ embedded, a fresh PostgreSQL database in services mode).
 
 import json
 import os
-import signal
 import subprocess
 import urllib.request
 import uuid
@@ -15,7 +14,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from tests.processes import ROOT, free_port, project_env, run, wait_until
+from tests.processes import ROOT, free_port, project_env, run, stop, wait_until
 
 
 @pytest.fixture
@@ -78,13 +77,7 @@ def start(tmp_path):
 
     yield start_process
     for process, log in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
         log.close()
 
 

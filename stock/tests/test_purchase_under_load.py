@@ -9,17 +9,14 @@ other buyer gets a 409, and the stock level, its version and its ledger agree af
 import http.client
 import json
 import os
-import signal
 import subprocess
 import threading
 import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from stock.models import Movement, MovementKind, StockLevel
@@ -27,7 +24,7 @@ from stock.selectors import stock_levels_with_ledger_drift
 from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import ROOT, free_port, project_env, wait_until
+from tests.processes import ROOT, free_port, project_env, stop, url_of_the_test_database, wait_until
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -36,13 +33,6 @@ BUYERS = 200
 THREADS = 200  # one buyer per thread: all 200 requests in flight together
 WORKERS = 4
 TIMEOUT = 60
-
-
-def url_of_the_test_database() -> str:
-    database = connection.settings_dict
-    user, password = (quote(database[key] or "", safe="") for key in ("USER", "PASSWORD"))
-    host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
-    return f"postgres://{user}:{password}@{host}:{port}/{database['NAME']}"
 
 
 def answers_health(port: int) -> bool:
@@ -94,13 +84,7 @@ def web_server(transactional_db, tmp_path):
             pytest.fail(f"bin/run web did not start:\n{log.read()[-3000:]}")
         yield port
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
         log.close()
 
 

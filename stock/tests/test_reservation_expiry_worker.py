@@ -9,23 +9,20 @@ falling due.
 
 import os
 import re
-import signal
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
-from django.db import connection
 from django.utils import timezone
 
 from stock.models import Movement, MovementKind, Reservation, ReservationStatus, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import StockLine, reservation_create, stock_receive
 from tests.factories import ProductFactory, StoreFactory
-from tests.processes import ROOT, project_env, wait_until
+from tests.processes import ROOT, project_env, stop, url_of_the_test_database, wait_until
 
 pytestmark = [
     pytest.mark.services,
@@ -40,13 +37,6 @@ QUEUE = "celery"  # Celery's default queue: beat and worker_ready send there
 
 TASK_RECEIVED = re.compile(r"Task stock\.tasks\.\w+\[([\w-]+)\] received")
 TASK_ENDED = re.compile(r"Task stock\.tasks\.\w+\[([\w-]+)\] (?:succeeded|failed|raised)")
-
-
-def url_of_the_test_database() -> str:
-    database = connection.settings_dict
-    user, password = (quote(database[key] or "", safe="") for key in ("USER", "PASSWORD"))
-    host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
-    return f"postgres://{user}:{password}@{host}:{port}/{database['NAME']}"
 
 
 def redis_url() -> str:
@@ -91,14 +81,7 @@ def start(transactional_db, tmp_path):
 
     yield start_process
     for process in reversed(processes):  # beat first, so it sends nothing more
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
 
 
 def worker_is_idle(log: Path, broker: redis.Redis) -> bool:
