@@ -31,3 +31,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: the database is rolled back between tests,
+    so entries a previous test left would describe rows that no longer exist."""
+    from django.core.cache import cache
+
+    from stock.cache import stock_level_cache
+
+    stock_level_cache.reset()
+    try:
+        cache.clear()
+    except Exception:  # noqa: BLE001 - a test may point CACHES at a dead server
+        pass
+    yield

@@ -8,6 +8,7 @@ from inventory_site.api.schema import errors
 from inventory_site.api.views import ApiView, require_staff, validated
 from stock.selectors import stock_levels_of_product_visible_to
 
+from .cache import cached_response_body
 from .filters import ProductFilter
 from .selectors import product_by_sku, product_list
 from .serializers import (
@@ -34,7 +35,11 @@ class ProductListApi(ApiView):
 
     @extend_schema(responses={200: ProductSerializer(many=True), **errors(400, 404)})
     def get(self, request):
-        return self.paginated_response(self.get_queryset(), ProductSerializer)
+        body = cached_response_body(
+            f"list:{request.build_absolute_uri()}",
+            lambda: self.paginated_response(self.get_queryset(), ProductSerializer).data,
+        )
+        return Response(body)
 
     @extend_schema(
         request=ProductSerializer, responses={201: ProductSerializer, **errors(400, 403)}
@@ -54,7 +59,11 @@ class ProductDetailApi(ApiView):
 
     @extend_schema(responses={200: ProductSerializer, **errors(404)})
     def get(self, request, sku):
-        return Response(ProductSerializer(product_or_404(sku)).data)
+        return Response(
+            cached_response_body(
+                f"detail:{sku}", lambda: ProductSerializer(product_or_404(sku)).data
+            )
+        )
 
     @extend_schema(
         request=ProductUpdateSerializer,

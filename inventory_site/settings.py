@@ -160,6 +160,8 @@ else:
 
 # Seconds a stock level stays in the cache before it is read from the database again.
 STOCK_CACHE_TTL = env.int("STOCK_CACHE_TTL", default=60)
+# Seconds a cached product detail or product list answer lives (changes retire it at once).
+CATALOG_CACHE_TTL = env.int("CATALOG_CACHE_TTL", default=300)
 
 # Checkout holds: the TTL when a request names none, how often beat expires due holds,
 # and how many it expires per transaction.

@@ -17,6 +17,7 @@ from stores.models import Role
 from stores.permissions import store_for
 from stores.selectors import stores_visible_to
 
+from .cache import stock_level_cache
 from .filters import MovementFilter, ReservationFilter, StockLevelFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
@@ -106,10 +107,14 @@ class StockLevelDetailApi(ApiView):
     @extend_schema(responses={200: StockLevelReadSerializer, **errors(404)})
     def get(self, request, code, sku):
         store = store_for(request.user, code)
-        level = stock_level_or_zero(store, product_or_404(sku))
-        response = stock_level_response(level, source="database")
-        response["X-Cache"] = "MISS"
-        return response
+        product = product_or_404(sku)
+        body, hit = stock_level_cache.read(
+            store.pk,
+            product.pk,
+            load=lambda: StockLevelSerializer(stock_level_or_zero(store, product)).data,
+        )
+        headers = {"ETag": f'"{body["version"]}"', "X-Cache": "HIT" if hit else "MISS"}
+        return Response({**body, "source": "cache" if hit else "database"}, headers=headers)
 
     @extend_schema(
         request=ReorderPointSerializer,

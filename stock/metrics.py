@@ -30,3 +30,10 @@ def counted(operation: str):
         return wrapper
 
     return decorate
+
+
+CACHE_EVENTS = Counter(
+    "inventory_cache_events_total",
+    "Cache hits, misses, fills, invalidations and errors, by cache.",
+    ["cache", "event"],
+)

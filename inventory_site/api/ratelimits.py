@@ -5,14 +5,12 @@ import logging
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
 
-logger = logging.getLogger(__name__)
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
 
-CACHE_ERRORS = (ConnectionInterrupted, RedisError, OSError)
-_counting_failed = False
+logger = logging.getLogger(__name__)
+outage = OutageLog(logger, "rate limits")
 
 
 def client_ip(request) -> str:
@@ -58,23 +56,17 @@ def enforce_rate_limit(request, *, group: str, key: str, rate: str) -> None:
     When the cache cannot count, RATELIMIT_FAIL_OPEN decides: let the request through,
     or refuse it as if the limit were hit.
     """
-    global _counting_failed
     try:
         usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
     except CACHE_ERRORS as error:
-        if not _counting_failed:
-            _counting_failed = True
-            logger.error(
-                "rate limits cannot be counted (%r); %s until the cache answers again",
-                error,
-                "letting requests through" if settings.RATELIMIT_FAIL_OPEN else "refusing",
-            )
+        outage.failed(
+            error,
+            "letting requests through" if settings.RATELIMIT_FAIL_OPEN else "refusing requests",
+        )
         if settings.RATELIMIT_FAIL_OPEN:
             return
         raise Throttled(wait=1) from error
-    if _counting_failed:
-        _counting_failed = False
-        logger.warning("rate limits are counted again")
+    outage.succeeded()
     if usage is not None and usage["should_limit"]:
         raise Throttled(wait=max(usage["time_left"], 1))
 

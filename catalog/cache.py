@@ -1,0 +1,59 @@
+"""Cached product detail and list responses.
+
+Every key carries the catalog's generation number, bumped after any product change
+commits: a reader that loaded a product before the change can only fill a key of the
+old generation, which nobody reads any more. Cache errors fall back to the database.
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
+from stock.metrics import CACHE_EVENTS
+
+logger = logging.getLogger(__name__)
+outage = OutageLog(logger, "catalog cache")
+
+GENERATION_KEY = "catalog:generation"
+
+
+def cached_response_body(name: str, load):
+    """The body cached under ``name`` for the current catalog generation, or ``load()``."""
+    try:
+        key = f"catalog:g{cache.get(GENERATION_KEY, 0)}:{hashlib.sha256(name.encode()).hexdigest()}"
+        body = cache.get(key)
+        outage.succeeded()
+    except CACHE_ERRORS as error:
+        CACHE_EVENTS.labels("catalog", "error").inc()
+        outage.failed(error, "catalog reads go to the database")
+        return load()
+    if body is not None:
+        CACHE_EVENTS.labels("catalog", "hit").inc()
+        return body
+    CACHE_EVENTS.labels("catalog", "miss").inc()
+    body = load()
+    try:
+        cache.set(key, body, settings.CATALOG_CACHE_TTL)
+        CACHE_EVENTS.labels("catalog", "fill").inc()
+    except CACHE_ERRORS as error:
+        CACHE_EVENTS.labels("catalog", "error").inc()
+        outage.failed(error, "catalog reads go to the database")
+    return body
+
+
+def new_catalog_generation() -> None:
+    """Retire every cached catalog response (after a product change has committed)."""
+    try:
+        cache.add(GENERATION_KEY, 0, None)
+        cache.incr(GENERATION_KEY)
+        CACHE_EVENTS.labels("catalog", "invalidation").inc()
+    except CACHE_ERRORS as error:
+        # The old responses stay until CATALOG_CACHE_TTL; nothing better can be done
+        # without the cache.
+        CACHE_EVENTS.labels("catalog", "error").inc()
+        outage.failed(
+            error, f"cached catalog answers may be stale for {settings.CATALOG_CACHE_TTL}s"
+        )

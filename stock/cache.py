@@ -1,0 +1,190 @@
+"""Read-through cache of single stock levels (the body of GET .../stock/{sku}/).
+
+- Reads try the cache and fall back to the database, then fill the cache.
+- Every committed change refreshes the entry through ``stock_changed`` with the values
+  the service committed, so the very next read sees them.
+- Entries carry the level's version and are only ever replaced by a newer one, so a
+  reader that loaded an old row cannot put it back after a writer's refresh, and two
+  refreshes arriving out of order keep the newer. On Redis this compare-and-set is one
+  Lua script; the local-memory cache of the embedded mode does it in Python.
+- Keys include a generation number. A process whose refresh failed (cache down) bumps
+  it when the cache answers again, so no entry from before the outage is read after it.
+- Cache errors never fail a request: reads go to the database, writes have committed.
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
+
+from .metrics import CACHE_EVENTS
+
+logger = logging.getLogger(__name__)
+outage = OutageLog(logger, "stock cache")
+
+GENERATION_KEY = "stock:generation"
+
+# KEYS[1] generation key; ARGV[1] key prefix, ARGV[2] level key suffix.
+READ_SCRIPT = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
+"""
+# KEYS[1] generation key; ARGV: key prefix, suffix, version, JSON body, TTL, generation
+# the caller read (a fill made under an older generation is dropped).
+WRITE_IF_NEWER_SCRIPT = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+if ARGV[6] ~= '' and ARGV[6] ~= generation then return 0 end
+local key = ARGV[1] .. generation .. ARGV[2]
+local current = redis.call('GET', key)
+if current then
+  local version = tonumber(string.match(current, '^(%d+):'))
+  if version and version >= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', key, ARGV[3] .. ':' .. ARGV[4], 'EX', ARGV[5])
+return 1
+"""
+
+
+def _suffix(store_id: int, product_id: int) -> str:
+    return f":{store_id}:{product_id}"
+
+
+class _RedisLevels:
+    """Entries as ``"<version>:<json>"`` strings, compared and set atomically in Redis."""
+
+    def __init__(self):
+        from django_redis import get_redis_connection
+
+        self.client = get_redis_connection("default")
+        self.generation_key = cache.make_key(GENERATION_KEY)
+        self.prefix = cache.make_key("stock:level:g")
+        self.read_script = self.client.register_script(READ_SCRIPT)
+        self.write_script = self.client.register_script(WRITE_IF_NEWER_SCRIPT)
+
+    def read(self, store_id, product_id) -> tuple[str, dict | None]:
+        generation, raw = self.read_script(
+            keys=[self.generation_key], args=[self.prefix, _suffix(store_id, product_id)]
+        )
+        if raw is None:
+            return generation.decode(), None
+        return generation.decode(), json.loads(raw.split(b":", 1)[1])
+
+    def write_if_newer(self, store_id, product_id, body: dict, generation: str = "") -> bool:
+        return bool(
+            self.write_script(
+                keys=[self.generation_key],
+                args=[
+                    self.prefix,
+                    _suffix(store_id, product_id),
+                    body["version"],
+                    json.dumps(body),
+                    settings.STOCK_CACHE_TTL,
+                    generation,
+                ],
+            )
+        )
+
+    def new_generation(self) -> None:
+        self.client.incr(self.generation_key)
+
+
+class _LocalLevels:
+    """The same rules on Django's cache API, for the single-process embedded mode."""
+
+    def read(self, store_id, product_id) -> tuple[str, dict | None]:
+        generation = str(cache.get(GENERATION_KEY, 0))
+        return generation, cache.get(f"stock:level:g{generation}{_suffix(store_id, product_id)}")
+
+    def write_if_newer(self, store_id, product_id, body: dict, generation: str = "") -> bool:
+        current_generation = str(cache.get(GENERATION_KEY, 0))
+        if generation and generation != current_generation:
+            return False
+        key = f"stock:level:g{current_generation}{_suffix(store_id, product_id)}"
+        current = cache.get(key)
+        if current is not None and current["version"] >= body["version"]:
+            return False
+        cache.set(key, body, settings.STOCK_CACHE_TTL)
+        return True
+
+    def new_generation(self) -> None:
+        cache.set(GENERATION_KEY, cache.get(GENERATION_KEY, 0) + 1, None)
+
+
+def _backend():
+    if settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":
+        return _RedisLevels()
+    return _LocalLevels()
+
+
+class StockLevelCache:
+    def __init__(self):
+        self._levels = None
+        self._refresh_failed = False
+
+    @property
+    def levels(self):
+        if self._levels is None:
+            self._levels = _backend()
+        return self._levels
+
+    def reset(self) -> None:
+        """Forget the backend, to pick it anew from the CACHES setting."""
+        self._levels = None
+
+    def read(self, store_id: int, product_id: int, load) -> tuple[dict, bool]:
+        """The level's body and whether it came from the cache; ``load()`` reads the
+        database on a miss, and its result fills the cache."""
+        try:
+            generation, body = self.levels.read(store_id, product_id)
+            self._cache_answered()
+        except CACHE_ERRORS as error:
+            self._cache_failed(error, "stock reads go to the database")
+            return load(), False
+        if body is not None:
+            CACHE_EVENTS.labels("stock", "hit").inc()
+            return body, True
+        CACHE_EVENTS.labels("stock", "miss").inc()
+        body = load()
+        try:
+            if self.levels.write_if_newer(store_id, product_id, body, generation):
+                CACHE_EVENTS.labels("stock", "fill").inc()
+        except CACHE_ERRORS as error:
+            self._cache_failed(error, "stock reads go to the database")
+        return body, False
+
+    def refresh(self, store_id: int, product_id: int, body: dict) -> None:
+        """Put a committed level in place of what the cache holds, unless it holds a newer
+        version already."""
+        try:
+            self.levels.write_if_newer(store_id, product_id, body)
+            self._cache_answered()
+            CACHE_EVENTS.labels("stock", "invalidation").inc()
+        except CACHE_ERRORS as error:
+            self._refresh_failed = True
+            self._cache_failed(error, "entries written before the outage are dropped after it")
+
+    def _cache_failed(self, error, consequence: str) -> None:
+        CACHE_EVENTS.labels("stock", "error").inc()
+        outage.failed(error, consequence)
+
+    def _cache_answered(self) -> None:
+        outage.succeeded()
+        if self._refresh_failed:
+            # A refresh was lost during the outage: start a new generation of keys so that
+            # the value it should have replaced is never read again.
+            self.levels.new_generation()
+            self._refresh_failed = False
+
+
+stock_level_cache = StockLevelCache()
+
+
+@receiver(setting_changed)
+def _forget_backend_when_caches_change(setting, **kwargs):
+    if setting == "CACHES":
+        stock_level_cache.reset()
