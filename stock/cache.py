@@ -14,6 +14,7 @@
 
 import json
 import logging
+import threading
 
 from django.conf import settings
 from django.core.cache import cache
@@ -35,7 +36,8 @@ local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
 """
 # KEYS[1] generation key; ARGV: key prefix, suffix, version, JSON body, TTL, generation
-# the caller read (a fill made under an older generation is dropped).
+# the caller read (a fill made under an older generation is dropped), and "1" when an
+# entry of the same version may be replaced (a refresh after a change that kept it).
 WRITE_IF_NEWER_SCRIPT = """
 local generation = redis.call('GET', KEYS[1]) or '0'
 if ARGV[6] ~= '' and ARGV[6] ~= generation then return 0 end
@@ -43,7 +45,10 @@ local key = ARGV[1] .. generation .. ARGV[2]
 local current = redis.call('GET', key)
 if current then
   local version = tonumber(string.match(current, '^(%d+):'))
-  if version and version >= tonumber(ARGV[3]) then return 0 end
+  local wanted = tonumber(ARGV[3])
+  if version and (version > wanted or (version == wanted and ARGV[7] ~= '1')) then
+    return 0
+  end
 end
 redis.call('SET', key, ARGV[3] .. ':' .. ARGV[4], 'EX', ARGV[5])
 return 1
@@ -74,7 +79,9 @@ class _RedisLevels:
             return generation.decode(), None
         return generation.decode(), json.loads(raw.split(b":", 1)[1])
 
-    def write_if_newer(self, store_id, product_id, body: dict, generation: str = "") -> bool:
+    def write_if_newer(
+        self, store_id, product_id, body: dict, generation: str = "", replace_equal=False
+    ) -> bool:
         return bool(
             self.write_script(
                 keys=[self.generation_key],
@@ -85,6 +92,7 @@ class _RedisLevels:
                     json.dumps(body),
                     settings.STOCK_CACHE_TTL,
                     generation,
+                    "1" if replace_equal else "0",
                 ],
             )
         )
@@ -94,25 +102,35 @@ class _RedisLevels:
 
 
 class _LocalLevels:
-    """The same rules on Django's cache API, for the single-process embedded mode."""
+    """The same rules on Django's cache API, for the single-process embedded mode; a lock
+    makes the compare-and-set atomic among the threads of that process."""
+
+    lock = threading.Lock()
 
     def read(self, store_id, product_id) -> tuple[str, dict | None]:
         generation = str(cache.get(GENERATION_KEY, 0))
         return generation, cache.get(f"stock:level:g{generation}{_suffix(store_id, product_id)}")
 
-    def write_if_newer(self, store_id, product_id, body: dict, generation: str = "") -> bool:
-        current_generation = str(cache.get(GENERATION_KEY, 0))
-        if generation and generation != current_generation:
-            return False
-        key = f"stock:level:g{current_generation}{_suffix(store_id, product_id)}"
-        current = cache.get(key)
-        if current is not None and current["version"] >= body["version"]:
-            return False
-        cache.set(key, body, settings.STOCK_CACHE_TTL)
-        return True
+    def write_if_newer(
+        self, store_id, product_id, body: dict, generation: str = "", replace_equal=False
+    ) -> bool:
+        with self.lock:
+            current_generation = str(cache.get(GENERATION_KEY, 0))
+            if generation and generation != current_generation:
+                return False
+            key = f"stock:level:g{current_generation}{_suffix(store_id, product_id)}"
+            current = cache.get(key)
+            if current is not None and (
+                current["version"] > body["version"]
+                or (current["version"] == body["version"] and not replace_equal)
+            ):
+                return False
+            cache.set(key, body, settings.STOCK_CACHE_TTL)
+            return True
 
     def new_generation(self) -> None:
-        cache.set(GENERATION_KEY, cache.get(GENERATION_KEY, 0) + 1, None)
+        with self.lock:
+            cache.set(GENERATION_KEY, cache.get(GENERATION_KEY, 0) + 1, None)
 
 
 def _backend():
@@ -159,9 +177,11 @@ class StockLevelCache:
 
     def refresh(self, store_id: int, product_id: int, body: dict) -> None:
         """Put a committed level in place of what the cache holds, unless it holds a newer
-        version already."""
+        version already. An entry of the same version is replaced: a change that keeps
+        the version (a new reorder point) must still show. (Two such changes whose
+        refreshes cross can leave the earlier one cached, until STOCK_CACHE_TTL.)"""
         try:
-            self.levels.write_if_newer(store_id, product_id, body)
+            self.levels.write_if_newer(store_id, product_id, body, replace_equal=True)
             self._cache_answered()
             CACHE_EVENTS.labels("stock", "invalidation").inc()
         except CACHE_ERRORS as error:
