@@ -39,9 +39,13 @@ def empty_cache():
     so entries a previous test left would describe rows that no longer exist."""
     from django.core.cache import cache
 
-    from stock.cache import stock_level_cache
+    from catalog import cache as catalog_cache
+    from inventory_site.api import ratelimits
+    from stock import cache as stock_cache
 
-    stock_level_cache.reset()
+    stock_cache.stock_level_cache.reset()
+    for module in (stock_cache, catalog_cache, ratelimits):
+        module.outage.failing = False
     try:
         cache.clear()
     except Exception:  # noqa: BLE001 - a test may point CACHES at a dead server

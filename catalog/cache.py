@@ -2,7 +2,8 @@
 
 Every key carries the catalog's generation number, bumped after any product change
 commits: a reader that loaded a product before the change can only fill a key of the
-old generation, which nobody reads any more. Cache errors fall back to the database.
+old generation, which nobody reads any more. Cache errors fall back to the database,
+and a process that saw them bumps the generation before it reads the cache again.
 """
 
 import hashlib
@@ -23,9 +24,12 @@ GENERATION_KEY = "catalog:generation"
 def cached_response_body(name: str, load):
     """The body cached under ``name`` for the current catalog generation, or ``load()``."""
     try:
+        if outage.failing:
+            # A product change during the outage may not have retired the old answers.
+            _bump_generation()
+            outage.succeeded()
         key = f"catalog:g{cache.get(GENERATION_KEY, 0)}:{hashlib.sha256(name.encode()).hexdigest()}"
         body = cache.get(key)
-        outage.succeeded()
     except CACHE_ERRORS as error:
         CACHE_EVENTS.labels("catalog", "error").inc()
         outage.failed(error, "catalog reads go to the database")
@@ -47,13 +51,14 @@ def cached_response_body(name: str, load):
 def new_catalog_generation() -> None:
     """Retire every cached catalog response (after a product change has committed)."""
     try:
-        cache.add(GENERATION_KEY, 0, None)
-        cache.incr(GENERATION_KEY)
+        _bump_generation()
         CACHE_EVENTS.labels("catalog", "invalidation").inc()
     except CACHE_ERRORS as error:
-        # The old responses stay until CATALOG_CACHE_TTL; nothing better can be done
-        # without the cache.
+        # The next reader in this process bumps the generation once the cache is back.
         CACHE_EVENTS.labels("catalog", "error").inc()
-        outage.failed(
-            error, f"cached catalog answers may be stale for {settings.CATALOG_CACHE_TTL}s"
-        )
+        outage.failed(error, "catalog reads go to the database")
+
+
+def _bump_generation() -> None:
+    cache.add(GENERATION_KEY, 0, None)
+    cache.incr(GENERATION_KEY)

@@ -6,6 +6,7 @@ services mode (PostgreSQL, Redis, a real Celery worker). Every variable read her
 listed in the README.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -260,6 +261,12 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Metrics ------------------------------------------------------------------------
+# bin/run web sets PROMETHEUS_MULTIPROC_DIR so that gunicorn's workers share counters;
+# any process that inherits it (a manage.py command) needs the directory to exist.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # --- Logging ------------------------------------------------------------------------
 

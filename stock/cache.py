@@ -7,8 +7,9 @@
   reader that loaded an old row cannot put it back after a writer's refresh, and two
   refreshes arriving out of order keep the newer. On Redis this compare-and-set is one
   Lua script; the local-memory cache of the embedded mode does it in Python.
-- Keys include a generation number. A process whose refresh failed (cache down) bumps
-  it when the cache answers again, so no entry from before the outage is read after it.
+- Keys include a generation number. A process that saw the cache fail starts a new
+  generation before it uses the cache again, so an entry that may have missed a write
+  made during the outage is not read after it.
 - Cache errors never fail a request: reads go to the database, writes have committed.
 """
 
@@ -142,7 +143,6 @@ def _backend():
 class StockLevelCache:
     def __init__(self):
         self._levels = None
-        self._refresh_failed = False
 
     @property
     def levels(self):
@@ -158,8 +158,8 @@ class StockLevelCache:
         """The level's body and whether it came from the cache; ``load()`` reads the
         database on a miss, and its result fills the cache."""
         try:
+            self._recover_after_an_outage()
             generation, body = self.levels.read(store_id, product_id)
-            self._cache_answered()
         except CACHE_ERRORS as error:
             self._cache_failed(error, "stock reads go to the database")
             return load(), False
@@ -181,24 +181,22 @@ class StockLevelCache:
         the version (a new reorder point) must still show. (Two such changes whose
         refreshes cross can leave the earlier one cached, until STOCK_CACHE_TTL.)"""
         try:
+            self._recover_after_an_outage()
             self.levels.write_if_newer(store_id, product_id, body, replace_equal=True)
-            self._cache_answered()
             CACHE_EVENTS.labels("stock", "invalidation").inc()
         except CACHE_ERRORS as error:
-            self._refresh_failed = True
-            self._cache_failed(error, "entries written before the outage are dropped after it")
+            self._cache_failed(error, "entries from before the outage are dropped after it")
 
     def _cache_failed(self, error, consequence: str) -> None:
         CACHE_EVENTS.labels("stock", "error").inc()
         outage.failed(error, consequence)
 
-    def _cache_answered(self) -> None:
-        outage.succeeded()
-        if self._refresh_failed:
-            # A refresh was lost during the outage: start a new generation of keys so that
-            # the value it should have replaced is never read again.
+    def _recover_after_an_outage(self) -> None:
+        """After this process saw the cache fail, start a new generation of keys before
+        anything else: a refresh may have been lost meanwhile. Raises while it is down."""
+        if outage.failing:
             self.levels.new_generation()
-            self._refresh_failed = False
+            outage.succeeded()
 
 
 stock_level_cache = StockLevelCache()
