@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint install migrate demo check-compose clean
+.PHONY: run test lint bench install migrate demo check-compose clean
 
 ## Install, migrate, load the demo data and serve http://127.0.0.1:8000
 run: install migrate demo
@@ -18,6 +18,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## Cache benchmark: gunicorn on PostgreSQL and Redis, wrk as the load (see bench/)
+bench: install
+	$(PY) bench/cache_bench.py
 
 install: $(STAMP)
 
