@@ -455,13 +455,13 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
         )
         for line in lines
     ]
-    now = timezone.now()
+    now, closed_by = timezone.now(), _user(actor)
     Reservation.objects.filter(pk__in=by_id).update(
-        status=status, closed_at=now, closed_by=_user(actor), closed_via=via
+        status=status, closed_at=now, closed_by=closed_by, closed_via=via
     )
     for reservation in reservations:
         reservation.status, reservation.closed_at, reservation.closed_via = status, now, via
-        reservation.closed_by = _user(actor)
+        reservation.closed_by = closed_by
     _announce(kind, levels)
 
 
@@ -647,7 +647,7 @@ def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
 
 
 def _statement_params(change: _Change, now) -> dict:
-    actor = change.actor
+    actor = _user(change.actor)
     return {
         "store_id": change.store.pk,
         "product_id": change.product.pk,
@@ -657,7 +657,7 @@ def _statement_params(change: _Change, now) -> dict:
         "reason": change.reason,
         "reference": change.reference,
         "note": change.note,
-        "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+        "actor_id": actor.pk if actor else None,
         "now": now,
     }
 
