@@ -1,13 +1,14 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.response import Response
 
 from inventory_site.api.ratelimits import enforce_rate_limit
 from inventory_site.api.schema import errors
 from inventory_site.api.views import ApiView, validated
+
+from .services import token_for_user
 
 TokenResponse = inline_serializer("TokenResponse", {"token": serializers.CharField()})
 
@@ -29,5 +30,5 @@ class ObtainTokenApi(ApiView):
     @extend_schema(request=AuthTokenSerializer, responses={200: TokenResponse, **errors(400)})
     def post(self, request):
         data = validated(AuthTokenSerializer, request.data, context={"request": request})
-        token, _ = Token.objects.get_or_create(user=data["user"])
+        token = token_for_user(user=data["user"], actor=data["user"])
         return Response({"token": token.key})

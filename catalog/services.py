@@ -4,14 +4,23 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from audit.services import audit_record, field_values
+
 from .models import Product
 
 EDITABLE_FIELDS = {"name", "description", "price", "is_active"}
+AUDITED_FIELDS = ["sku", "name", "description", "price", "is_active"]
 
 
 @transaction.atomic
-def product_create(*, sku: str, name: str, price: Decimal, description: str = "", actor) -> Product:
-    return Product.objects.create(sku=sku, name=name, price=price, description=description)
+def product_create(
+    *, sku: str, name: str, price: Decimal, description: str = "", is_active: bool = True, actor
+) -> Product:
+    product = Product.objects.create(
+        sku=sku, name=name, price=price, description=description, is_active=is_active
+    )
+    _audit(product, "product.create", before=None, actor=actor)
+    return product
 
 
 @transaction.atomic
@@ -21,7 +30,21 @@ def product_update(*, product: Product, actor, **changes) -> Product:
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"product fields {sorted(unknown)} cannot be changed")
+    before = field_values(product, changes)
     for field, value in changes.items():
         setattr(product, field, value)
     product.save(update_fields=[*changes, "updated_at"])
+    _audit(product, "product.update", before=before, fields=changes, actor=actor)
     return product
+
+
+def _audit(product: Product, action: str, *, before, fields=AUDITED_FIELDS, actor) -> None:
+    audit_record(
+        action=action,
+        object_type="catalog.product",
+        object_id=product.pk,
+        object_repr=product.sku,
+        before=before,
+        after=field_values(product, fields),
+        actor=actor,
+    )

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -170,6 +171,14 @@ RESERVATION_DEFAULT_TTL_SECONDS = env.int("RESERVATION_DEFAULT_TTL_SECONDS", def
 RESERVATION_EXPIRY_INTERVAL_SECONDS = env.float("RESERVATION_EXPIRY_INTERVAL_SECONDS", default=30)
 RESERVATION_EXPIRY_BATCH_SIZE = env.int("RESERVATION_EXPIRY_BATCH_SIZE", default=500)
 
+# Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
+# on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in
+# batches of AUDIT_RELAY_BATCH_SIZE events per transaction. AUDIT_ENABLED=false records
+# nothing; it exists for the audit benchmark, not for deployments.
+AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=True)
+AUDIT_RELAY_INTERVAL_SECONDS = env.float("AUDIT_RELAY_INTERVAL_SECONDS", default=10)
+AUDIT_RELAY_BATCH_SIZE = env.int("AUDIT_RELAY_BATCH_SIZE", default=500)
+
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
 
@@ -193,6 +202,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {
         "task": "stock.tasks.expire_reservations",
         "schedule": RESERVATION_EXPIRY_INTERVAL_SECONDS,
+    },
+    "relay-audit-outbox": {
+        "task": "audit.tasks.relay_audit_outbox",
+        "schedule": AUDIT_RELAY_INTERVAL_SECONDS,
     },
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",

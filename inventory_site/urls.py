@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 
 from .api.errors import unknown_api_path
 from .health import healthz, readyz
+from .metrics import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,7 +11,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", unknown_api_path),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics, name="prometheus-django-metrics"),
 ]
 
 handler400 = "inventory_site.api.errors.json_bad_request"

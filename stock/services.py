@@ -22,6 +22,13 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.services import (
+    audit_movement,
+    audit_record,
+    movement_outbox_params,
+    movement_outbox_sql,
+    relay_after_commit,
+)
 from catalog.models import Product
 from stores.models import Store
 
@@ -50,6 +57,7 @@ logger = logging.getLogger(__name__)
 MAX_QUANTITY = 1_000_000
 MAX_REFERENCE_LENGTH = 255
 MAX_RESERVATION_TTL_SECONDS = 24 * 60 * 60
+RESERVATION = "stock.reservation"
 
 
 @dataclass(frozen=True)
@@ -252,9 +260,20 @@ def stock_set_reorder_point(
     if not _is_int(reorder_point) or not 0 <= reorder_point <= MAX_QUANTITY:
         raise InvalidStockOperation("reorder_point must be a whole number from 0 to 1,000,000.")
     ensure_stock_levels([(store, product)])
-    levels = StockLevel.objects.filter(store=store, product=product)
-    levels.update(reorder_point=reorder_point)
-    level = levels.select_related("store", "product").get()
+    level = lock_stock_levels([(store, product)])[(store.pk, product.pk)]
+    before = level.reorder_point
+    StockLevel.objects.filter(pk=level.pk).update(reorder_point=reorder_point)
+    level.reorder_point = reorder_point
+    audit_record(
+        action="stock.reorder_point",
+        object_type="stock.stocklevel",
+        object_id=level.pk,
+        object_repr=f"{product.sku} @ {store.code}",
+        store=store,
+        before={"reorder_point": before},
+        after={"reorder_point": reorder_point},
+        actor=actor,
+    )
     _announce(None, [level])
     return level
 
@@ -329,6 +348,22 @@ def reservation_create(
                 )
                 for line in lines
             ]
+            audit_record(
+                action="reservation.create",
+                object_type=RESERVATION,
+                object_id=reservation.pk,
+                object_repr=_reservation_reference(reservation),
+                store=store,
+                after={
+                    "status": str(reservation.status),
+                    "expires_at": reservation.expires_at.isoformat(),
+                    "reference": reference,
+                    "lines": [
+                        {"sku": line.product.sku, "quantity": line.quantity} for line in lines
+                    ],
+                },
+                actor=actor,
+            )
             _announce(MovementKind.RESERVE, levels)
             return reservation
 
@@ -460,6 +495,16 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
         status=status, closed_at=now, closed_by=closed_by, closed_via=via
     )
     for reservation in reservations:
+        audit_record(
+            action=f"reservation.{kind}",
+            object_type=RESERVATION,
+            object_id=reservation.pk,
+            object_repr=_reservation_reference(reservation),
+            store=reservation.store,
+            before={"status": str(reservation.status)},
+            after={"status": str(status), "closed_via": via},
+            actor=actor,
+        )
         reservation.status, reservation.closed_at, reservation.closed_via = status, now, via
         reservation.closed_by = closed_by
     _announce(kind, levels)
@@ -570,7 +615,9 @@ def _guarded_update(change: _Change, now) -> StockLevel | None:
 
 
 @functools.cache
-def _guarded_change_sql() -> str:
+def _guarded_change_sql(audited: bool) -> str:
+    """The guarded UPDATE, its ledger INSERT and (``audited``) its audit outbox INSERT."""
+    audit = f", audited AS ({movement_outbox_sql('recorded')})" if audited else ""
     level_table = connection.ops.quote_name(StockLevel._meta.db_table)
     movement_table = connection.ops.quote_name(Movement._meta.db_table)
     return f"""
@@ -593,18 +640,27 @@ def _guarded_change_sql() -> str:
                    %(delta_reserved)s, on_hand, reserved, version,
                    %(reason)s, %(reference)s, %(note)s, %(actor_id)s::bigint, %(now)s
               FROM changed
-        )
+         RETURNING id, on_hand_after, reserved_after, version_after
+        ){audit}
         SELECT id, on_hand, reserved, reorder_point, version FROM changed
     """
 
 
 def _guarded_update_postgresql(change: _Change, now) -> StockLevel | None:
     """The UPDATE and the ledger INSERT as one statement (one round trip under the lock)."""
+    audited = settings.AUDIT_ENABLED
+    params = _statement_params(change, now)
+    if audited:
+        params |= movement_outbox_params(
+            kind=change.kind, store=change.store, product=change.product, actor=change.actor
+        )
     with connection.cursor() as cursor:
-        cursor.execute(_guarded_change_sql(), _statement_params(change, now))
+        cursor.execute(_guarded_change_sql(audited), params)
         row = cursor.fetchone()
     if row is None:
         return None
+    if audited:
+        relay_after_commit()
     level_id, on_hand, reserved, reorder_point, version = row
     return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
 
@@ -628,7 +684,7 @@ def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
         "id", "on_hand", "reserved", "reorder_point", "version"
     ).get()
     params = _statement_params(change, now)
-    Movement.objects.create(
+    movement = Movement.objects.create(
         store=change.store,
         product=change.product,
         kind=change.kind,
@@ -643,6 +699,7 @@ def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
         actor_id=params["actor_id"],
         created_at=now,
     )
+    audit_movement(movement, actor=change.actor)
     return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
 
 

@@ -26,6 +26,7 @@ DOCUMENTED = {
     "/api/v1/stores/{code}/reservations/{reservation_id}/": {"get"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/commit/": {"post"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/release/": {"post"},
+    "/api/v1/audit/": {"get"},
 }
 
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("stores/", include("stores.urls")),
     path("stores/<str:code>/", include("stock.urls")),
     path("products/", include("catalog.urls")),
+    path("audit/", include("audit.urls")),
 ]

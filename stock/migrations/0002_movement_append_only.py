@@ -7,6 +7,8 @@ PostgreSQL it uses TRUNCATE, which row triggers do not see.
 
 from django.db import migrations
 
+from inventory_site.vendor_sql import run_for_vendor
+
 POSTGRESQL_INSTALL = """
 CREATE FUNCTION stock_movement_append_only() RETURNS trigger AS $$
 BEGIN
@@ -29,15 +31,6 @@ BEGIN
 END;
 """
 SQLITE_REMOVE = "DROP TRIGGER IF EXISTS stock_movement_append_only;"
-
-
-def run_for_vendor(postgresql: str, sqlite: str):
-    def run(apps, schema_editor):
-        sql = {"postgresql": postgresql, "sqlite": sqlite}.get(schema_editor.connection.vendor)
-        if sql:
-            schema_editor.execute(sql, params=None)
-
-    return run
 
 
 class Migration(migrations.Migration):

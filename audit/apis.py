@@ -1,0 +1,26 @@
+from drf_spectacular.utils import extend_schema
+
+from inventory_site.api.schema import errors
+from inventory_site.api.views import ApiView
+
+from .filters import AuditEventFilter
+from .models import AuditEvent
+from .selectors import audit_events_visible_to
+from .serializers import AuditEventSerializer
+
+
+class AuditEventListApi(ApiView):
+    """The audit log, newest first: every event for staff, the events of their own
+    stores for anyone else. Read-only."""
+
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AuditEvent.objects.none()
+        return audit_events_visible_to(self.request.user)
+
+    @extend_schema(responses={200: AuditEventSerializer(many=True), **errors(400)})
+    def get(self, request):
+        return self.paginated_response(self.get_queryset(), AuditEventSerializer)

@@ -1,0 +1,277 @@
+"""Writes to the audit log.
+
+The request path only adds an outbox entry, in the transaction of the change it records,
+so an entry exists exactly when the change committed. After commit a Celery task is sent
+to relay it; a beat sweep relays whatever a lost message (broker down, worker killed)
+left behind. Relaying is one transaction per batch: the events are chained and inserted
+and their outbox entries deleted together, so a relay that dies leaves nothing half done.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .chain import GENESIS_HASH, event_hash
+from .context import current_origin
+from .models import AuditChainHead, AuditEvent, AuditOutboxEntry
+
+logger = logging.getLogger(__name__)
+
+PRUNE_SETTING = "inventory.audit_prune"
+
+
+def audit_record(
+    *,
+    action: str,
+    object_type: str,
+    object_id="",
+    object_repr: str = "",
+    store=None,
+    before: dict | None = None,
+    after: dict | None = None,
+    actor=None,
+) -> None:
+    """Record one change in the outbox, in the caller's transaction.
+
+    ``actor`` is the user who made the change (None or anonymous for the system);
+    the client address and request id come from ``audit.context``.
+    """
+    if not settings.AUDIT_ENABLED:
+        return
+    AuditOutboxEntry.objects.create(
+        **audit_origin_fields(actor),
+        occurred_at=timezone.now(),
+        action=action,
+        store_id=getattr(store, "pk", store),
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=str(object_repr)[:200],
+        before=before,
+        after=after,
+    )
+    relay_after_commit()
+
+
+def audit_origin_fields(actor) -> dict:
+    """Who and where, as stored on an outbox entry."""
+    user = actor if actor is not None and actor.is_authenticated else None
+    where = current_origin()
+    return {
+        "actor_id": user.pk if user else None,
+        "actor_username": user.get_username() if user else "",
+        "ip": where.ip,
+        "request_id": where.request_id,
+    }
+
+
+def relay_after_commit() -> None:
+    """Send the relay task once the current transaction commits (once per transaction,
+    however many entries it wrote)."""
+    if not any(callback is _send_relay for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(_send_relay, robust=True)
+
+
+def _send_relay() -> None:
+    """Ask a worker to relay now. If the broker cannot take the message, the entries wait
+    in the outbox for the beat sweep: the change itself is committed and stays so."""
+    from .tasks import relay_audit_outbox
+
+    try:
+        relay_audit_outbox.apply_async(retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweep relays later
+        logger.warning("audit relay not sent; the beat sweep will relay", exc_info=True)
+
+
+def audit_relay_batch(*, limit: int | None = None) -> int:
+    """Relay up to ``limit`` outbox entries, oldest first; returns how many.
+
+    The chain head is locked for the whole batch, so concurrent relays chain one after
+    the other and never relay an entry twice.
+    """
+    limit = limit or settings.AUDIT_RELAY_BATCH_SIZE
+    with transaction.atomic():
+        head = _locked_chain_head()
+        entries = list(AuditOutboxEntry.objects.order_by("pk")[:limit])
+        if not entries:
+            return 0
+        now = timezone.now()
+        events = []
+        for entry in entries:
+            event = AuditEvent(
+                **{field.attname: getattr(entry, field.attname) for field in _RECORD_FIELDS},
+                sequence=head.sequence + 1,
+                outbox_id=entry.pk,
+                recorded_at=now,
+                previous_hash=head.hash,
+            )
+            event.hash = event_hash(event, head.hash)
+            head.sequence, head.hash = event.sequence, event.hash
+            events.append(event)
+        AuditEvent.objects.bulk_create(events)
+        AuditOutboxEntry.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
+        head.save(update_fields=["sequence", "hash"])
+        return len(events)
+
+
+def audit_relay_pending(*, max_batches: int | None = None) -> int:
+    """Relay batch after batch until the outbox is empty (or ``max_batches`` ran)."""
+    total = batches = 0
+    while (max_batches is None or batches < max_batches) and (relayed := audit_relay_batch()):
+        total += relayed
+        batches += 1
+    return total
+
+
+def _locked_chain_head() -> AuditChainHead:
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(pk=1, sequence=0, hash=GENESIS_HASH)], ignore_conflicts=True
+    )
+    return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
+_RECORD_FIELDS = [
+    field
+    for field in AuditOutboxEntry._meta.concrete_fields
+    if field.attname != "id" and not field.attname.endswith("_ptr_id")
+]
+
+
+def audit_prune(*, older_than: timedelta, actor=None) -> int:
+    """Delete the events that occurred more than ``older_than`` ago; returns how many.
+
+    Only a prefix of the chain is removed (every event before the first one to keep), so
+    what remains still verifies. The pruning itself is recorded as an audit event. This
+    is the only code that deletes events: the database refuses a DELETE unless this
+    transaction has set ``inventory.audit_prune``.
+    """
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        head = _locked_chain_head()  # no relay appends while the prefix is cut
+        first_kept = (
+            AuditEvent.objects.filter(occurred_at__gte=cutoff)
+            .order_by("sequence")
+            .values_list("sequence", flat=True)
+            .first()
+        )
+        if first_kept is None:  # everything goes: the chain resumes with the next event
+            first_kept = head.sequence + 1
+        doomed = AuditEvent.objects.filter(sequence__lt=first_kept)
+        _allow_prune()
+        deleted, _ = doomed.delete()
+        audit_record(
+            action="audit.prune",
+            object_type="audit.auditevent",
+            object_repr=f"events before {_iso(cutoff)}",
+            before=None,
+            after={
+                "older_than_seconds": int(older_than.total_seconds()),
+                "cutoff": _iso(cutoff),
+                "deleted": deleted,
+                "first_kept_sequence": first_kept,
+            },
+            actor=actor,
+        )
+        return deleted
+
+
+def _allow_prune() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+# --- Stock movements ----------------------------------------------------------------
+# A movement's outbox entry is written with the movement itself: on PostgreSQL inside
+# the same statement as the guarded UPDATE (see ``movement_outbox_sql``), so auditing
+# adds no round trip while the level's row lock is held.
+
+MOVEMENT = "stock.movement"
+
+
+def movement_levels(*, on_hand, reserved, version, delta_on_hand, delta_reserved):
+    """The level's values before and after a movement, as audit ``before``/``after``."""
+    before = {
+        "on_hand": on_hand - delta_on_hand,
+        "reserved": reserved - delta_reserved,
+        "version": version - 1,
+    }
+    return before, {"on_hand": on_hand, "reserved": reserved, "version": version}
+
+
+def audit_movement(movement, *, actor) -> None:
+    """Record ``movement`` (a saved Movement) in the outbox."""
+    before, after = movement_levels(
+        on_hand=movement.on_hand_after,
+        reserved=movement.reserved_after,
+        version=movement.version_after,
+        delta_on_hand=movement.delta_on_hand,
+        delta_reserved=movement.delta_reserved,
+    )
+    audit_record(
+        action=f"stock.{movement.kind}",
+        object_type=MOVEMENT,
+        object_id=movement.pk,
+        object_repr=_movement_repr(movement.product, movement.store),
+        store=movement.store,
+        before=before,
+        after=after,
+        actor=actor,
+    )
+
+
+def movement_outbox_params(*, kind, store, product, actor) -> dict:
+    """Parameters of ``movement_outbox_sql`` besides the movement's own."""
+    origin = audit_origin_fields(actor)
+    return {
+        "audit_actor_username": origin["actor_username"],
+        "audit_ip": origin["ip"],
+        "audit_request_id": origin["request_id"],
+        "audit_action": f"stock.{kind}",
+        "audit_object_repr": _movement_repr(product, store),
+    }
+
+
+def movement_outbox_sql(source: str) -> str:
+    """A PostgreSQL INSERT (for a data-modifying CTE) adding the outbox entry of the
+    movement row in CTE ``source``, which returns ``id, on_hand_after, reserved_after,
+    version_after``. Takes the parameters of ``movement_outbox_params`` and the
+    statement's ``now``, ``actor_id``, ``store_id``, ``delta_on_hand`` and
+    ``delta_reserved``. Call ``relay_after_commit`` once it has run."""
+    table = connection.ops.quote_name(AuditOutboxEntry._meta.db_table)
+    return f"""
+        INSERT INTO {table}
+               (occurred_at, actor_id, actor_username, ip, request_id, action, store_id,
+                object_type, object_id, object_repr, before, after)
+        SELECT %(now)s, %(actor_id)s::bigint, %(audit_actor_username)s, %(audit_ip)s::inet,
+               %(audit_request_id)s, %(audit_action)s, %(store_id)s, '{MOVEMENT}', id::text,
+               %(audit_object_repr)s,
+               jsonb_build_object('on_hand', on_hand_after - %(delta_on_hand)s,
+                                  'reserved', reserved_after - %(delta_reserved)s,
+                                  'version', version_after - 1),
+               jsonb_build_object('on_hand', on_hand_after, 'reserved', reserved_after,
+                                  'version', version_after)
+          FROM {source}
+    """
+
+
+def _movement_repr(product, store) -> str:
+    return f"{product.sku} @ {store.code}"
+
+
+def field_values(instance, fields) -> dict:
+    """``fields`` of a model instance as JSON-safe audit values (decimals and dates as
+    text, so that the stored value is exactly what was hashed)."""
+    values = {}
+    for field in fields:
+        value = getattr(instance, field)
+        values[field] = (
+            value if value is None or isinstance(value, bool | int | str) else str(value)
+        )
+    return values

@@ -1,0 +1,29 @@
+"""Celery tasks of the audit app."""
+
+from celery import shared_task
+from celery.signals import task_prerun, worker_ready
+
+from .context import set_task_origin
+from .services import audit_relay_pending
+
+
+@shared_task
+def relay_audit_outbox() -> int:
+    """Relay the outbox into the audit log: sent after each commit that recorded a change,
+    and by beat every AUDIT_RELAY_INTERVAL_SECONDS for entries whose message was lost.
+    Safe to run any number of times, concurrently too."""
+    return audit_relay_pending()
+
+
+@worker_ready.connect
+def relay_when_a_worker_starts(sender, **kwargs):
+    """Entries left while no worker ran (or by a killed one) are relayed at once."""
+    relay_audit_outbox.delay()
+
+
+@task_prerun.connect
+def record_task_origin(task_id=None, task=None, **kwargs):
+    """Changes a worker makes are traced to the task that made them. A task run eagerly
+    inside a request keeps the request's origin."""
+    if not getattr(task.request, "is_eager", False):
+        set_task_origin(task_id)
