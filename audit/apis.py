@@ -21,6 +21,6 @@ class AuditEventListApi(ApiView):
             return AuditEvent.objects.none()
         return audit_events_visible_to(self.request.user)
 
-    @extend_schema(responses={200: AuditEventSerializer(many=True), **errors(400)})
+    @extend_schema(responses={200: AuditEventSerializer(many=True), **errors(400, 404)})
     def get(self, request):
         return self.paginated_response(self.get_queryset(), AuditEventSerializer)

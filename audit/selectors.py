@@ -38,14 +38,24 @@ def audit_last_relay_lag() -> float | None:
 
 def audit_chain_break():
     """The first place the audit chain fails to verify (``audit.chain.ChainBreak``), or None."""
-    last_prune = (
-        AuditEvent.objects.filter(action="audit.prune")
-        .order_by("-sequence")
-        .values_list("after", flat=True)
-        .first()
-    )
-    first_sequence = (last_prune or {}).get("first_kept_sequence") or 1
+    first_sequence = _first_kept_sequence()
     events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000)
     return first_chain_break(
         events, first_sequence=first_sequence, head=AuditChainHead.objects.filter(pk=1).first()
     )
+
+
+def _first_kept_sequence() -> int:
+    """Where the chain starts: 1, or the first sequence the latest pruning kept (whose own
+    event may still wait in the outbox)."""
+    kept = [1]
+    for model in (AuditEvent, AuditOutboxEntry):
+        pruning = (
+            model.objects.filter(action="audit.prune")
+            .order_by("-pk")
+            .values_list("after", flat=True)
+            .first()
+        )
+        if pruning:
+            kept.append(pruning["first_kept_sequence"])
+    return max(kept)

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,7 +39,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import free_port, project_env, stop, wait_until  # noqa: E402
+from tests.processes import answers_health, free_port, project_env, stop, wait_until  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/inventory_bench"
@@ -124,14 +123,6 @@ def checked(args: list[str], env: dict, what: str, timeout: float = 120) -> str:
         output = (done.stdout + done.stderr)[-2000:]
         raise SystemExit(f"{what} failed ({done.returncode}):\n{output}")
     return done.stdout
-
-
-def answers_health(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def run_wrk(port: int, script: Path, paths: list[str], token: str, seconds: int, work: Path):

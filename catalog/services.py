@@ -19,6 +19,7 @@ def product_create(
     product = Product.objects.create(
         sku=sku, name=name, price=price, description=description, is_active=is_active
     )
+    product.refresh_from_db(fields=["price"])  # as stored: 9.5 reads back as 9.50
     _audit(product, "product.create", before=None, actor=actor)
     return product
 
@@ -30,11 +31,14 @@ def product_update(*, product: Product, actor, **changes) -> Product:
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"product fields {sorted(unknown)} cannot be changed")
-    before = field_values(product, changes)
+    changed = [field for field, value in changes.items() if getattr(product, field) != value]
+    before = field_values(product, changed)
     for field, value in changes.items():
         setattr(product, field, value)
     product.save(update_fields=[*changes, "updated_at"])
-    _audit(product, "product.update", before=before, fields=changes, actor=actor)
+    if changed:
+        product.refresh_from_db(fields=changed)  # the values as stored, for the audit log
+        _audit(product, "product.update", before=before, fields=changed, actor=actor)
     return product
 
 

@@ -22,11 +22,13 @@ def store_update(*, store: Store, actor, **changes) -> Store:
     for field in changes:
         if field not in {"name", "is_active"}:
             raise ValueError(f"store field {field!r} cannot be changed")
-    before = field_values(store, changes)
+    changed = [field for field, value in changes.items() if getattr(store, field) != value]
+    before = field_values(store, changed)
     for field, value in changes.items():
         setattr(store, field, value)
     store.save(update_fields=[*changes])
-    _audit_store(store, "store.update", before=before, fields=changes, actor=actor)
+    if changed:
+        _audit_store(store, "store.update", before=before, fields=changed, actor=actor)
     return store
 
 

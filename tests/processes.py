@@ -1,15 +1,22 @@
 """Start the project's own commands in child processes, with a controlled environment."""
 
+import http.client
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+import redis
 from django.db import connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,3 +88,146 @@ def url_of_the_test_database() -> str:
     user, password = (quote(database[key] or "", safe="") for key in ("USER", "PASSWORD"))
     host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
     return f"postgres://{user}:{password}@{host}:{port}/{database['NAME']}"
+
+
+class RedisServer:
+    """A private redis-server child process on a fixed port, stoppable and restartable."""
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("redis-server") is not None
+
+    def __init__(self, port: int, directory):
+        self.port, self.directory, self.process = port, directory, None
+
+    def client(self) -> redis.Redis:
+        # No retries: redis-py's default backs off for seconds on a refused connection.
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+
+    def answers(self) -> bool:
+        try:
+            return self.client().ping()
+        except redis.RedisError:
+            return False
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+            + ["--dir", str(self.directory), "--dbfilename", "dump.rdb"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if (
+            not wait_until(
+                lambda: self.process.poll() is not None or self.answers(), timeout=5, interval=0.05
+            )
+            or self.process.poll() is not None
+        ):
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop the server; with ``keep_data`` it writes its data set first, and the next
+        ``start`` loads it (as a Redis with persistence comes back)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if keep_data:
+            try:
+                self.client().shutdown(save=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it exits
+        else:
+            self.process.kill()
+        self.process.wait(timeout=5)
+        assert not self.answers()
+
+
+def answers_health(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def http_get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return response.read().decode()
+
+
+def post_json(
+    port: int, path: str, body: dict, token: str, timeout: float = 60
+) -> tuple[int, dict]:
+    """One request on a new connection: (status, JSON body). Anything else comes back as
+    a status the assertions will name: 0 for a failed connection, a ``raw`` body for a
+    body that is not JSON."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        client.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        )
+        response = client.getresponse()
+        content = response.read()
+    except OSError as error:
+        return 0, {"error": repr(error)}
+    finally:
+        client.close()
+    try:
+        return response.status, json.loads(content)
+    except ValueError:
+        return response.status, {"raw": content[:200].decode(errors="replace")}
+
+
+class ProjectProcesses:
+    """``bin/run`` commands as child processes, each in its own process group with its
+    log in ``directory``; ``stop_all`` (at teardown, before the test database is
+    flushed) stops the last started first."""
+
+    def __init__(self, env: dict[str, str], directory: Path):
+        self.env, self.directory = env, directory
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> Path:
+        """Start ``bin/run <args>`` as ``name``; returns its log file."""
+        log = self.directory / f"{name}.log"
+        with open(log, "a") as output:
+            self.processes[name] = subprocess.Popen(
+                ["bin/run", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return log
+
+    def start_web(self, name: str = "web") -> int:
+        """``bin/run web`` on a free port, once it answers /healthz; returns the port."""
+        port = free_port()
+        self.env = {**self.env, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1"}
+        log = self.start(name, "web", "--no-control-socket")
+        process = self.processes[name]
+        if (
+            not wait_until(
+                lambda: process.poll() is not None or answers_health(port), timeout=30, interval=0.2
+            )
+            or process.poll() is not None
+        ):
+            raise RuntimeError(f"bin/run web did not start:\n{log.read_text()[-3000:]}")
+        return port
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the whole process group: no shutdown handler runs."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.processes)):
+            stop(self.processes.pop(name))

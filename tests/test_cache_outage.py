@@ -15,15 +15,10 @@ keeps it from being served.
 """
 
 import logging
-import shutil
-import subprocess
 import time
 import uuid
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from catalog import cache as catalog_cache
 from inventory_site.api import ratelimits
@@ -33,12 +28,10 @@ from stock.services import stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import free_port, wait_until
-
-REDIS_SERVER = shutil.which("redis-server")
+from tests.processes import RedisServer, free_port
 
 pytestmark = [
-    pytest.mark.skipif(REDIS_SERVER is None, reason="needs the redis-server binary on PATH"),
+    pytest.mark.skipif(not RedisServer.available(), reason="needs the redis-server binary on PATH"),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -47,57 +40,6 @@ OUTAGE_LOGS = {
     "catalog.cache": catalog_cache.outage,
     "inventory_site.api.ratelimits": ratelimits.outage,
 }
-
-
-class RedisServer:
-    """A private redis-server child process on a fixed port, stoppable and restartable."""
-
-    def __init__(self, port: int, directory):
-        self.port, self.directory, self.process = port, directory, None
-
-    def client(self) -> redis.Redis:
-        # No retries: redis-py's default backs off for seconds on a refused connection.
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)
-        )
-
-    def answers(self) -> bool:
-        try:
-            return self.client().ping()
-        except redis.RedisError:
-            return False
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-            + ["--dir", str(self.directory), "--dbfilename", "dump.rdb"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if (
-            not wait_until(
-                lambda: self.process.poll() is not None or self.answers(), timeout=5, interval=0.05
-            )
-            or self.process.poll() is not None
-        ):
-            raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self, *, keep_data: bool = False) -> None:
-        """Stop the server; with ``keep_data`` it writes its data set first, and the next
-        ``start`` loads it (as a Redis with persistence comes back)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        if keep_data:
-            try:
-                self.client().shutdown(save=True)
-            except redis.ConnectionError:
-                pass  # the server closes the connection as it exits
-        else:
-            self.process.kill()
-        self.process.wait(timeout=5)
-        assert not self.answers()
 
 
 @pytest.fixture

@@ -6,12 +6,9 @@ sending real HTTP requests at the same moment. Exactly the stocked units are sol
 other buyer gets a 409, and the stock level, its version and its ledger agree afterwards.
 """
 
-import http.client
-import json
 import os
 import subprocess
 import threading
-import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +21,16 @@ from stock.selectors import stock_levels_with_ledger_drift
 from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import ROOT, free_port, project_env, stop, url_of_the_test_database, wait_until
+from tests.processes import (
+    ROOT,
+    answers_health,
+    free_port,
+    post_json,
+    project_env,
+    stop,
+    url_of_the_test_database,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -33,14 +39,6 @@ BUYERS = 200
 THREADS = 200  # one buyer per thread: all 200 requests in flight together
 WORKERS = 4
 TIMEOUT = 60
-
-
-def answers_health(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -86,30 +84,6 @@ def web_server(transactional_db, tmp_path):
     finally:
         stop(process)
         log.close()
-
-
-def post_json(port: int, path: str, body: dict, token: str) -> tuple[int, dict]:
-    """One request on a new connection: (status, JSON body). Anything else comes back as
-    a status the assertions will name: 0 for a failed connection, a ``raw`` body for a
-    body that is not JSON."""
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    try:
-        client.request(
-            "POST",
-            path,
-            body=json.dumps(body),
-            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-        )
-        response = client.getresponse()
-        content = response.read()
-    except OSError as error:
-        return 0, {"error": repr(error)}
-    finally:
-        client.close()
-    try:
-        return response.status, json.loads(content)
-    except ValueError:
-        return response.status, {"raw": content[:200].decode(errors="replace")}
 
 
 def test_200_buyers_over_http_for_50_units_exactly_50_are_sold(web_server):

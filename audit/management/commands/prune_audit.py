@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from audit.context import origin
 from audit.services import audit_prune
@@ -15,7 +16,12 @@ def duration(text: str) -> timedelta:
     match = DURATION.match(text.strip().lower())
     if not match:
         raise ValueError(f"{text!r} is not a duration like 7y, 52w, 90d or 12h")
-    return int(match[1]) * UNITS[match[2]]
+    try:
+        age = int(match[1]) * UNITS[match[2]]
+        timezone.now() - age  # the cutoff must be a date the database can hold
+    except OverflowError:
+        raise ValueError(f"{text!r} reaches back before the year 1") from None
+    return age
 
 
 class Command(BaseCommand):
@@ -29,7 +35,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             default="7y",
-            help="Age of the events to delete: <n>y (366 days, so that no year is cut short), <n>w, <n>d or <n>h. Default 7y.",
+            help=(
+                "Age of the events to delete: <n>y (366 days, so that no year is cut "
+                "short), <n>w, <n>d or <n>h. Default 7y."
+            ),
         )
 
     def handle(self, *args, older_than: str, **options):
