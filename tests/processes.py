@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,26 +21,15 @@ from redis.retry import Retry
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Every variable the settings read; a child starts without them unless a test sets them.
-SETTINGS_VARIABLES = {
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "CONN_MAX_AGE",
-    "REDIS_URL",
-    "CACHE_KEY_PREFIX",
-    "STOCK_CACHE_TTL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "CELERY_TASK_ALWAYS_EAGER",
-    "SECURE_PROXY_SSL_HEADER",
-    "SECURE_COOKIES",
-    "LOG_LEVEL",
-    "STATIC_ROOT",
-    "DJANGO_SETTINGS_MODULE",
-}
+
+def settings_variables() -> set[str]:
+    """Every environment variable inventory_site/settings.py reads through ``env``."""
+    source = (ROOT / "inventory_site" / "settings.py").read_text()
+    return set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', source))
+
+
+# A child starts without any of these unless a test sets them.
+SETTINGS_VARIABLES = settings_variables() | {"DJANGO_SETTINGS_MODULE"}
 
 
 def project_env(**variables: str) -> dict[str, str]:

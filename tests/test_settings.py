@@ -3,7 +3,7 @@
 import json
 import sys
 
-from tests.processes import project_env, run
+from tests.processes import ROOT, project_env, run, settings_variables
 
 PRINT_SETTINGS = """
 import json, django
@@ -86,3 +86,9 @@ def test_with_debug_off_the_site_refuses_to_start_without_a_secret_key():
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert "With DEBUG off the site refuses to start" in result.stderr
+
+
+def test_the_readme_documents_every_environment_variable_the_settings_read():
+    readme = (ROOT / "README.md").read_text()
+    undocumented = sorted(name for name in settings_variables() if f"`{name}`" not in readme)
+    assert undocumented == []

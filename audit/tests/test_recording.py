@@ -96,6 +96,20 @@ def levels(on_hand, reserved, version) -> dict:
     return {"on_hand": on_hand, "reserved": reserved, "version": version}
 
 
+def movement_event(store, kind, origin: dict, *, before: dict, after: dict) -> dict:
+    """The event of the last TEE movement of ``kind`` in ``store``."""
+    return {
+        "action": f"stock.{kind}",
+        **origin,
+        "store_id": store.pk,
+        "object_type": "stock.movement",
+        "object_id": str(movement(store, kind).pk),
+        "object_repr": f"TEE @ {store.code}",
+        "before": before,
+        "after": after,
+    }
+
+
 def movement(store, kind) -> Movement:
     """The last movement of ``kind`` in ``store``."""
     return Movement.objects.filter(store=store, kind=kind).latest("id")
@@ -201,16 +215,13 @@ def test_a_clerks_purchase_is_recorded_with_the_clerk_as_actor(stocked, berlin, 
 
     assert response.status_code == 200
     assert log.described() == [
-        {
-            "action": "stock.sale",
-            **over_http(response, clerk),
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "sale").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 0, 1),
-            "after": levels(6, 0, 2),
-        }
+        movement_event(
+            berlin,
+            "sale",
+            over_http(response, clerk),
+            before=levels(10, 0, 1),
+            after=levels(6, 0, 2),
+        )
     ]
 
 
@@ -227,26 +238,12 @@ def test_a_transfer_records_a_movement_on_each_side(stocked, berlin, hamburg, ma
     assert response.status_code == 200
     origin = over_http(response, manager)
     assert log.described() == [
-        {
-            "action": "stock.transfer_out",
-            **origin,
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "transfer_out").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 0, 1),
-            "after": levels(6, 0, 2),
-        },
-        {
-            "action": "stock.transfer_in",
-            **origin,
-            "store_id": hamburg.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(hamburg, "transfer_in").pk),
-            "object_repr": "TEE @ hamburg-01",
-            "before": levels(0, 0, 0),
-            "after": levels(4, 0, 1),
-        },
+        movement_event(
+            berlin, "transfer_out", origin, before=levels(10, 0, 1), after=levels(6, 0, 2)
+        ),
+        movement_event(
+            hamburg, "transfer_in", origin, before=levels(0, 0, 0), after=levels(4, 0, 1)
+        ),
     ]
 
 
@@ -295,16 +292,13 @@ def test_a_reservation_created_then_committed_records_each_step(stocked, berlin,
         "object_repr": f"reservation:{reservation.pk}",
     }
     assert creation == [
-        {
-            "action": "stock.reserve",
-            **over_http(created, clerk),
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "reserve").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 0, 1),
-            "after": levels(10, 3, 2),
-        },
+        movement_event(
+            berlin,
+            "reserve",
+            over_http(created, clerk),
+            before=levels(10, 0, 1),
+            after=levels(10, 3, 2),
+        ),
         {
             "action": "reservation.create",
             **over_http(created, clerk),
@@ -319,16 +313,13 @@ def test_a_reservation_created_then_committed_records_each_step(stocked, berlin,
         },
     ]
     assert log.described() == [
-        {
-            "action": "stock.commit",
-            **over_http(committed, clerk),
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "commit").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 3, 2),
-            "after": levels(7, 0, 3),
-        },
+        movement_event(
+            berlin,
+            "commit",
+            over_http(committed, clerk),
+            before=levels(10, 3, 2),
+            after=levels(7, 0, 3),
+        ),
         {
             "action": "reservation.commit",
             **over_http(committed, clerk),
@@ -359,16 +350,13 @@ def test_a_release_records_the_units_given_back(stocked, berlin, tee, clerk):
 
     assert response.status_code == 200
     assert log.described() == [
-        {
-            "action": "stock.release",
-            **over_http(response, clerk),
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "release").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 3, 2),
-            "after": levels(10, 0, 3),
-        },
+        movement_event(
+            berlin,
+            "release",
+            over_http(response, clerk),
+            before=levels(10, 3, 2),
+            after=levels(10, 0, 3),
+        ),
         {
             "action": "reservation.release",
             **over_http(response, clerk),
@@ -394,16 +382,7 @@ def test_an_expiry_by_the_sweep_has_no_actor_address_or_request(stocked, berlin,
     assert expired == 1
     system = {"actor_id": None, "actor_username": "", "ip": None, "request_id": ""}
     assert log.described() == [
-        {
-            "action": "stock.expire",
-            **system,
-            "store_id": berlin.pk,
-            "object_type": "stock.movement",
-            "object_id": str(movement(berlin, "expire").pk),
-            "object_repr": "TEE @ berlin-01",
-            "before": levels(10, 3, 2),
-            "after": levels(10, 0, 3),
-        },
+        movement_event(berlin, "expire", system, before=levels(10, 3, 2), after=levels(10, 0, 3)),
         {
             "action": "reservation.expire",
             **system,
