@@ -3,28 +3,23 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 
+from stores.admin import StoreFilter, StoreScopedAdmin
+
 from .models import AuditEvent
 from .receivers import audit_log_entry
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """The audit log, read-only: nobody adds, changes or deletes events here."""
+class AuditEventAdmin(StoreScopedAdmin):
+    """The audit log, read-only: nobody adds, changes or deletes events here. Members
+    see their stores' events; events of no store are for staff."""
 
+    store_lookup = "store_id"
     list_display = ["sequence", "occurred_at", "action", "actor_username", "ip", "object_repr"]
-    list_filter = ["action", "object_type"]
+    list_filter = [StoreFilter, "action", "object_type"]
     search_fields = ["actor_username", "object_repr", "object_id", "request_id"]
-    date_hierarchy = "occurred_at"
+    ordering = ["-sequence"]
     show_full_result_count = False  # a count over years of events is not worth its cost
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.action(permissions=["delete"], description=django_delete_selected.short_description)

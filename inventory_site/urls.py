@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from stock.views import low_stock_page
+
 from .api.errors import unknown_api_path
 from .health import healthz, readyz
 from .metrics import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("stores/<str:code>/low-stock/", low_stock_page, name="low-stock"),
     path("api/v1/", include("inventory_site.api.urls")),
     re_path(r"^api/(?P<path>.*)$", unknown_api_path),
     path("healthz", healthz, name="healthz"),

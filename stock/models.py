@@ -65,9 +65,7 @@ class StockLevel(models.Model):
         ]
 
     def __str__(self):
-        return (
-            f"{self.store_id}/{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
-        )
+        return f"{self.product.sku} @ {self.store.code}"
 
 
 class MovementKind(models.TextChoices):

@@ -1,7 +1,7 @@
 """Read queries for stock levels and the ledger."""
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from catalog.models import Product
 from stores.models import Store
@@ -117,3 +117,28 @@ def reservations_of_store(store: Store) -> QuerySet[Reservation]:
         .prefetch_related(Prefetch("lines", ReservationLine.objects.select_related("product")))
         .order_by("-created_at", "pk")
     )
+
+
+def low_stock_levels_of_store(store: Store) -> QuerySet[StockLevel]:
+    """Levels at or below their reorder point, the furthest below it first."""
+    return (
+        stock_levels_of_store(store)
+        .filter(available__lte=F("reorder_point"))
+        .order_by(F("available") - F("reorder_point"), "product__sku")
+    )
+
+
+def recent_movements_by_product(store: Store, products, *, per_product: int) -> dict:
+    """The latest ``per_product`` movements of each of ``products`` in ``store``, newest
+    first, in one query: {product id: [Movement, ...]}."""
+    ranked = (
+        Movement.objects.filter(store=store, product__in=products)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("product_id")], order_by=F("id").desc()))
+        .filter(rank__lte=per_product)
+        .select_related("actor")
+        .order_by("product_id", "-id")
+    )
+    recent: dict[int, list[Movement]] = {}
+    for movement in ranked:
+        recent.setdefault(movement.product_id, []).append(movement)
+    return recent

@@ -1,7 +1,65 @@
 from django.contrib import admin
 
 from .models import Membership, Store
+from .selectors import stores_visible_to
 from .services import membership_grant, membership_revoke, store_create, store_update
+
+
+class StoreScopedAdmin(admin.ModelAdmin):
+    """Rows of one store each, shown to its members as well as to staff.
+
+    Staff keep Django's model permissions and see every store. A member (let in by
+    ``InventoryAdminSite``) sees only the rows of their own stores, read-only: nobody
+    adds, changes or deletes these rows here, since changes go through the services.
+    """
+
+    store_lookup = "store"  # the field naming the row's store
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_staff:
+            return queryset
+        visible = stores_visible_to(request.user).values("pk")
+        return queryset.filter(**{f"{self.store_lookup}__in": visible})
+
+    def is_member_view(self, request) -> bool:
+        """A store member (not staff) let into the admin."""
+        return not request.user.is_staff and self.admin_site.has_permission(request)
+
+    def has_module_permission(self, request):
+        return self.is_member_view(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.is_member_view(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StoreFilter(admin.SimpleListFilter):
+    """By store, offering only the stores the user may see."""
+
+    title = "store"
+    parameter_name = "store"
+
+    def __init__(self, request, params, model, model_admin):
+        self.store_lookup = model_admin.store_lookup
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        return list(stores_visible_to(request.user).values_list("code", "code"))
+
+    def queryset(self, request, queryset):
+        if self.value():
+            store = Store.objects.filter(code=self.value()).values("pk")
+            return queryset.filter(**{f"{self.store_lookup}__in": store})
+        return queryset
 
 
 class MembershipInline(admin.TabularInline):

@@ -39,3 +39,17 @@ def store_and_role_for(user, code: str) -> tuple[Store | None, Role | None]:
 
 def store_members(store: Store) -> QuerySet[Membership]:
     return store.memberships.select_related("user").order_by("user__username")
+
+
+def is_store_member(user) -> bool:
+    return user.is_authenticated and Membership.objects.filter(user=user).exists()
+
+
+def role_in_store(user, store: Store) -> Role | None:
+    """The role ``user`` holds in ``store`` (staff: manager everywhere), or None."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_staff:
+        return Role.MANAGER
+    role = Membership.objects.filter(user=user, store=store).values_list("role", flat=True).first()
+    return Role(role) if role else None

@@ -1,0 +1,39 @@
+"""The admin site, open to store members as well as staff.
+
+Django's admin lets in only ``is_staff`` users, but here ``is_staff`` means "sees every
+store". Store managers (and their clerks and viewers) log in too; each model admin then
+shows them only their own stores' rows (``stores.admin.StoreScopedAdmin``).
+"""
+
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from stores.selectors import is_store_member
+
+
+def may_use_admin(user) -> bool:
+    return user.is_active and (user.is_staff or is_store_member(user))
+
+
+class MemberAuthenticationForm(AdminAuthenticationForm):
+    def confirm_login_allowed(self, user):
+        AuthenticationForm.confirm_login_allowed(self, user)  # active users only
+        if not may_use_admin(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
+class InventoryAdminSite(admin.AdminSite):
+    site_header = "Inventory"
+    site_title = "Inventory"
+    login_form = MemberAuthenticationForm
+
+    def has_permission(self, request):
+        if not hasattr(request, "_may_use_admin"):
+            request._may_use_admin = request.user.is_authenticated and may_use_admin(request.user)
+        return request._may_use_admin

@@ -1,0 +1,281 @@
+"""Stock in the admin: members see their stores' levels, ledger and holds; managers
+receive, adjust, count and transfer through forms that call ``stock.services``.
+
+on_hand and reserved are never form fields: every change is a service call, so it is
+guarded, written to the ledger and audited like an API call.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from stores.admin import StoreFilter, StoreScopedAdmin
+from stores.models import Role
+from stores.selectors import role_in_store
+
+from .exceptions import StockError
+from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
+from .models import Movement, Reservation, ReservationLine, StockLevel
+from .services import (
+    StockLine,
+    stock_adjust,
+    stock_receive,
+    stock_set_count,
+    stock_set_reorder_point,
+    stock_transfer,
+)
+
+
+class LowStockFilter(admin.SimpleListFilter):
+    title = "low stock"
+    parameter_name = "low_stock"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "At or below reorder point"), ("no", "Above reorder point")]
+
+    def queryset(self, request, queryset):
+        low = {"available__lte": F("reorder_point")}
+        if self.value() == "yes":
+            return queryset.filter(**low)
+        if self.value() == "no":
+            return queryset.exclude(**low)
+        return queryset
+
+
+# --- Operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One stock operation offered on a level's page: its form and the service call,
+    which returns the message shown after it succeeded."""
+
+    title: str
+    form_class: type
+    apply: Callable
+
+
+def _receive(level, data, actor) -> str:
+    after = stock_receive(
+        store=level.store,
+        product=level.product,
+        quantity=data["quantity"],
+        reference=data["reference"],
+        note=data["note"],
+        actor=actor,
+    )
+    return f"Received {data['quantity']} units; on hand now {after.on_hand}."
+
+
+def _adjust(level, data, actor) -> str:
+    after = stock_adjust(
+        store=level.store,
+        product=level.product,
+        delta=data["delta"],
+        reason=data["reason"],
+        note=data["note"],
+        actor=actor,
+    )
+    return f"Adjusted by {data['delta']:+d} ({data['reason']}); on hand now {after.on_hand}."
+
+
+def _set_count(level, data, actor) -> str:
+    after = stock_set_count(
+        store=level.store,
+        product=level.product,
+        on_hand=data["on_hand"],
+        expected_version=data["expected_version"],
+        reason=data["reason"],
+        note=data["note"],
+        actor=actor,
+    )
+    return f"Count recorded; on hand now {after.on_hand}."
+
+
+def _transfer(level, data, actor) -> str:
+    stock_transfer(
+        from_store=level.store,
+        to_store=data["to_store"],
+        lines=[StockLine(level.product, data["quantity"])],
+        note=data["note"],
+        actor=actor,
+    )
+    return f"Moved {data['quantity']} units to {data['to_store'].code}."
+
+
+OPERATIONS = {
+    "receive": Operation("Receive", ReceiveForm, _receive),
+    "adjust": Operation("Adjust", AdjustForm, _adjust),
+    "set-count": Operation("Set count", SetCountForm, _set_count),
+    "transfer": Operation("Transfer", TransferForm, _transfer),
+}
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(StoreScopedAdmin):
+    list_display = [
+        "store", "sku", "product_name", "on_hand", "reserved", "available", "reorder_point",
+        "low", "version", "updated_at",
+    ]  # fmt: skip
+    list_select_related = ["store", "product"]
+    list_filter = [StoreFilter, LowStockFilter]
+    search_fields = ["product__sku", "product__name"]
+    ordering = ["store__code", "product__sku"]
+    show_full_result_count = False
+    fields = [
+        "store", "product", "on_hand", "reserved", "available", "reorder_point", "version",
+        "updated_at",
+    ]  # fmt: skip
+    readonly_fields = [field for field in fields if field != "reorder_point"]
+    change_form_template = "admin/stock/stocklevel/change_form.html"
+
+    @admin.display(ordering="product__sku", description="SKU")
+    def sku(self, level):
+        return level.product.sku
+
+    @admin.display(ordering="product__name", description="product")
+    def product_name(self, level):
+        return level.product.name
+
+    @admin.display(boolean=True, description="low")
+    def low(self, level):
+        return level.available <= level.reorder_point
+
+    def is_manager_of(self, request, level) -> bool:
+        role = role_in_store(request.user, level.store)
+        return role is not None and role.includes(Role.MANAGER)
+
+    def has_change_permission(self, request, obj=None):
+        """Managers (staff included) edit a level's reorder point; nothing else."""
+        return obj is not None and self.is_manager_of(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if "reorder_point" in form.changed_data:
+            stock_set_reorder_point(
+                store=obj.store,
+                product=obj.product,
+                reorder_point=form.cleaned_data["reorder_point"],
+                actor=request.user,
+            )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        level = self.get_object(request, object_id)
+        operations = []
+        if level is not None and self.is_manager_of(request, level):
+            operations = [
+                (operation.title, reverse(f"admin:stock_stocklevel_{name}", args=[level.pk]))
+                for name, operation in OPERATIONS.items()
+            ]
+        extra_context = {**(extra_context or {}), "stock_operations": operations}
+        if level is not None:
+            extra_context["low_stock_url"] = reverse("low-stock", args=[level.store.code])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        operation_urls = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(self.operation_view),
+                {"operation": name},
+                name=f"stock_stocklevel_{name}",
+            )
+            for name in OPERATIONS
+        ]
+        return operation_urls + super().get_urls()
+
+    def operation_view(self, request, object_id, operation):
+        """A stock operation's form; on submit the service runs, and its refusal (not
+        enough stock, a count that raced another change) is shown as a message."""
+        level = self.get_object(request, object_id)
+        if level is None:
+            raise Http404("No such stock level in your stores.")
+        if not self.is_manager_of(request, level):
+            raise PermissionDenied
+        chosen = OPERATIONS[operation]
+        kwargs = (
+            {"user": request.user, "from_store": level.store} if operation == "transfer" else {}
+        )
+        initial = {"expected_version": level.version, "on_hand": level.on_hand}
+        form = chosen.form_class(request.POST or None, initial=initial, **kwargs)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            try:
+                done = chosen.apply(level, form.cleaned_data, request.user)
+            except StockError as refusal:
+                messages.error(request, refusal.detail)
+                status = 409
+            else:
+                messages.success(request, done)
+                return redirect("admin:stock_stocklevel_change", level.pk)
+        elif request.method == "POST":
+            status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{chosen.title}: {level.product.sku} in {level.store.code}",
+            "form": form,
+            "level": level,
+            "opts": self.opts,
+            "original": level,
+        }
+        return TemplateResponse(
+            request, "admin/stock/stocklevel/operation.html", context, status=status
+        )
+
+
+@admin.register(Movement)
+class MovementAdmin(StoreScopedAdmin):
+    """The stock ledger, read-only."""
+
+    list_display = [
+        "created_at", "store", "sku", "kind", "delta_on_hand", "delta_reserved",
+        "on_hand_after", "reserved_after", "reason", "reference", "actor",
+    ]  # fmt: skip
+    list_select_related = ["store", "product", "actor"]
+    list_filter = [StoreFilter, "kind"]
+    search_fields = ["product__sku", "product__name", "reference"]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    @admin.display(ordering="product__sku", description="SKU")
+    def sku(self, movement):
+        return movement.product.sku
+
+
+class ReservationLineInline(admin.TabularInline):
+    model = ReservationLine
+    fields = ["product", "quantity"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # shown inside a reservation the user may already see
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+
+@admin.register(Reservation)
+class ReservationAdmin(StoreScopedAdmin):
+    """Checkout holds, read-only (clients commit and release them through the API)."""
+
+    list_display = ["id", "store", "status", "reference", "created_at", "expires_at", "closed_via"]
+    list_select_related = ["store"]
+    list_filter = [StoreFilter, "status"]
+    search_fields = ["reference"]
+    ordering = ["-created_at"]
+    inlines = [ReservationLineInline]
+    show_full_result_count = False
