@@ -8,6 +8,8 @@ and their outbox entries deleted together, so a relay that dies leaves nothing h
 """
 
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -68,20 +70,55 @@ def audit_origin_fields(actor) -> dict:
 
 
 def relay_after_commit() -> None:
-    """Send the relay task once the current transaction commits (once per transaction,
-    however many entries it wrote)."""
+    """Have the outbox relayed soon after the current transaction commits."""
     if not any(callback is _send_relay for _, callback, _ in connection.run_on_commit):
         transaction.on_commit(_send_relay, robust=True)
 
 
+class _RelaySchedule:
+    """When this process last sent a relay message.
+
+    A message per commit would cost every write a broker round trip and the worker a
+    transaction per event. Instead a process sends at most one message per
+    AUDIT_RELAY_SEND_INTERVAL_SECONDS: commits made meanwhile are relayed by that message
+    if they committed before it ran, else by the next message or beat's sweep. (The
+    message is not delayed with a countdown: a worker holding unacknowledged messages
+    when the broker goes away can exit, see kombu's restore_unacked.)
+    """
+
+    def __init__(self):
+        self.window_ends = 0.0
+        self.lock = threading.Lock()
+
+    def claim(self, interval: float) -> bool:
+        """True if this commit must send the message (and starts a new interval)."""
+        now = time.monotonic()
+        with self.lock:
+            if now < self.window_ends:
+                return False
+            self.window_ends = now + interval
+            return True
+
+
+_relay_schedule = _RelaySchedule()
+
+
 def _send_relay() -> None:
-    """Ask a worker to relay now. If the broker cannot take the message, the entries wait
-    in the outbox for the beat sweep: the change itself is committed and stays so."""
+    """Ask a worker to relay, unless this process did so within the send interval. If the
+    broker cannot take the message, the entries wait in the outbox for the beat sweep:
+    the change itself is committed."""
     from .tasks import relay_audit_outbox
 
+    # Run in-process (embedded mode), the relay is immediate and no window is kept.
+    interval = (
+        0.0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.AUDIT_RELAY_SEND_INTERVAL_SECONDS
+    )
+    if not _relay_schedule.claim(interval):
+        return
     try:
         relay_audit_outbox.apply_async(retry=False)
     except Exception:  # noqa: BLE001 - any broker failure; the sweep relays later
+        _relay_schedule.window_ends = 0.0  # the next commit tries again
         logger.warning("audit relay not sent; the beat sweep will relay", exc_info=True)
 
 
@@ -117,11 +154,18 @@ def audit_relay_batch(*, limit: int | None = None) -> int:
 
 
 def audit_relay_pending(*, max_batches: int | None = None) -> int:
-    """Relay batch after batch until the outbox is empty (or ``max_batches`` ran)."""
+    """Relay batch after batch until a batch comes back short, i.e. the outbox was
+    empty at that moment (or ``max_batches`` ran). Entries committed later belong to
+    the next relay message, so that a relay never chases a stream of writes one small
+    batch at a time."""
+    limit = settings.AUDIT_RELAY_BATCH_SIZE
     total = batches = 0
-    while (max_batches is None or batches < max_batches) and (relayed := audit_relay_batch()):
+    while max_batches is None or batches < max_batches:
+        relayed = audit_relay_batch(limit=limit)
         total += relayed
         batches += 1
+        if relayed < limit:
+            break
     return total
 
 

@@ -7,11 +7,13 @@ from .context import set_task_origin
 from .services import audit_relay_pending
 
 
-@shared_task
+@shared_task(acks_late=False)
 def relay_audit_outbox() -> int:
-    """Relay the outbox into the audit log: sent after each commit that recorded a change,
-    and by beat every AUDIT_RELAY_INTERVAL_SECONDS for entries whose message was lost.
-    Safe to run any number of times, concurrently too."""
+    """Relay the outbox into the audit log: sent after commits that recorded changes (at
+    most one message per AUDIT_RELAY_SEND_INTERVAL_SECONDS and process), by beat every
+    AUDIT_RELAY_INTERVAL_SECONDS, and when a worker starts. Safe to run any number of
+    times, concurrently too. Acknowledged on receipt: a lost message costs nothing, the
+    next one or the sweep relays the same rows."""
     return audit_relay_pending()
 
 

@@ -178,8 +178,10 @@ RESERVATION_EXPIRY_BATCH_SIZE = env.int("RESERVATION_EXPIRY_BATCH_SIZE", default
 # batches of AUDIT_RELAY_BATCH_SIZE events per transaction. AUDIT_ENABLED=false records
 # nothing; it exists for the audit benchmark, not for deployments.
 AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=True)
-AUDIT_RELAY_INTERVAL_SECONDS = env.float("AUDIT_RELAY_INTERVAL_SECONDS", default=10)
+AUDIT_RELAY_INTERVAL_SECONDS = env.float("AUDIT_RELAY_INTERVAL_SECONDS", default=2)
 AUDIT_RELAY_BATCH_SIZE = env.int("AUDIT_RELAY_BATCH_SIZE", default=500)
+# A process sends at most one relay message per interval, however many commits it makes.
+AUDIT_RELAY_SEND_INTERVAL_SECONDS = env.float("AUDIT_RELAY_SEND_INTERVAL_SECONDS", default=0.5)
 
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
@@ -191,6 +193,9 @@ if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# Nothing reads task results: the database rows are the truth. Not storing them spares
+# every send a result-backend subscription and Redis a key per task.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
