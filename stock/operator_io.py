@@ -1,0 +1,272 @@
+"""Input and output of the operators' stock commands (``stock/management/commands``).
+
+The commands change stock only through ``stock.services``; this module finds what a
+command line names, reads and checks the CSV files of ``import_stock`` before anything is
+applied, and prints the aligned text tables the commands show.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.management.base import CommandError
+from django.db.models import F, QuerySet
+
+from catalog.models import Product
+from stores.models import Store
+
+from .models import StockLevel
+from .services import MAX_QUANTITY
+
+# A whole number as people write it in a file or on a command line: ASCII digits only,
+# so that int() never accepts "1_000" or other scripts' digits.
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+ITERATOR_CHUNK_SIZE = 2000
+
+# --- What a command line names --------------------------------------------------------
+
+
+def store_by_code(code: str) -> Store:
+    store = Store.objects.filter(code=code).first()
+    if store is None:
+        raise CommandError(f"No store with code {code!r}.")
+    return store
+
+
+def product_by_sku(sku: str) -> Product:
+    """The product ``sku`` names, matched exactly as the API matches it."""
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        raise CommandError(f"No product with SKU {sku!r}.")
+    return product
+
+
+def read_text(path: str) -> str:
+    """The file's text (UTF-8, a byte order mark allowed, as spreadsheets write it)."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file.") from None
+    except UnicodeDecodeError as error:
+        raise CommandError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})."
+        ) from None
+    except OSError as error:
+        raise CommandError(f"{path}: {error.strerror}.") from None
+
+
+# --- Queries the reports read ---------------------------------------------------------
+
+
+def stock_levels_for_report(store: Store | None = None) -> QuerySet[StockLevel]:
+    """Levels with their store and product, in store code then SKU order."""
+    levels = StockLevel.objects.select_related("store", "product").order_by(
+        "store__code", "product__sku"
+    )
+    return levels if store is None else levels.filter(store=store)
+
+
+def low_stock_levels(store: Store | None = None) -> QuerySet[StockLevel]:
+    """Levels whose available units are at or below their reorder point (the API's
+    ``low_stock=true``), leaving out retired products, and closed stores unless one is
+    asked for by name."""
+    levels = stock_levels_for_report(store).filter(
+        available__lte=F("reorder_point"), product__is_active=True
+    )
+    return levels if store is not None else levels.filter(store__is_active=True)
+
+
+# --- Text tables ----------------------------------------------------------------------
+
+
+def text_table(headers: list[str], rows: Iterable[list], *, numeric: set[int]) -> list[str]:
+    """Lines of a table whose columns are as wide as their widest cell; the columns in
+    ``numeric`` are aligned right. A row may carry one more cell than there are headers
+    (a marker such as LOW), printed after the last column."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        for index, cell in enumerate(row[: len(headers)]):
+            widths[index] = max(widths[index], len(cell))
+
+    def line(row: list[str]) -> str:
+        aligned = [
+            cell.rjust(widths[index]) if index in numeric else cell.ljust(widths[index])
+            for index, cell in enumerate(row[: len(headers)])
+        ]
+        return "  ".join(aligned + row[len(headers) :]).rstrip()
+
+    return [line(headers)] + [line(row) for row in cells]
+
+
+# --- CSV files of stock ---------------------------------------------------------------
+
+SET, ADJUST = "set", "adjust"
+VALUE_COLUMN = {SET: "on_hand", ADJUST: "delta"}
+EXPORT_COLUMNS = ["store", "sku", "on_hand", "reserved", "available", "reorder_point"]
+
+
+class StockFileInvalid(Exception):
+    """The file cannot be applied; ``problems`` are ``line N: ...`` texts, in line order."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class StockRow:
+    line: int
+    store: Store
+    product: Product
+    value: int  # the count (set mode) or the change (adjust mode)
+
+
+@dataclass(frozen=True)
+class _RawRow:
+    line: int
+    store_code: str
+    sku: str
+    value: str
+
+
+def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[StockRow]]:
+    """The mode and the checked rows of a ``store,sku,on_hand`` (set) or
+    ``store,sku,delta`` (adjust) file.
+
+    Every row is checked before any is returned, so that one run names every problem:
+    StockFileInvalid lists them by the file's line number (the header is line 1). Other
+    columns, such as those ``export_stock`` adds, are ignored; blank lines are skipped.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise StockFileInvalid(["line 1: the file is empty; it needs a header line."])
+        mode, columns = _read_header(header, mode)
+        raw_rows, problems = _read_rows(reader, columns, mode)
+    except csv.Error as error:
+        raise StockFileInvalid([f"line {reader.line_num}: not valid CSV ({error})."]) from None
+    rows, row_problems = _resolve_rows(raw_rows, mode)
+    problems = sorted(problems + row_problems, key=lambda problem: problem[0])
+    if problems:
+        raise StockFileInvalid([f"line {line}: {problem}." for line, problem in problems])
+    return mode, rows
+
+
+def _read_header(header: list[str], mode: str | None) -> tuple[str, dict[str, int]]:
+    names = [name.strip().lower() for name in header]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise StockFileInvalid([f"line 1: column {repeated[0]!r} appears more than once."])
+    if mode is None:
+        present = [m for m in (SET, ADJUST) if VALUE_COLUMN[m] in names]
+        if len(present) != 1:
+            raise StockFileInvalid(
+                [
+                    "line 1: the header needs store, sku and either on_hand (set mode) or "
+                    "delta (adjust mode)"
+                    + ("; it has both, so choose one with --mode." if present else ".")
+                ]
+            )
+        mode = present[0]
+    required = ["store", "sku", VALUE_COLUMN[mode]]
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise StockFileInvalid(
+            [
+                f"line 1: the header has no {' or '.join(missing)} column "
+                f"({mode} mode needs {','.join(required)})."
+            ]
+        )
+    return mode, {name: names.index(name) for name in required}
+
+
+def _read_rows(
+    reader, columns: dict[str, int], mode: str
+) -> tuple[list[_RawRow], list[tuple[int, str]]]:
+    value_column = VALUE_COLUMN[mode]
+    rows, problems = [], []
+    for fields in reader:
+        line = reader.line_num
+        if not any(field.strip() for field in fields):
+            continue
+        values = {
+            name: fields[index].strip() if index < len(fields) else ""
+            for name, index in columns.items()
+        }
+        missing = [name for name in ("store", "sku", value_column) if not values[name]]
+        if missing:
+            problems.append((line, f"no {' or '.join(missing)}"))
+            continue
+        rows.append(_RawRow(line, values["store"], values["sku"], values[value_column]))
+    return rows, problems
+
+
+def _resolve_rows(
+    raw_rows: list[_RawRow], mode: str
+) -> tuple[list[StockRow], list[tuple[int, str]]]:
+    """Find every row's store and product (two queries for the whole file) and check
+    its number. A store and SKU on two lines is a problem: the second line would
+    silently override (set) or compound (adjust) the first."""
+    stores = Store.objects.in_bulk({row.store_code for row in raw_rows}, field_name="code")
+    products = Product.objects.in_bulk({row.sku for row in raw_rows}, field_name="sku")
+    rows, problems, first_line = [], [], {}
+    for raw in raw_rows:
+        found = []
+        store, product = stores.get(raw.store_code), products.get(raw.sku)
+        if store is None:
+            found.append(f"unknown store {raw.store_code!r}")
+        if product is None:
+            found.append(f"unknown SKU {raw.sku!r}")
+        value, value_problem = _whole_number(raw.value, mode)
+        if value_problem:
+            found.append(value_problem)
+        key = (raw.store_code, raw.sku)
+        if key in first_line:
+            found.append(f"{raw.store_code} {raw.sku} is already on line {first_line[key]}")
+        else:
+            first_line[key] = raw.line
+        if found:
+            problems.extend((raw.line, problem) for problem in found)
+        else:
+            rows.append(StockRow(raw.line, store, product, value))
+    return rows, problems
+
+
+def _whole_number(text: str, mode: str) -> tuple[int | None, str | None]:
+    column = VALUE_COLUMN[mode]
+    if not WHOLE_NUMBER.fullmatch(text):
+        return None, f"{column} {text!r} is not a whole number"
+    value = int(text)
+    if mode == SET and value < 0:
+        return None, f"on_hand {value} is negative"
+    if mode == ADJUST and value == 0:
+        return None, "delta 0 changes nothing"
+    if abs(value) > MAX_QUANTITY:
+        return None, f"{column} {value} is beyond {MAX_QUANTITY:,}"
+    return value, None
+
+
+def write_stock_csv(out, levels: Iterable[StockLevel]) -> int:
+    """Write ``levels`` as ``store,sku,on_hand,reserved,available,reorder_point``
+    lines (with that header) to ``out``; returns how many."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for level in levels:
+        writer.writerow(
+            [
+                level.store.code,
+                level.product.sku,
+                level.on_hand,
+                level.reserved,
+                level.available,
+                level.reorder_point,
+            ]
+        )
+        count += 1
+    return count
