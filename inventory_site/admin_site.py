@@ -18,6 +18,14 @@ def may_use_admin(user) -> bool:
 
 
 class MemberAuthenticationForm(AdminAuthenticationForm):
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": (
+            "Please enter the correct %(username)s and password of a store member or "
+            "staff account. Note that both fields may be case-sensitive."
+        ),
+    }
+
     def confirm_login_allowed(self, user):
         AuthenticationForm.confirm_login_allowed(self, user)  # active users only
         if not may_use_admin(user):

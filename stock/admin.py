@@ -8,6 +8,7 @@ guarded, written to the ledger and audited like an API call.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
@@ -24,6 +25,7 @@ from .exceptions import StockError
 from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
 from .models import Movement, Reservation, ReservationLine, StockLevel
 from .services import (
+    MAX_QUANTITY,
     StockLine,
     stock_adjust,
     stock_receive,
@@ -148,6 +150,11 @@ class StockLevelAdmin(StoreScopedAdmin):
     def low(self, level):
         return level.available <= level.reorder_point
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "reorder_point":  # the service's range, as a form error
+            return forms.IntegerField(min_value=0, max_value=MAX_QUANTITY, label="Reorder point")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def is_manager_of(self, request, level) -> bool:
         role = role_in_store(request.user, level.store)
         return role is not None and role.includes(Role.MANAGER)
@@ -174,7 +181,7 @@ class StockLevelAdmin(StoreScopedAdmin):
                 for name, operation in OPERATIONS.items()
             ]
         extra_context = {**(extra_context or {}), "stock_operations": operations}
-        if level is not None:
+        if operations:
             extra_context["low_stock_url"] = reverse("low-stock", args=[level.store.code])
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -211,6 +218,11 @@ class StockLevelAdmin(StoreScopedAdmin):
             except StockError as refusal:
                 messages.error(request, refusal.detail)
                 status = 409
+                # Show the level as it is now; a count is then made against this version.
+                level = self.get_object(request, object_id)
+                data = request.POST.copy()
+                data["expected_version"] = level.version
+                form = chosen.form_class(data, initial=initial, **kwargs)
             else:
                 messages.success(request, done)
                 return redirect("admin:stock_stocklevel_change", level.pk)
