@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit install migrate demo check-compose clean
 
 ## Install, migrate, load the demo data and serve http://127.0.0.1:8000
 run: install migrate demo
@@ -22,6 +22,10 @@ lint: install
 ## Cache benchmark: gunicorn on PostgreSQL and Redis, wrk as the load (see bench/)
 bench: install
 	$(PY) bench/cache_bench.py
+
+## Audit benchmark: purchase throughput with the audit log on and off (see bench/)
+bench-audit: install
+	$(PY) bench/audit_bench.py
 
 install: $(STAMP)
 
