@@ -56,3 +56,10 @@ class MembershipFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     store = factory.SubFactory(StoreFactory)
     role = Role.CLERK
+
+
+def member(username: str, store, role, **user_fields):
+    """A user holding ``role`` in ``store``."""
+    user = UserFactory(username=username, **user_fields)
+    MembershipFactory(user=user, store=store, role=role)
+    return user

@@ -16,7 +16,7 @@ from catalog.services import product_create
 from stock.services import stock_receive, stock_set_reorder_point
 from stores.models import Role
 from tests.api import api_client, assert_error
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory, member
 
 URL = "/api/v1/audit/"
 FIELDS = {
@@ -46,12 +46,6 @@ def berlin(db):
 @pytest.fixture
 def hamburg(db):
     return StoreFactory(code="hamburg-01")
-
-
-def member(username, store, role):
-    user = UserFactory(username=username)
-    MembershipFactory(user=user, store=store, role=role)
-    return user
 
 
 @pytest.fixture

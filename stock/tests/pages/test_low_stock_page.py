@@ -12,62 +12,10 @@ from stock.services import (
     stock_receive,
     stock_set_reorder_point,
 )
-from stores.models import Role
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import ProductFactory
 
 URL = "/stores/berlin-01/low-stock/"
 EMPTY_STATE = "<p>Nothing is at or below its reorder point.</p>"
-
-
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01", name="Berlin")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01", name="Hamburg")
-
-
-def member(username, store, role, **extra):
-    user = UserFactory(username=username, **extra)
-    MembershipFactory(user=user, store=store, role=role)
-    return user
-
-
-@pytest.fixture
-def staff(db):
-    return UserFactory(username="staff", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def manager(berlin):
-    return member("manager", berlin, Role.MANAGER)
-
-
-@pytest.fixture
-def clerk(berlin):
-    return member("clerk", berlin, Role.CLERK)
-
-
-@pytest.fixture
-def viewer(berlin):
-    return member("viewer", berlin, Role.VIEWER)
-
-
-@pytest.fixture
-def outsider(db):
-    return UserFactory(username="outsider")
-
-
-@pytest.fixture
-def inactive_manager(berlin):
-    return member("inactive-manager", berlin, Role.MANAGER, is_active=False)
-
-
-@pytest.fixture
-def hamburg_manager(hamburg):
-    return member("hamburg-manager", hamburg, Role.MANAGER)
 
 
 def browser(user) -> Client:

@@ -18,16 +18,14 @@ from stock.services import (
     stock_receive,
     stock_set_reorder_point,
 )
+from stock.tests.helpers import level_of
 from stores.models import Role
 from tests.factories import (
     TEST_PASSWORD,
     MembershipFactory,
     ProductFactory,
     StoreFactory,
-    UserFactory,
 )
-
-from .helpers import level_of
 
 MEMBER_MODELS = {"Stock levels", "Movements", "Reservations", "Audit events"}
 MEMBERS = ["manager", "clerk", "viewer"]
@@ -37,16 +35,6 @@ OPERATIONS = ["receive", "adjust", "set-count", "transfer"]
 
 
 # --- Fixtures -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01", name="Berlin")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01", name="Hamburg")
 
 
 @pytest.fixture
@@ -62,48 +50,6 @@ def tee(db):
 @pytest.fixture
 def mug(db):
     return ProductFactory(sku="MUG-BLUE", name="Blue mug")
-
-
-def member(username, store, role, **extra):
-    user = UserFactory(username=username, **extra)
-    MembershipFactory(user=user, store=store, role=role)
-    return user
-
-
-@pytest.fixture
-def staff(db):
-    return UserFactory(username="staff", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def manager(berlin):
-    return member("manager", berlin, Role.MANAGER)
-
-
-@pytest.fixture
-def clerk(berlin):
-    return member("clerk", berlin, Role.CLERK)
-
-
-@pytest.fixture
-def viewer(berlin):
-    return member("viewer", berlin, Role.VIEWER)
-
-
-@pytest.fixture
-def outsider(db):
-    """Neither staff nor a member of any store."""
-    return UserFactory(username="outsider")
-
-
-@pytest.fixture
-def inactive_manager(berlin):
-    return member("inactive-manager", berlin, Role.MANAGER, is_active=False)
-
-
-@pytest.fixture
-def hamburg_manager(hamburg):
-    return member("hamburg-manager", hamburg, Role.MANAGER)
 
 
 @pytest.fixture
