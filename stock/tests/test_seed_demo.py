@@ -4,10 +4,15 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 
+from audit.models import AuditEvent, AuditOutboxEntry
+from catalog.cache import new_catalog_generation
 from catalog.models import Product
+from stock.exceptions import InvalidStockOperation
 from stock.models import Movement, MovementKind, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift
+from stock.services import stock_seed_levels
 from stores.models import Membership, Role, Store
 
 LOGIN_LINE = re.compile(r"^  (\w+)\s+password (\S+)\s+(.+)$", re.M)
@@ -52,10 +57,166 @@ def test_a_second_run_keeps_the_data_and_issues_new_passwords(capsys):
     assert authenticate(username="clerk", password=second["clerk"][0]) is not None
 
 
+def audit_records() -> list[tuple[str, dict | None]]:
+    """Audit entries, relayed or not, as (action, after), oldest first."""
+    relayed = AuditEvent.objects.order_by("sequence").values_list("action", "after")
+    pending = AuditOutboxEntry.objects.order_by("pk").values_list("action", "after")
+    return [*relayed, *pending]
+
+
+def assert_ledger_verifies(capsys, levels: int):
+    capsys.readouterr()
+    call_command("verify_ledger")
+    assert capsys.readouterr().out == f"Ledger consistent: {levels} stock levels checked.\n"
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("args", [["--stores", "0"], ["--stores", "9"], ["--products", "25"]])
-def test_seed_demo_refuses_sizes_it_cannot_build(args):
-    with pytest.raises(CommandError):
+def test_a_generated_run_stocks_every_product_in_every_store_with_one_import_each(capsys):
+    logins = seed(capsys, "--stores", "20", "--products", "15")
+
+    assert list(Store.objects.order_by("pk").values_list("code", flat=True)) == [
+        f"store-{n:05d}" for n in range(1, 21)
+    ]
+    assert list(Product.objects.order_by("pk").values_list("sku", flat=True)) == [
+        f"SKU-{n:05d}" for n in range(1, 16)
+    ]
+    levels = list(
+        StockLevel.objects.values_list(
+            "store_id", "product_id", "on_hand", "reserved", "version", "reorder_point"
+        )
+    )
+    assert sorted((store, product) for store, product, *_ in levels) == sorted(
+        (store, product)
+        for store in Store.objects.values_list("pk", flat=True)
+        for product in Product.objects.values_list("pk", flat=True)
+    )
+    assert all(
+        (on_hand, reserved, version, reorder_point) == ((store * 31 + product * 17) % 200, 0, 1, 10)
+        for store, product, on_hand, reserved, version, reorder_point in levels
+    )
+    movements = Movement.objects.values_list(
+        "store_id",
+        "product_id",
+        "kind",
+        "delta_on_hand",
+        "delta_reserved",
+        "on_hand_after",
+        "reserved_after",
+        "version_after",
+    )
+    assert sorted(movements) == sorted(
+        (store, product, MovementKind.IMPORT, on_hand, 0, on_hand, 0, 1)
+        for store, product, on_hand, *_ in levels
+    )
+    assert 0 < StockLevel.objects.filter(available__lte=F("reorder_point")).count() < 300
+    assert_ledger_verifies(capsys, 300)
+    assert audit_records() == [("stock.seed", {"stores": 20, "products": 15, "levels": 300})]
+    assert logins["manager"][1] == "manager of store-00001, store-00002"
+    assert logins["clerk"][1] == "clerk of store-00001"
+    assert authenticate(username="admin", password=logins["admin"][0]).is_superuser
+
+
+@pytest.mark.django_db
+def test_a_generated_run_prints_the_time_of_each_phase(capsys):
+    call_command("seed_demo", "--stores", "9", "--products", "2")
+
+    output = capsys.readouterr().out
+    for phase in ["stores", "products", "levels + movements + audit", "commit"]:
+        assert re.search(rf"^  {re.escape(phase)}.* \d+\.\d\d s$", output, re.M), phase
+    assert "Created 9 stores, stocked 2 products: 18 stock levels and 18 import movements" in (
+        output
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [["--stores", "9"], ["--products", "25"]])
+def test_sizes_beyond_the_named_data_set_are_generated(args, capsys):
+    call_command("seed_demo", *args)
+
+    stores, products = Store.objects.count(), Product.objects.count()
+    assert (stores, products) == ((9, 12) if args[0] == "--stores" else (3, 25))
+    assert Store.objects.filter(code__startswith="store-").count() == stores
+    assert Product.objects.filter(sku__startswith="SKU-").count() == products
+    assert Movement.objects.filter(kind=MovementKind.IMPORT).count() == stores * products
+    assert_ledger_verifies(capsys, stores * products)
+
+
+@pytest.mark.django_db
+def test_a_generated_run_retires_the_cached_catalog_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("seed_demo", "--stores", "10", "--products", "3")
+
+    assert new_catalog_generation in callbacks
+
+
+@pytest.mark.django_db
+def test_a_generated_run_refuses_a_database_that_has_stores(capsys):
+    seed(capsys)
+    before = (Store.objects.count(), Product.objects.count(), Movement.objects.count())
+    audited = audit_records()
+
+    with pytest.raises(CommandError, match="already has 3 stores.*--append"):
+        call_command("seed_demo", "--stores", "20", "--products", "15")
+
+    assert (Store.objects.count(), Product.objects.count(), Movement.objects.count()) == before
+    assert audit_records() == audited
+
+
+@pytest.mark.django_db
+def test_append_adds_stores_after_the_last_generated_one_and_reuses_the_skus(capsys):
+    seed(capsys, "--stores", "20", "--products", "15")
+    first_products = set(Product.objects.values_list("pk", flat=True))
+
+    logins = seed(capsys, "--stores", "5", "--products", "30", "--append")
+
+    new_stores = [f"store-{n:05d}" for n in range(21, 26)]
+    codes = list(Store.objects.order_by("pk").values_list("code", flat=True))
+    assert codes == [f"store-{n:05d}" for n in range(1, 21)] + new_stores
+    assert Product.objects.count() == 30
+    assert first_products < set(Product.objects.values_list("pk", flat=True))
+    assert StockLevel.objects.filter(store__code__in=new_stores).count() == 5 * 30
+    assert StockLevel.objects.count() == 20 * 15 + 5 * 30
+    assert_ledger_verifies(capsys, 450)
+    assert audit_records() == [
+        ("stock.seed", {"stores": 20, "products": 15, "levels": 300}),
+        ("stock.seed", {"stores": 5, "products": 30, "levels": 150}),
+    ]
+    assert logins["manager"][1] == "manager of store-00021, store-00022"
+
+
+@pytest.mark.django_db
+def test_seeding_refuses_stores_that_already_stock_the_products(capsys):
+    seed(capsys, "--stores", "10", "--products", "2")
+    stores, products = list(Store.objects.all()), list(Product.objects.all())
+    before = Movement.objects.count()
+
+    with pytest.raises(InvalidStockOperation):
+        stock_seed_levels(stores=stores[:1], products=products)
+
+    assert Movement.objects.count() == before
+    assert StockLevel.objects.count() == 20
+    assert len(audit_records()) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--stores", "0"], "--stores must be from 1 to 100,000"),
+        (["--stores", "-1"], "--stores must be from 1 to 100,000"),
+        (["--stores", "100001"], "--stores must be from 1 to 100,000"),
+        (["--products", "0"], "--products must be from 1 to 100,000"),
+        (["--products", "-5"], "--products must be from 1 to 100,000"),
+        (["--products", "100001"], "--products must be from 1 to 100,000"),
+        (["--stores", "100000", "--products", "101"], "10,100,000 stock levels; at most"),
+    ],
+)
+def test_seed_demo_refuses_sizes_it_cannot_build(args, message):
+    with pytest.raises(CommandError, match=message):
         call_command("seed_demo", *args)
 
     assert not Store.objects.exists()
+    assert not Product.objects.exists()
+    assert not audit_records()

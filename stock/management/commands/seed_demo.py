@@ -1,13 +1,17 @@
 import secrets
+import time
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.functions import Length
 
+from catalog.cache import new_catalog_generation
 from catalog.models import Product
-from stock.models import StockLevel
-from stock.services import stock_receive
+from stock.models import Movement, StockLevel
+from stock.services import stock_receive, stock_seed_levels
 from stores.models import Membership, Role, Store
 
 CITIES = ["berlin", "hamburg", "munich", "cologne", "frankfurt", "leipzig", "dresden", "bremen"]
@@ -20,6 +24,18 @@ ITEMS = [
     ("TOTE", "Tote bag", "12.00"),
 ]
 COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
+NAMED_PRODUCTS = len(ITEMS) * len(COLOURS)
+
+MAX_STORES = 100_000
+MAX_PRODUCTS = 100_000
+# Twice the 10,000 x 500 load test, which takes about 2 GB on PostgreSQL and 2.5 minutes.
+# One transaction holds every deferred foreign-key check until its commit: about 0.6 GB
+# of server memory per 5,000,000 levels. Larger sets are built in runs with --append.
+MAX_LEVELS = 10_000_000
+GENERATED_STORE_PREFIX = "store-"
+GENERATED_SKU_PREFIX = "SKU-"
+GENERATED_REORDER_POINT = 10
+BATCH_SIZE = 5_000
 
 # (username, is_staff and superuser, role, how many of the demo stores)
 DEMO_USERS = [
@@ -31,23 +47,54 @@ DEMO_USERS = [
 
 class Command(BaseCommand):
     help = (
-        "Load a small demo data set (stores, a catalog, stock received through the stock "
-        "services) and demo logins whose new passwords it prints. Run it again and it "
-        "keeps the data and only resets the passwords."
+        "Load demo or load-test data and demo logins whose new passwords it prints. "
+        f"Up to {len(CITIES)} stores and {NAMED_PRODUCTS} products (the default: 3 x 12) "
+        "it builds a small named data set (berlin-01, TEE-RED, ...), stock received "
+        "through the stock services one change at a time, each change audited; run it "
+        "again and it keeps the data and only resets the passwords. "
+        "Larger sizes build generated data (store-00001, SKU-00001, ...) with set-based "
+        f"inserts, up to {MAX_STORES:,} stores, {MAX_PRODUCTS:,} products and "
+        f"{MAX_LEVELS:,} stock levels: every product in every store, each level with one "
+        "'import' movement, all in one transaction, recorded as ONE audit event "
+        "('stock.seed', with the numbers of stores, products and levels) instead of one "
+        "per store, product and movement. A generated run refuses a database that already "
+        "has stores, unless --append, which adds that many new stores after the highest "
+        "store-NNNNN (reusing SKU-NNNNN products that exist), in a transaction of its own: "
+        "larger sets are built in several runs. It prints the time of each phase."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--stores", type=int, default=3, help="number of stores (1-8)")
         parser.add_argument(
-            "--products", type=int, default=12, help=f"catalog size (1-{len(ITEMS) * len(COLOURS)})"
+            "--stores",
+            type=int,
+            default=3,
+            help=f"number of stores (1-{MAX_STORES:,}; above {len(CITIES)}: generated)",
+        )
+        parser.add_argument(
+            "--products",
+            type=int,
+            default=12,
+            help=f"catalog size (1-{MAX_PRODUCTS:,}; above {NAMED_PRODUCTS}: generated)",
+        )
+        parser.add_argument(
+            "--append",
+            action="store_true",
+            help="generated data: add the stores to a database that already has some",
         )
 
-    def handle(self, *args, stores: int, products: int, **options):
-        if not 1 <= stores <= len(CITIES):
-            raise CommandError(f"--stores must be from 1 to {len(CITIES)}.")
-        if not 1 <= products <= len(ITEMS) * len(COLOURS):
-            raise CommandError(f"--products must be from 1 to {len(ITEMS) * len(COLOURS)}.")
-        if Store.objects.exists():
+    def handle(self, *args, stores: int, products: int, append: bool, **options):
+        if not 1 <= stores <= MAX_STORES:
+            raise CommandError(f"--stores must be from 1 to {MAX_STORES:,}.")
+        if not 1 <= products <= MAX_PRODUCTS:
+            raise CommandError(f"--products must be from 1 to {MAX_PRODUCTS:,}.")
+        if stores * products > MAX_LEVELS:
+            raise CommandError(
+                f"--stores x --products is {stores * products:,} stock levels; "
+                f"at most {MAX_LEVELS:,}."
+            )
+        if append or stores > len(CITIES) or products > NAMED_PRODUCTS:
+            demo_stores = self.create_generated_data(stores, products, append=append)
+        elif Store.objects.exists():
             self.stdout.write("Demo data already present; keeping it.")
             demo_stores = list(Store.objects.order_by("code")[:stores])
         else:
@@ -80,6 +127,113 @@ class Command(BaseCommand):
             f"{StockLevel.objects.count()} stock levels."
         )
         return stores
+
+    # --- Generated data -------------------------------------------------------------
+
+    def create_generated_data(self, store_count: int, product_count: int, *, append: bool):
+        """Stores, products, levels and their ledger in one transaction; returns the new
+        stores. Levels are written by ``stock_seed_levels``, one INSERT ... SELECT each
+        for levels and movements, so the time grows with the rows, not with round trips.
+
+        On PostgreSQL the commit is the longest phase: Django's foreign keys are
+        DEFERRABLE INITIALLY DEFERRED, so the four key checks of every level and its
+        movement (store and product, each) run there, row by row."""
+        started = time.perf_counter()
+        existing = Store.objects.count()
+        if existing and not append:
+            raise CommandError(
+                f"The database already has {existing:,} stores. Generated data goes into a "
+                "database without stores; pass --append to add "
+                f"{store_count:,} more stores to it."
+            )
+        with transaction.atomic():
+            with self.phase("stores"):
+                stores = self.create_generated_stores(store_count)
+            with self.phase("products"):
+                products = self.generated_products(product_count)
+            with self.phase("levels + movements + audit"):
+                levels = stock_seed_levels(
+                    stores=stores,
+                    products=products,
+                    reorder_point=GENERATED_REORDER_POINT,
+                    reference="demo seed",
+                )
+            # Bulk inserts send no post_save: retire cached catalog answers ourselves.
+            transaction.on_commit(new_catalog_generation, robust=True)
+            committing = time.perf_counter()
+        self.report_phase("commit + after-commit work", committing)
+        if connection.vendor == "postgresql":
+            with self.phase("analyze"), connection.cursor() as cursor:
+                # Fresh statistics, so the first queries over millions of new rows are
+                # planned for their real size rather than for empty tables.
+                tables = [Store, Product, StockLevel, Movement]
+                names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in tables)
+                cursor.execute(f"ANALYZE {names}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created {len(stores):,} stores, stocked {len(products):,} products: "
+                f"{levels:,} stock levels and {levels:,} import movements, one audit event, "
+                f"in {time.perf_counter() - started:.1f} s."
+            )
+        )
+        return stores
+
+    def create_generated_stores(self, count: int) -> list[Store]:
+        first = self.next_generated_store_number()
+        numbers = range(first, first + count)
+        return Store.objects.bulk_create(
+            (
+                Store(code=f"{GENERATED_STORE_PREFIX}{n:05d}", name=f"Demo store {n:05d}")
+                for n in numbers
+            ),
+            batch_size=BATCH_SIZE,
+        )
+
+    def next_generated_store_number(self) -> int:
+        last = (
+            Store.objects.filter(code__regex=rf"^{GENERATED_STORE_PREFIX}[0-9]+$")
+            .order_by(Length("code").desc(), "-code")
+            .values_list("code", flat=True)
+            .first()
+        )
+        return int(last.removeprefix(GENERATED_STORE_PREFIX)) + 1 if last else 1
+
+    def generated_products(self, count: int) -> list[Product]:
+        """SKU-00001 .. SKU-<count>: those missing are created, existing ones reused."""
+        skus = [f"{GENERATED_SKU_PREFIX}{n:05d}" for n in range(1, count + 1)]
+        products = []
+        for start in range(0, count, BATCH_SIZE):
+            batch = skus[start : start + BATCH_SIZE]
+            Product.objects.bulk_create(
+                (
+                    Product(
+                        sku=sku,
+                        name=f"Demo product {sku.removeprefix(GENERATED_SKU_PREFIX)}",
+                        price=Decimal(start + index) % 100 + Decimal("0.99"),
+                    )
+                    for index, sku in enumerate(batch)
+                ),
+                ignore_conflicts=True,
+            )
+            products += Product.objects.filter(sku__in=batch).only("pk")
+        if len(products) != count:
+            # Only a SKU differing in case (the catalog is case-insensitive) gets here.
+            raise CommandError(
+                f"Found {len(products):,} of the {count:,} products SKU-00001 onwards; "
+                "another product's SKU differs from one of them only in case."
+            )
+        return products
+
+    @contextmanager
+    def phase(self, name: str):
+        started = time.perf_counter()
+        yield
+        self.report_phase(name, started)
+
+    def report_phase(self, name: str, started: float) -> None:
+        self.stdout.write(f"  {name:<28} {time.perf_counter() - started:8.2f} s")
+
+    # --- Logins ---------------------------------------------------------------------
 
     def reset_users(self, stores: list[Store]) -> list[tuple[str, str, str]]:
         User = get_user_model()
