@@ -1,4 +1,5 @@
 import re
+from collections import Counter
 
 import pytest
 from django.contrib.auth import authenticate
@@ -57,11 +58,12 @@ def test_a_second_run_keeps_the_data_and_issues_new_passwords(capsys):
     assert authenticate(username="clerk", password=second["clerk"][0]) is not None
 
 
-def audit_records() -> list[tuple[str, dict | None]]:
-    """Audit entries, relayed or not, as (action, after), oldest first."""
-    relayed = AuditEvent.objects.order_by("sequence").values_list("action", "after")
-    pending = AuditOutboxEntry.objects.order_by("pk").values_list("action", "after")
-    return [*relayed, *pending]
+def audit_records(prefix: str = "stock.") -> list[tuple[str, dict | None]]:
+    """Audit entries whose action starts with ``prefix``, relayed or not, as
+    (action, after), oldest first. (The demo logins' store grants are recorded too.)"""
+    relayed = AuditEvent.objects.filter(action__startswith=prefix).order_by("sequence")
+    pending = AuditOutboxEntry.objects.filter(action__startswith=prefix).order_by("pk")
+    return [*relayed.values_list("action", "after"), *pending.values_list("action", "after")]
 
 
 def assert_ledger_verifies(capsys, levels: int):
@@ -155,13 +157,13 @@ def test_a_generated_run_retires_the_cached_catalog_after_commit(
 def test_a_generated_run_refuses_a_database_that_has_stores(capsys):
     seed(capsys)
     before = (Store.objects.count(), Product.objects.count(), Movement.objects.count())
-    audited = audit_records()
+    audited = audit_records(prefix="")
 
     with pytest.raises(CommandError, match="already has 3 stores.*--append"):
         call_command("seed_demo", "--stores", "20", "--products", "15")
 
     assert (Store.objects.count(), Product.objects.count(), Movement.objects.count()) == before
-    assert audit_records() == audited
+    assert audit_records(prefix="") == audited
 
 
 @pytest.mark.django_db
@@ -220,3 +222,16 @@ def test_seed_demo_refuses_sizes_it_cannot_build(args, message):
     assert not Store.objects.exists()
     assert not Product.objects.exists()
     assert not audit_records()
+
+
+@pytest.mark.django_db
+def test_the_named_demo_data_is_made_through_the_services_and_audited(capsys):
+    call_command("seed_demo", "--stores", "2", "--products", "3")
+
+    actions = Counter(action for action, _ in audit_records(prefix=""))
+    assert actions == {
+        "store.create": 2,
+        "product.create": 3,
+        "stock.receive": 6,
+        "membership.grant": 3,  # manager of both stores, clerk of the first
+    }

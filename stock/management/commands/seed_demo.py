@@ -10,9 +10,11 @@ from django.db.models.functions import Length
 
 from catalog.cache import new_catalog_generation
 from catalog.models import Product
+from catalog.services import product_create
 from stock.models import Movement, StockLevel
 from stock.services import stock_receive, stock_seed_levels
-from stores.models import Membership, Role, Store
+from stores.models import Role, Store
+from stores.services import membership_grant, store_create
 
 CITIES = ["berlin", "hamburg", "munich", "cologne", "frankfurt", "leipzig", "dresden", "bremen"]
 ITEMS = [
@@ -104,7 +106,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def create_catalog_and_stock(self, store_count: int, product_count: int) -> list[Store]:
         stores = [
-            Store.objects.create(code=f"{city}-01", name=f"{city.title()} Flagship")
+            store_create(code=f"{city}-01", name=f"{city.title()} Flagship", actor=None)
             for city in CITIES[:store_count]
         ]
         catalog_spec = [
@@ -113,7 +115,7 @@ class Command(BaseCommand):
             for colour in COLOURS
         ]
         catalog = [
-            Product.objects.create(sku=sku, name=name, price=price)
+            product_create(sku=sku, name=name, price=price, actor=None)
             for sku, name, price in catalog_spec[:product_count]
         ]
         for store_index, store in enumerate(stores):
@@ -246,7 +248,7 @@ class Command(BaseCommand):
             user.save()
             granted = stores[:store_count] if role else []
             for store in granted:
-                Membership.objects.update_or_create(user=user, store=store, defaults={"role": role})
+                membership_grant(store=store, user=user, role=role, actor=None)
             scope = (
                 "staff: every store, the catalog, /admin/"
                 if is_admin
