@@ -312,3 +312,10 @@ LOGGING = {
     # Django's own loggers propagate to the root handler instead of printing twice.
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # Tasks run in-process here: a line per task run (the audit relay runs after every
+    # commit) and kombu's note that the in-memory broker has no host name are noise.
+    LOGGING["loggers"] |= {
+        "celery.app.trace": {"level": "WARNING"},
+        "kombu.connection": {"level": "ERROR"},
+    }
