@@ -131,9 +131,11 @@ class StockLevelAdmin(StoreScopedAdmin):
     search_fields = ["product__sku", "product__name"]
     ordering = ["store__code", "product__sku"]
     show_full_result_count = False
+    # The store and product as text: links would lead members to admin pages of the
+    # catalog and stores, which are staff's.
     fields = [
-        "store", "product", "on_hand", "reserved", "available", "reorder_point", "version",
-        "updated_at",
+        "store_code", "product_label", "on_hand", "reserved", "available", "reorder_point",
+        "version", "updated_at",
     ]  # fmt: skip
     readonly_fields = [field for field in fields if field != "reorder_point"]
     change_form_template = "admin/stock/stocklevel/change_form.html"
@@ -145,6 +147,14 @@ class StockLevelAdmin(StoreScopedAdmin):
     @admin.display(ordering="product__name", description="product")
     def product_name(self, level):
         return level.product.name
+
+    @admin.display(description="store")
+    def store_code(self, level):
+        return f"{level.store.code} ({level.store.name})"
+
+    @admin.display(description="product")
+    def product_label(self, level):
+        return f"{level.product.sku} ({level.product.name})"
 
     @admin.display(boolean=True, description="low")
     def low(self, level):
