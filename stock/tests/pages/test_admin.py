@@ -354,6 +354,19 @@ def test_on_hand_and_reserved_are_never_inputs_of_the_level_page(request, level,
 
 
 @pytest.mark.parametrize("role", MEMBERS)
+def test_the_level_page_names_its_store_and_product_without_links_to_staff_pages(
+    request, level, role
+):
+    response = as_role(request, role).get(change_url(level))
+
+    assert response.status_code == 200
+    assert "berlin-01 (Berlin)" in response.text
+    assert "TEE-RED-M (Red T-shirt)" in response.text
+    assert "/admin/stores/" not in response.text
+    assert "/admin/catalog/" not in response.text
+
+
+@pytest.mark.parametrize("role", MEMBERS)
 def test_a_level_of_another_store_is_not_found_for_a_member(request, hamburg_level, role):
     response = as_role(request, role).get(change_url(hamburg_level), follow=True)
 
