@@ -1,10 +1,11 @@
 """Writes to the audit log.
 
 The request path only adds an outbox entry, in the transaction of the change it records,
-so an entry exists exactly when the change committed. After commit a Celery task is sent
-to relay it; a beat sweep relays whatever a lost message (broker down, worker killed)
-left behind. Relaying is one transaction per batch: the events are chained and inserted
-and their outbox entries deleted together, so a relay that dies leaves nothing half done.
+so an entry exists exactly when the change committed. After commit a Celery message asks
+a worker to relay (at most one per interval and process); a beat sweep relays whatever a
+skipped or lost message (broker down, worker killed) left behind. Relaying is one
+transaction per batch: the events are chained and inserted and their outbox entries
+deleted together, so a relay that dies leaves nothing half done.
 """
 
 import logging
@@ -87,16 +88,16 @@ class _RelaySchedule:
     """
 
     def __init__(self):
-        self.window_ends = 0.0
+        self.next_send_at = 0.0
         self.lock = threading.Lock()
 
     def claim(self, interval: float) -> bool:
         """True if this commit must send the message (and starts a new interval)."""
         now = time.monotonic()
         with self.lock:
-            if now < self.window_ends:
+            if now < self.next_send_at:
                 return False
-            self.window_ends = now + interval
+            self.next_send_at = now + interval
             return True
 
 
@@ -118,7 +119,7 @@ def _send_relay() -> None:
     try:
         relay_audit_outbox.apply_async(retry=False)
     except Exception:  # noqa: BLE001 - any broker failure; the sweep relays later
-        _relay_schedule.window_ends = 0.0  # the next commit tries again
+        _relay_schedule.next_send_at = 0.0  # the next commit tries again
         logger.warning("audit relay not sent; the beat sweep will relay", exc_info=True)
 
 
@@ -176,10 +177,9 @@ def _locked_chain_head() -> AuditChainHead:
     return AuditChainHead.objects.select_for_update().get(pk=1)
 
 
+# What an event copies from its outbox entry: every field of AuditRecord.
 _RECORD_FIELDS = [
-    field
-    for field in AuditOutboxEntry._meta.concrete_fields
-    if field.attname != "id" and not field.attname.endswith("_ptr_id")
+    field for field in AuditOutboxEntry._meta.concrete_fields if field.attname != "id"
 ]
 
 
