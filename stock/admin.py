@@ -19,7 +19,7 @@ from django.urls import path, reverse
 
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
-from stores.selectors import role_in_store
+from stores.selectors import stores_visible_to
 
 from .exceptions import StockError
 from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
@@ -166,8 +166,8 @@ class StockLevelAdmin(StoreScopedAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def is_manager_of(self, request, level) -> bool:
-        role = role_in_store(request.user, level.store)
-        return role is not None and role.includes(Role.MANAGER)
+        managed = stores_visible_to(request.user, role=Role.MANAGER)
+        return managed.filter(pk=level.store_id).exists()
 
     def has_change_permission(self, request, obj=None):
         """Managers (staff included) edit a level's reorder point; nothing else."""

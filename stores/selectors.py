@@ -43,13 +43,3 @@ def store_members(store: Store) -> QuerySet[Membership]:
 
 def is_store_member(user) -> bool:
     return user.is_authenticated and Membership.objects.filter(user=user).exists()
-
-
-def role_in_store(user, store: Store) -> Role | None:
-    """The role ``user`` holds in ``store`` (staff: manager everywhere), or None."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    if user.is_staff:
-        return Role.MANAGER
-    role = Membership.objects.filter(user=user, store=store).values_list("role", flat=True).first()
-    return Role(role) if role else None
