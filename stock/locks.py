@@ -40,9 +40,16 @@ def lock_stock_levels(
     order, whatever order the pairs come in.
     Precondition: called inside ``transaction.atomic``; the locks last until it ends.
     """
+    return lock_stock_levels_by_ids((store.pk, product.pk) for store, product in pairs)
+
+
+def lock_stock_levels_by_ids(
+    keys: Iterable[tuple[int, int]],
+) -> dict[tuple[int, int], StockLevel]:
+    """``lock_stock_levels`` for (store id, product id) keys."""
     products_by_store: dict[int, set[int]] = defaultdict(set)
-    for store, product in pairs:
-        products_by_store[store.pk].add(product.pk)
+    for store_id, product_id in keys:
+        products_by_store[store_id].add(product_id)
     if not products_by_store:
         return {}
     wanted = reduce(

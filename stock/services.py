@@ -39,7 +39,7 @@ from .exceptions import (
     Shortage,
     VersionMismatch,
 )
-from .locks import ensure_stock_levels, lock_stock_levels
+from .locks import ensure_stock_levels, lock_stock_levels, lock_stock_levels_by_ids
 from .metrics import counted
 from .models import (
     AdjustmentReason,
@@ -175,14 +175,13 @@ def stock_set_count(
 
 
 @counted("purchase")
-@transaction.atomic
 def stock_purchase(
     *, store: Store, product: Product, quantity: int, reference: str = "", actor=None
 ) -> StockLevel:
     """Sell ``quantity`` available units, or raise InsufficientStock and change nothing.
 
-    A refused guarded UPDATE holds no lock, so when stock is short the due holds on this
-    level can be expired (in their own lock order) and the sale tried once more.
+    When stock is short and holds on this level are due, they are expired and the sale
+    tried once more (``_retry_after_expiring_due_holds`` owns the transactions).
     """
     _check_quantity(quantity)
     _check_reference(reference)
@@ -294,7 +293,6 @@ def _refuse_shortages(store: Store, lines: list[StockLine], locked: dict) -> Non
 
 
 @counted("reserve")
-@transaction.atomic
 def reservation_create(
     *,
     store: Store,
@@ -316,56 +314,50 @@ def reservation_create(
     _check_reference(reference)
 
     def reserve() -> Reservation:
-        # A savepoint: if it rolls back, the row locks taken inside it are released too.
-        with transaction.atomic():
-            locked = lock_stock_levels((store, line.product) for line in lines)
-            _refuse_shortages(store, lines, locked)
-            now = timezone.now()
-            reservation = Reservation.objects.create(
-                store=store,
-                reference=reference,
-                created_at=now,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-                created_by=_user(actor),
-            )
-            ReservationLine.objects.bulk_create(
-                ReservationLine(
-                    reservation=reservation, product=line.product, quantity=line.quantity
+        locked = lock_stock_levels((store, line.product) for line in lines)
+        _refuse_shortages(store, lines, locked)
+        now = timezone.now()
+        reservation = Reservation.objects.create(
+            store=store,
+            reference=reference,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+            created_by=_user(actor),
+        )
+        ReservationLine.objects.bulk_create(
+            ReservationLine(reservation=reservation, product=line.product, quantity=line.quantity)
+            for line in lines
+        )
+        levels = [
+            _apply(
+                _Change(
+                    store=store,
+                    product=line.product,
+                    kind=MovementKind.RESERVE,
+                    delta_on_hand=0,
+                    delta_reserved=line.quantity,
+                    reference=_reservation_reference(reservation),
+                    actor=actor,
                 )
-                for line in lines
             )
-            levels = [
-                _apply(
-                    _Change(
-                        store=store,
-                        product=line.product,
-                        kind=MovementKind.RESERVE,
-                        delta_on_hand=0,
-                        delta_reserved=line.quantity,
-                        reference=_reservation_reference(reservation),
-                        actor=actor,
-                    )
-                )
-                for line in lines
-            ]
-            audit_record(
-                action="reservation.create",
-                object_type=RESERVATION,
-                object_id=reservation.pk,
-                object_repr=_reservation_reference(reservation),
-                store=store,
-                after={
-                    "status": str(reservation.status),
-                    "expires_at": reservation.expires_at.isoformat(),
-                    "reference": reference,
-                    "lines": [
-                        {"sku": line.product.sku, "quantity": line.quantity} for line in lines
-                    ],
-                },
-                actor=actor,
-            )
-            _announce(MovementKind.RESERVE, levels)
-            return reservation
+            for line in lines
+        ]
+        audit_record(
+            action="reservation.create",
+            object_type=RESERVATION,
+            object_id=reservation.pk,
+            object_repr=_reservation_reference(reservation),
+            store=store,
+            after={
+                "status": str(reservation.status),
+                "expires_at": reservation.expires_at.isoformat(),
+                "reference": reference,
+                "lines": [{"sku": line.product.sku, "quantity": line.quantity} for line in lines],
+            },
+            actor=actor,
+        )
+        _announce(MovementKind.RESERVE, levels)
+        return reservation
 
     return _retry_after_expiring_due_holds(
         reserve, store, [line.product for line in lines], via="reservation", actor=actor
@@ -401,26 +393,18 @@ def reservation_release(*, reservation: Reservation, actor=None) -> Reservation:
     )
 
 
-def reservations_expire_due(
-    *, via: str, store: Store | None = None, products=None, actor=None, limit: int | None = None
-) -> int:
+def reservations_expire_due(*, via: str, actor=None, limit: int | None = None) -> int:
     """Expire one batch of active reservations past ``expires_at``; returns how many.
 
-    Narrowed to holds on ``products`` in ``store`` when a sale found them short.
     Reservations another transaction has locked (being committed or released) are
     skipped; the next sweep sees them if they are still due.
     """
     with transaction.atomic():
-        due = Reservation.objects.filter(
-            status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now()
-        )
-        if store is not None:
-            due = due.filter(store=store)
-        if products is not None:
-            holding = ReservationLine.objects.filter(product__in=products).values("reservation")
-            due = due.filter(pk__in=holding)
         batch = list(
-            due.select_related("store")
+            Reservation.objects.filter(
+                status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now()
+            )
+            .select_related("store")
             .order_by("pk")
             .select_for_update(skip_locked=True, of=("self",))[
                 : limit or settings.RESERVATION_EXPIRY_BATCH_SIZE
@@ -511,21 +495,71 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
 
 
 def _retry_after_expiring_due_holds(attempt, store, products, *, via: str, actor):
-    """Run ``attempt``; if stock is short and due holds on ``products`` exist, expire them
-    and run it once more.
+    """Run ``attempt`` in a transaction; if stock is short and holds on ``products`` are
+    due, expire them and run it once more, in a second transaction.
 
-    Precondition: a refused ``attempt`` holds no row locks (a refused guarded UPDATE
-    locks nothing; a multi-row attempt runs in a savepoint, whose rollback releases its
-    locks), so expiring takes its locks in the usual order.
+    A refused change may still hold a row lock: an UPDATE or SELECT FOR UPDATE that
+    waited for a concurrent writer locks the row's new version before it re-checks its
+    WHERE clause, and keeps the lock when the check fails. So each attempt runs in its own
+    ``atomic`` block (a savepoint inside a caller's transaction), whose rollback releases
+    whatever it locked, and the expiry takes its locks together with the retry's in one
+    ordered round (``_expire_due_holds_before_retry``).
     """
     try:
-        return attempt()
+        with transaction.atomic():
+            return attempt()
     except InsufficientStock:
-        if not reservations_expire_due(
-            via=f"{via} found stock short", store=store, products=products, actor=actor
-        ):
+        due_lines = _lines_of_due_holds(store, products)
+        if not due_lines:
             raise
-    return attempt()
+    with transaction.atomic():
+        # Tried again even if another transaction expired these holds meanwhile: their
+        # units are free either way.
+        _expire_due_holds_before_retry(
+            store, products, due_lines, via=f"{via} found stock short", actor=actor
+        )
+        return attempt()
+
+
+def _lines_of_due_holds(store: Store, products) -> list[tuple[int, int]]:
+    """(reservation id, product id) of every line of the active holds past their expiry
+    that hold any of ``products`` in ``store``. A plain SELECT: it locks nothing, so a
+    sold-out sale with no due hold (the usual case) costs one query here."""
+    due = Reservation.objects.filter(
+        store=store, status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now()
+    ).filter(pk__in=ReservationLine.objects.filter(product__in=products).values("reservation"))
+    return list(
+        ReservationLine.objects.filter(reservation__in=due).values_list(
+            "reservation_id", "product_id"
+        )
+    )
+
+
+def _expire_due_holds_before_retry(store: Store, products, due_lines, *, via: str, actor):
+    """Expire the holds of ``due_lines`` that are still active and due.
+
+    Precondition: inside the retry's ``atomic`` block, holding no stock level lock. The
+    retry goes on to lock its own levels, so they are locked here together with the
+    holds' levels, in ONE primary-key-ordered round: expiring first and letting the retry
+    lock its own levels afterwards would be two rounds, and two rounds in opposite orders
+    deadlock. Holds another transaction has locked (being committed or released) are
+    skipped, never waited for.
+    """
+    lock_stock_levels_by_ids(
+        [(store.pk, product_id) for _, product_id in due_lines]
+        + [(store.pk, product.pk) for product in products]
+    )
+    batch = list(
+        Reservation.objects.filter(
+            pk__in={reservation_id for reservation_id, _ in due_lines},
+            status=ReservationStatus.ACTIVE,
+            expires_at__lte=timezone.now(),
+        )
+        .select_related("store")
+        .order_by("pk")
+        .select_for_update(skip_locked=True, of=("self",))
+    )
+    _close(batch, ReservationStatus.EXPIRED, MovementKind.EXPIRE, via=via, actor=actor)
 
 
 def _reservation_reference(reservation: Reservation) -> str:
