@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 .PHONY: run test lint bench bench-audit install migrate demo check-compose clean
 
+# The development server runs with DEBUG on (and so the development SECRET_KEY); the
+# settings default to DEBUG off, where a process without SECRET_KEY refuses to start.
+run migrate demo: export DEBUG ?= true
+
 ## Install, migrate, load the demo data and serve http://127.0.0.1:8000
 run: install migrate demo
 	$(PY) manage.py runserver 127.0.0.1:8000

@@ -18,18 +18,44 @@ env = environ.Env()
 
 # --- Core ---------------------------------------------------------------------------
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a deployment that forgets a variable must not serve debug pages
+# or sign sessions with the development key. `make run` and the tests turn it on.
+DEBUG = env.bool("DEBUG", default=False)
+
+# Development only: with DEBUG on and no SECRET_KEY, this key signs sessions that matter
+# to nobody. With DEBUG off it is refused like any other weak key.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+GENERATE_A_KEY = (
+    "set SECRET_KEY to a long random string, e.g. "
+    "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')."
+)
+
+
+def weak_secret_key(key: str) -> bool:
+    """Weak as Django's deployment check (security.W009) judges it: shorter than 50
+    characters, fewer than 5 different ones, or a key known to the world."""
+    return (
+        len(key) < 50
+        or len(set(key)) < 5
+        or key == DEVELOPMENT_SECRET_KEY
+        or key.startswith("django-insecure-")
+    )
+
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. With DEBUG off the site refuses to start without "
-            "a secret key: set SECRET_KEY to a long random string, e.g. "
-            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+            f"a secret key: {GENERATE_A_KEY}"
         )
-    # Development only: DEBUG is on, so this key never signs anything that matters.
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+elif not DEBUG and weak_secret_key(SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak. With DEBUG off the site refuses to start with a key "
+        "shorter than 50 characters, with fewer than 5 different characters, or the "
+        f"development key: {GENERATE_A_KEY}"
+    )
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
@@ -281,13 +307,22 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # How long a stored Idempotency-Key answer is replayed.
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 60 * 60)
 
-# --- Security (only meaningful behind HTTPS, so off by default) ---------------------
+# --- Security: HTTPS ----------------------------------------------------------------
+# Only meaningful behind HTTPS, so off by default (the embedded mode and docker-compose
+# serve plain HTTP on localhost). A deployment behind TLS turns all of them on; the README
+# lists them, and `manage.py check --deploy --fail-level WARNING` passes with them.
 
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env.bool("SECURE_PROXY_SSL_HEADER", default=False)
     else None
 )
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Health checks and the Prometheus scrape come over plain HTTP from inside the deployment.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

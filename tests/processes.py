@@ -32,9 +32,20 @@ def settings_variables() -> set[str]:
 SETTINGS_VARIABLES = settings_variables() | {"DJANGO_SETTINGS_MODULE"}
 
 
+# What a child gets unless the test sets it: development mode, as `make test` runs. With
+# nothing set the project refuses to start (no SECRET_KEY); tests of that use bare_env.
+DEVELOPMENT = {"DEBUG": "true"}
+
+
 def project_env(**variables: str) -> dict[str, str]:
-    """The current environment without the project's settings, plus ``variables``; the
-    interpreter running the tests comes first on PATH, as in the image."""
+    """The current environment without the project's settings, in development mode
+    (``DEVELOPMENT``), plus ``variables``; the interpreter running the tests comes first
+    on PATH, as in the image."""
+    return bare_env(**{**DEVELOPMENT, **variables})
+
+
+def bare_env(**variables: str) -> dict[str, str]:
+    """The current environment without the project's settings, plus ``variables`` only."""
     env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(variables)

@@ -1,9 +1,15 @@
-"""Settings come from the environment; with nothing set the project runs embedded."""
+"""Settings come from the environment. With DEBUG on and nothing else set the project runs
+embedded; with nothing set at all it refuses to start, and so it does with DEBUG off and a
+missing or weak SECRET_KEY."""
 
 import json
+import re
+import subprocess
 import sys
 
-from tests.processes import ROOT, project_env, run, settings_variables
+import pytest
+
+from tests.processes import ROOT, bare_env, run, settings_variables
 
 PRINT_SETTINGS = """
 import json, django
@@ -23,15 +29,24 @@ print(json.dumps({
 """
 
 
+# A key as `python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` prints one.
+STRONG_KEY = "q3Jx9vLr0b-TkW2mZ8sYcN4hPe7uGfA1dV6oRiE5_nBl-HjKwQzXyCtUaSgMpDoF"
+
+
 def settings_for(**variables) -> dict:
-    env = project_env(DJANGO_SETTINGS_MODULE="inventory_site.settings", **variables)
+    """The settings a process started with only ``variables`` set reads."""
+    env = bare_env(DJANGO_SETTINGS_MODULE="inventory_site.settings", **variables)
     result = run([sys.executable, "-c", PRINT_SETTINGS], env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_with_nothing_set_the_project_runs_embedded():
-    settings = settings_for()
+def manage_py(*args: str, **variables) -> subprocess.CompletedProcess:
+    return run([sys.executable, "manage.py", *args], bare_env(**variables))
+
+
+def test_with_debug_on_and_nothing_else_set_the_project_runs_embedded():
+    settings = settings_for(DEBUG="true")
 
     assert settings["DEBUG"] is True
     assert settings["database"] == "django.db.backends.sqlite3"
@@ -43,6 +58,7 @@ def test_with_nothing_set_the_project_runs_embedded():
 
 def test_database_and_redis_urls_switch_to_the_services():
     settings = settings_for(
+        DEBUG="true",
         DATABASE_URL="postgres://inventory:secret@db.internal:5432/inventory",
         REDIS_URL="redis://cache.internal:6379/0",
         STOCK_CACHE_TTL="15",
@@ -58,6 +74,7 @@ def test_database_and_redis_urls_switch_to_the_services():
 
 def test_a_separate_broker_url_wins_over_redis_url():
     settings = settings_for(
+        DEBUG="true",
         REDIS_URL="redis://cache.internal:6379/0",
         CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//",
     )
@@ -70,22 +87,98 @@ def test_a_separate_broker_url_wins_over_redis_url():
 
 def test_production_settings_are_read_from_the_environment():
     settings = settings_for(
-        DEBUG="false", SECRET_KEY="s" * 50, ALLOWED_HOSTS="shop.example.com,.example.org"
+        DEBUG="false", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="shop.example.com,.example.org"
     )
 
     assert settings["DEBUG"] is False
     assert settings["ALLOWED_HOSTS"] == ["shop.example.com", ".example.org"]
 
 
+def test_with_nothing_set_the_project_refuses_to_start_naming_secret_key():
+    """DEBUG is off unless asked for, so a process that was given nothing does not fall
+    back to the development key."""
+    result = manage_py("check")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: SECRET_KEY is not set. With DEBUG off "
+        "the site refuses to start without a secret key: set SECRET_KEY to a long random "
+        "string, e.g. SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+    assert result.stdout == ""
+
+
 def test_with_debug_off_the_site_refuses_to_start_without_a_secret_key():
-    result = run(
-        [sys.executable, "manage.py", "check"],
-        project_env(DEBUG="false", ALLOWED_HOSTS="shop.example.com"),
+    result = manage_py("check", DEBUG="false", ALLOWED_HOSTS="shop.example.com")
+
+    assert result.returncode == 1
+    assert "ImproperlyConfigured: SECRET_KEY is not set." in result.stderr
+
+
+WEAK_KEYS = {
+    "49 characters": STRONG_KEY[:49],
+    "4 different characters": "abcd" * 20,
+    "the development key": "insecure-development-key-do-not-use-in-production",
+    "Django's insecure prefix": "django-insecure-" + STRONG_KEY,
+}
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS)
+def test_with_debug_off_a_weak_secret_key_is_refused(key):
+    result = manage_py("check", DEBUG="false", SECRET_KEY=key, ALLOWED_HOSTS="shop.example.com")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: SECRET_KEY is too weak. With DEBUG off "
+        "the site refuses to start with a key shorter than 50 characters, with fewer than 5 "
+        "different characters, or the development key: set SECRET_KEY to a long random "
+        "string, e.g. SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')."
     )
 
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
-    assert "With DEBUG off the site refuses to start" in result.stderr
+
+@pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS)
+def test_with_debug_on_any_key_is_accepted(key):
+    result = manage_py("check", DEBUG="true", SECRET_KEY=key)
+
+    assert (result.returncode, result.stdout) == (
+        0,
+        "System check identified no issues (0 silenced).\n",
+    ), result.stderr
+
+
+# The production settings of the README's "Production" section, behind a TLS proxy.
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "shop.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://shop.example.com",
+    "SECURE_PROXY_SSL_HEADER": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SECURE_COOKIES": "true",
+}
+
+
+def test_the_deployment_check_passes_with_the_production_settings():
+    result = manage_py("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert (result.returncode, result.stdout) == (
+        0,
+        "System check identified no issues (0 silenced).\n",
+    ), result.stderr
+
+
+def test_the_deployment_check_warns_about_each_production_setting_left_out():
+    plain_http = {key: PRODUCTION[key] for key in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+
+    result = manage_py("check", "--deploy", "--fail-level", "WARNING", **plain_http)
+
+    assert result.returncode == 1
+    warned = sorted(set(re.findall(r"\((security\.W\d+)\)", result.stderr)))
+    # W004 HSTS, W008 SSL redirect, W012 session cookie, W016 CSRF cookie.
+    assert warned == ["security.W004", "security.W008", "security.W012", "security.W016"]
 
 
 def test_the_readme_documents_every_environment_variable_the_settings_read():
