@@ -6,10 +6,12 @@ No Docker engine runs on the development and CI machines, so the files are check
 
 import json
 import re
+import shlex
+from urllib.parse import urlsplit
 
 import yaml
 
-from tests.processes import ROOT
+from tests.processes import ROOT, bare_env, run
 
 # The bin/run subcommands that tests/test_entrypoints.py starts.
 TESTED_COMMANDS = {"migrate", "collectstatic", "web", "worker", "beat", "ping-web", "ping-worker"}
@@ -24,8 +26,32 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
+def final_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions()
+    return instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+
+
+def image_environment() -> dict[str, str]:
+    """The variables the final stage's ENV instructions set."""
+    return dict(
+        assignment.split("=", 1)
+        for keyword, argument in final_stage()
+        if keyword == "ENV"
+        for assignment in shlex.split(argument)
+    )
+
+
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def redis_options(service: dict) -> dict[str, str]:
+    """``redis-server --name value ...`` as {name: value}."""
+    command = service["command"]
+    assert command[0] == "redis-server", command
+    return dict(
+        zip((name.removeprefix("--") for name in command[1::2]), command[2::2], strict=True)
+    )
 
 
 def test_the_image_is_multi_stage_and_runs_bin_run_as_a_non_root_user():
@@ -52,10 +78,28 @@ def test_every_app_service_runs_a_tested_bin_run_command():
         assert service["command"][0] in TESTED_COMMANDS, name
 
 
+def test_the_image_runs_with_debug_off():
+    """Whatever the settings' default: a container without SECRET_KEY refuses to start."""
+    assert image_environment()["DEBUG"] == "false"
+
+
+def test_the_images_static_files_step_succeeds_with_debug_off(tmp_path):
+    """The build step, run as the image runs it: with the image's environment, DEBUG off,
+    where the settings refuse a weak SECRET_KEY."""
+    [step] = [a for k, a in final_stage() if k == "RUN" and "bin/run collectstatic" in a]
+    environment = {**image_environment(), "STATIC_ROOT": str(tmp_path / "static")}
+    del environment["PATH"]  # the image's venv is this interpreter's (first on PATH)
+
+    result = run(["bash", "-c", step], bare_env(**environment))
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "static" / "staticfiles.json").exists()
+
+
 def test_long_running_services_have_health_checks():
     services = compose()["services"]
 
-    for name in ("db", "redis", "web", "worker"):
+    for name in ("db", "cache", "broker", "web", "worker"):
         assert services[name]["healthcheck"]["test"], name
     for name in ("web", "worker"):
         check = " ".join(services[name]["healthcheck"]["test"][1:])
@@ -70,3 +114,42 @@ def test_app_services_wait_for_migrations_and_healthy_dependencies():
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }
+
+
+def test_the_cache_redis_is_bounded_and_evicts_only_keys_with_a_ttl():
+    """volatile-lru: every cache entry and rate-limit counter has a TTL; the cache
+    generation numbers have none, so eviction never drops one."""
+    options = redis_options(compose()["services"]["cache"])
+
+    assert re.fullmatch(r"\$\{CACHE_MAXMEMORY:-\d+mb\}", options["maxmemory"])
+    assert options["maxmemory-policy"] == "volatile-lru"
+
+
+def test_the_celery_broker_is_a_separate_redis_that_never_evicts_and_persists():
+    services = compose()["services"]
+    options = redis_options(services["broker"])
+
+    assert re.fullmatch(r"\$\{BROKER_MAXMEMORY:-\d+mb\}", options["maxmemory"])
+    assert options["maxmemory-policy"] == "noeviction"
+    assert options["appendonly"] == "yes"
+    assert [volume.split(":")[1] for volume in services["broker"]["volumes"]] == ["/data"]
+    assert "redis" not in services
+
+
+def test_the_app_caches_in_one_redis_and_queues_tasks_in_the_other():
+    services = compose()["services"]
+
+    for name in ("migrate", "web", "worker", "beat"):
+        environment = services[name]["environment"]
+        hosts = {
+            variable: urlsplit(environment[variable]).hostname
+            for variable in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+        }
+        assert hosts == {
+            "REDIS_URL": "cache",
+            "CELERY_BROKER_URL": "broker",
+            "CELERY_RESULT_BACKEND": "broker",
+        }, name
+    for name in ("web", "worker", "beat"):
+        depends_on = services[name]["depends_on"]
+        assert depends_on["cache"] == depends_on["broker"] == {"condition": "service_healthy"}
