@@ -13,14 +13,13 @@ from rest_framework.response import Response
 from catalog.apis import product_or_404
 from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
-from stores.models import Role
+from stores.models import Role, Store
 from stores.permissions import store_for
-from stores.selectors import stores_visible_to
 
 from .cache import stock_level_cache
 from .filters import MovementFilter, ReservationFilter, StockLevelFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import idempotent
+from .idempotency import idempotently
 from .models import Movement, Reservation, StockLevel
 from .selectors import (
     movements_of_store,
@@ -139,12 +138,15 @@ class StockOperationApi(ApiView):
     def perform(self, request, store, product, data) -> StockLevel:
         raise NotImplementedError
 
-    @idempotent
     def post(self, request, code, sku):
         store = store_for(request.user, code, role=self.required_role)
-        product = product_or_404(sku)
-        data = validated(self.input_serializer, request.data)
-        return stock_level_response(self.perform(request, store, product, data))
+
+        def execute():
+            product = product_or_404(sku)
+            data = validated(self.input_serializer, request.data)
+            return stock_level_response(self.perform(request, store, product, data))
+
+        return idempotently(self, request, execute)
 
 
 def operation_schema(input_serializer, *statuses, parameters=()):
@@ -157,7 +159,7 @@ def operation_schema(input_serializer, *statuses, parameters=()):
     )
 
 
-@operation_schema(ReceiveSerializer)
+@operation_schema(ReceiveSerializer, 409)
 class StockReceiveApi(StockOperationApi):
     serializer_class = input_serializer = ReceiveSerializer
     required_role = Role.MANAGER
@@ -210,13 +212,16 @@ class TransferCreateApi(ApiView):
             **errors(400, 403, 404, 409, 422),
         },
     )
-    @idempotent
     def post(self, request, code):
         from_store = store_for(request.user, code, role=Role.MANAGER)
+        return idempotently(self, request, lambda: self.transfer(request, from_store))
+
+    def transfer(self, request, from_store):
         data = validated(TransferSerializer, request.data)
-        to_store = stores_visible_to(request.user).filter(code=data["to_store"]).first()
+        # Any active store may receive: only the source store's manager role is needed.
+        to_store = Store.objects.filter(code=data["to_store"], is_active=True).first()
         if to_store is None:
-            raise ValidationError({"to_store": ["No such store."]})
+            raise ValidationError({"to_store": ["No such active store."]})
         transfer = stock_transfer(
             from_store=from_store,
             to_store=to_store,
@@ -274,9 +279,11 @@ class ReservationListApi(ApiView):
         parameters=[IDEMPOTENCY_KEY],
         responses={201: ReservationSerializer, **errors(400, 403, 404, 409, 422)},
     )
-    @idempotent
     def post(self, request, code):
         store = store_for(request.user, code, role=Role.CLERK)
+        return idempotently(self, request, lambda: self.reserve(request, store))
+
+    def reserve(self, request, store):
         data = validated(ReservationCreateSerializer, request.data)
         reservation = reservation_create(
             store=store,
@@ -304,12 +311,15 @@ class ReservationActionApi(ApiView):
     serializer_class = ReservationSerializer
     service = None
 
-    @idempotent
     def post(self, request, code, reservation_id):
         store = store_for(request.user, code, role=Role.CLERK)
-        reservation = reservation_or_404(store, reservation_id)
-        self.service(reservation=reservation, actor=request.user)
-        return Response(ReservationSerializer(reservation_or_404(store, reservation_id)).data)
+
+        def execute():
+            reservation = reservation_or_404(store, reservation_id)
+            self.service(reservation=reservation, actor=request.user)
+            return Response(ReservationSerializer(reservation_or_404(store, reservation_id)).data)
+
+        return idempotently(self, request, execute)
 
 
 RESERVATION_ACTION_SCHEMA = extend_schema_view(
@@ -319,7 +329,10 @@ RESERVATION_ACTION_SCHEMA = extend_schema_view(
         responses={
             200: ReservationSerializer,
             **errors(400, 403, 404, 422),
-            409: OpenApiResponse(ReservationNotActiveSerializer, "The reservation is not active."),
+            409: OpenApiResponse(
+                ReservationNotActiveSerializer,
+                "The reservation is not active, or (commit) its store or a product is deactivated.",
+            ),
         },
     )
 )

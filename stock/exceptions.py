@@ -1,7 +1,8 @@
 """Domain errors of the stock services.
 
 Each carries a stable ``code``; the API's exception handler maps the class to a status
-(InvalidStockOperation 400, InsufficientStock 409, VersionMismatch 412).
+(InvalidStockOperation 400; InsufficientStock, ReservationNotActive, ProductInactive and
+StoreInactive 409; VersionMismatch 412).
 """
 
 from dataclasses import dataclass
@@ -60,3 +61,23 @@ class ReservationNotActive(StockError):
     def __init__(self, status: str):
         self.status = status
         super().__init__(f"The reservation is {status}, not active.")
+
+
+class ProductInactive(StockError):
+    """A stock change of a deactivated product (reads and giving back holds still work)."""
+
+    code = "product_inactive"
+
+    def __init__(self, sku: str):
+        self.sku = sku
+        super().__init__(f"Product {sku} is deactivated; its stock cannot change.")
+
+
+class StoreInactive(StockError):
+    """A stock change in a deactivated store (reads and giving back holds still work)."""
+
+    code = "store_inactive"
+
+    def __init__(self, code: str):
+        self.store_code = code
+        super().__init__(f"Store {code} is deactivated; its stock cannot change.")

@@ -5,7 +5,6 @@ within the TTL gets the stored status and body and changes nothing; the same key
 another body (or another endpoint) gets 422.
 """
 
-import functools
 import hashlib
 import json
 from datetime import timedelta
@@ -30,24 +29,22 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
-def idempotent(post):
-    """Decorate an API view's ``post`` so that a request carrying an Idempotency-Key runs
-    at most once per user and key."""
+def idempotently(view, request, execute) -> Response:
+    """Answer ``request`` with ``execute()``, at most once per user and Idempotency-Key.
 
-    @functools.wraps(post)
-    def wrapper(view, request, *args, **kwargs):
-        key = request.headers.get(HEADER)
-        if key is None:
-            return post(view, request, *args, **kwargs)
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise exceptions.ValidationError(
-                {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} characters."]}, code="invalid"
-            )
-        return _run_once(
-            view, request, key, _fingerprint(request), lambda: post(view, request, *args, **kwargs)
+    Precondition: the caller has already checked that the user may make this request
+    now. A replay answers for an effect that has happened, but whoever asks again must
+    still hold the role it needed: a clerk whose membership was revoked gets 404, not
+    yesterday's answer.
+    """
+    key = request.headers.get(HEADER)
+    if key is None:
+        return execute()
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise exceptions.ValidationError(
+            {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} characters."]}, code="invalid"
         )
-
-    return wrapper
+    return _run_once(view, request, key, _fingerprint(request), execute)
 
 
 def _fingerprint(request) -> str:
@@ -74,10 +71,13 @@ def _run_once(view, request, key, fingerprint, execute) -> Response:
             if record is not None:
                 if record.request_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
+                headers = {REPLAY_HEADER: "true"}
+                if record.response_etag:
+                    headers["ETag"] = record.response_etag
                 return Response(
                     json.loads(record.response_body),
                     status=record.response_status,
-                    headers={REPLAY_HEADER: "true"},
+                    headers=headers,
                 )
             now = timezone.now()
             try:
@@ -99,7 +99,8 @@ def _run_once(view, request, key, fingerprint, execute) -> Response:
                 return response
             record.response_status = response.status_code
             record.response_body = json.dumps(response.data, cls=DjangoJSONEncoder)
-            record.save(update_fields=["response_status", "response_body"])
+            record.response_etag = response.get("ETag", "")
+            record.save(update_fields=["response_status", "response_body", "response_etag"])
             return response
     raise exceptions.APIException("The Idempotency-Key is contended; retry.")
 

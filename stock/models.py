@@ -165,6 +165,8 @@ class IdempotencyRecord(models.Model):
     # JSON text, not a JSON column: PostgreSQL's jsonb would reorder the keys, and a
     # replay must repeat the first answer byte for byte.
     response_body = models.TextField(null=True)
+    # The first answer's ETag (a stock level's version), repeated by the replay.
+    response_etag = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
 

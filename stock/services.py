@@ -35,8 +35,10 @@ from stores.models import Store
 from .exceptions import (
     InsufficientStock,
     InvalidStockOperation,
+    ProductInactive,
     ReservationNotActive,
     Shortage,
+    StoreInactive,
     VersionMismatch,
 )
 from .locks import ensure_stock_levels, lock_stock_levels, lock_stock_levels_by_ids
@@ -91,6 +93,7 @@ def stock_receive(
     """Add delivered units to on_hand."""
     _check_quantity(quantity)
     _check_reference(reference)
+    refuse_inactive(store, [product])
     return _apply_and_announce(
         _Change(
             store=store,
@@ -116,6 +119,7 @@ def stock_adjust(
             "delta must be a non-zero whole number from -1,000,000 to 1,000,000."
         )
     _check_reason(reason, required=True)
+    refuse_inactive(store, [product])
     return _apply_and_announce(
         _Change(
             store=store,
@@ -153,6 +157,7 @@ def stock_set_count(
     if expected_version is not None and (not _is_int(expected_version) or expected_version < 0):
         raise InvalidStockOperation("The expected version must be a whole number >= 0.")
     _check_reason(reason, required=False)
+    refuse_inactive(store, [product])
     ensure_stock_levels([(store, product)])
     level = lock_stock_levels([(store, product)])[(store.pk, product.pk)]
     if expected_version is not None and level.version != expected_version:
@@ -185,6 +190,7 @@ def stock_purchase(
     """
     _check_quantity(quantity)
     _check_reference(reference)
+    refuse_inactive(store, [product])
     change = _Change(
         store=store,
         product=product,
@@ -216,6 +222,8 @@ def stock_transfer(
     if from_store.pk == to_store.pk:
         raise InvalidStockOperation("A transfer needs two different stores.")
     lines = merge_lines(lines)
+    for store in (from_store, to_store):
+        refuse_inactive(store, [line.product for line in lines])
     reference = f"transfer:{uuid.uuid4().hex}"
     ensure_stock_levels((to_store, line.product) for line in lines)
     locked = lock_stock_levels(
@@ -312,6 +320,7 @@ def reservation_create(
     if not _is_int(ttl_seconds) or not 1 <= ttl_seconds <= MAX_RESERVATION_TTL_SECONDS:
         raise InvalidStockOperation("ttl_seconds must be a whole number from 1 to 86400.")
     _check_reference(reference)
+    refuse_inactive(store, [line.product for line in lines])
 
     def reserve() -> Reservation:
         locked = lock_stock_levels((store, line.product) for line in lines)
@@ -433,6 +442,9 @@ def _finish(reservation, *, status, kind, actor, repeat_returns) -> Reservation:
             return locked
         if locked.status == ReservationStatus.ACTIVE:
             if locked.expires_at > timezone.now():
+                if kind == MovementKind.COMMIT:  # a sale; a release only gives units back
+                    held = ReservationLine.objects.filter(reservation=locked).values("product")
+                    refuse_inactive(locked.store, Product.objects.filter(pk__in=held))
                 _close([locked], status, kind, via=str(kind), actor=actor)
                 return locked
             _close(
@@ -788,6 +800,16 @@ def _announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
 
 
 # --- Checks -------------------------------------------------------------------------
+
+
+def refuse_inactive(store: Store, products: Iterable[Product]) -> None:
+    """Raise StoreInactive or ProductInactive: a deactivated store or product keeps its
+    stock and history, readable, but no unit is received, sold, held or moved."""
+    if not store.is_active:
+        raise StoreInactive(store.code)
+    for product in products:
+        if not product.is_active:
+            raise ProductInactive(product.sku)
 
 
 def _is_int(value) -> bool:

@@ -21,8 +21,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from stock.exceptions import (
     InsufficientStock,
     InvalidStockOperation,
+    ProductInactive,
     ReservationNotActive,
     StockError,
+    StoreInactive,
     VersionMismatch,
 )
 
@@ -35,6 +37,8 @@ DOMAIN_STATUS = {
     InvalidStockOperation: status.HTTP_400_BAD_REQUEST,
     InsufficientStock: status.HTTP_409_CONFLICT,
     ReservationNotActive: status.HTTP_409_CONFLICT,
+    ProductInactive: status.HTTP_409_CONFLICT,
+    StoreInactive: status.HTTP_409_CONFLICT,
     VersionMismatch: status.HTTP_412_PRECONDITION_FAILED,
 }
 

@@ -19,15 +19,26 @@ class ShortageSerializer(serializers.Serializer):
     available = serializers.IntegerField()
 
 
-class InsufficientStockSerializer(ErrorSerializer):
-    shortages = ShortageSerializer(many=True)
+INACTIVE_CODES = ["product_inactive", "store_inactive"]
+
+
+class StockConflictSerializer(ErrorSerializer):
+    code = serializers.ChoiceField(choices=["insufficient_stock", *INACTIVE_CODES])
+    shortages = ShortageSerializer(
+        many=True, required=False, help_text="With insufficient_stock: every short line."
+    )
     available = serializers.IntegerField(
         required=False, help_text="With a single short line: what is available of it."
     )
 
 
 class ReservationNotActiveSerializer(ErrorSerializer):
-    status = serializers.ChoiceField(choices=["committed", "released", "expired"])
+    code = serializers.ChoiceField(choices=["reservation_not_active", *INACTIVE_CODES])
+    status = serializers.ChoiceField(
+        choices=["committed", "released", "expired"],
+        required=False,
+        help_text="With reservation_not_active: what the reservation is now.",
+    )
 
 
 class VersionMismatchSerializer(ErrorSerializer):
@@ -39,7 +50,10 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, "No or bad credentials."),
     403: OpenApiResponse(ErrorSerializer, "The role does not allow this."),
     404: OpenApiResponse(ErrorSerializer, "Unknown, or not visible to this user."),
-    409: OpenApiResponse(InsufficientStockSerializer, "Not enough available stock."),
+    409: OpenApiResponse(
+        StockConflictSerializer,
+        "Not enough available stock, or the product or store is deactivated.",
+    ),
     412: OpenApiResponse(VersionMismatchSerializer, "If-Match does not match the version."),
     422: OpenApiResponse(ErrorSerializer, "Idempotency-Key reused with another request."),
     429: OpenApiResponse(ErrorSerializer, "Rate limit hit; see Retry-After."),

@@ -190,6 +190,41 @@ def test_a_transfer_answers_both_sides(client, berlin, tee, manager):
     ]
 
 
+def test_a_manager_transfers_to_any_active_store_without_being_its_member(
+    client, berlin, tee, manager
+):
+    StoreFactory(code="hamburg-01")  # the manager is no member of it
+    stock_receive(store=berlin, product=tee, quantity=10)
+
+    response = client.post(
+        f"{BASE}/transfers/",
+        {"to_store": "hamburg-01", "lines": [{"sku": "TEE", "quantity": 4}]},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert StockLevel.objects.get(store__code="hamburg-01").on_hand == 4
+
+
+@pytest.mark.parametrize("to_store", ["nowhere-01", "closed-01"])
+def test_a_transfer_to_an_unknown_or_inactive_store_is_400_naming_to_store(
+    client, berlin, tee, to_store
+):
+    StoreFactory(code="closed-01", is_active=False)
+    stock_receive(store=berlin, product=tee, quantity=10)
+
+    response = client.post(
+        f"{BASE}/transfers/",
+        {"to_store": to_store, "lines": [{"sku": "TEE", "quantity": 4}]},
+        format="json",
+    )
+
+    assert assert_error(response, 400, "invalid")["errors"] == {
+        "to_store": ["No such active store."]
+    }
+    assert Movement.objects.count() == 1
+
+
 def test_a_short_transfer_is_409_with_every_shortage(client, berlin, tee, manager):
     MembershipFactory(user=manager, store=StoreFactory(code="hamburg-01"), role=Role.VIEWER)
     ProductFactory(sku="MUG")

@@ -283,8 +283,9 @@ def shelf(store, other_store, product, other_product, stocked):
     stock_set_reorder_point(store=store, product=product, reorder_point=5)
     stock_receive(store=store, product=other_product, quantity=2)
     stock_set_reorder_point(store=store, product=other_product, reorder_point=3)
-    cap = ProductFactory(sku="CAP", name="Cap", is_active=False)
+    cap = ProductFactory(sku="CAP", name="Cap")
     stock_receive(store=store, product=cap, quantity=1)
+    Product.objects.filter(pk=cap.pk).update(is_active=False)  # retired with stock left
     stock_receive(store=other_store, product=other_product, quantity=50)
 
 

@@ -10,6 +10,7 @@ from stock.models import IdempotencyRecord, Movement, StockLevel
 from stock.services import stock_receive
 from stock.tasks import purge_idempotency_records
 from stores.models import Role
+from stores.services import membership_grant, membership_revoke
 from tests.api import api_client, assert_error
 from tests.concurrency import run_together
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
@@ -150,7 +151,7 @@ def test_a_key_of_bad_length_is_400(store_with_stock, key):
 def test_a_transfer_is_idempotent(store_with_stock):
     store = store_with_stock[0]
     StoreFactory(code="hamburg-01")
-    client = api_client(UserFactory(is_staff=True))
+    client = api_client(manager_of(store))
     body = {"to_store": "hamburg-01", "lines": [{"sku": "TEE", "quantity": 2}]}
 
     first = post(client, "/api/v1/stores/berlin-01/transfers/", body, "t-1")
@@ -194,3 +195,42 @@ def test_beat_purges_expired_records_hourly(store_with_stock, settings):
     }
     assert purge_idempotency_records() == 1
     assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_replay_carries_the_etag_of_the_first_answer(store_with_stock):
+    client = api_client(manager_of(store_with_stock[0]))
+
+    first = post(client, PURCHASE, {"quantity": 2}, "order-1")
+    post(client, RECEIVE, {"quantity": 5}, "delivery-1")  # the level moves on
+    retry = post(client, PURCHASE, {"quantity": 2}, "order-1")
+
+    assert retry["Idempotent-Replayed"] == "true"
+    assert first["ETag"] == retry["ETag"] == '"2"'
+
+
+@pytest.mark.parametrize(
+    "then, status",
+    [
+        (lambda store, user: membership_revoke(store=store, user=user, actor=None), 404),
+        (
+            lambda store, user: membership_grant(
+                store=store, user=user, role=Role.VIEWER, actor=None
+            ),
+            403,
+        ),
+    ],
+    ids=["membership revoked", "lowered to viewer"],
+)
+def test_a_replay_needs_the_access_the_request_needs_now(store_with_stock, then, status):
+    store, _ = store_with_stock
+    clerk = UserFactory(username="clerk")
+    MembershipFactory(user=clerk, store=store, role=Role.CLERK)
+    client = api_client(clerk)
+    assert post(client, PURCHASE, {"quantity": 2}, "order-1").status_code == 200
+
+    then(store, clerk)
+    retry = post(client, PURCHASE, {"quantity": 2}, "order-1")
+
+    assert_error(retry, status)
+    assert "Idempotent-Replayed" not in retry
+    assert sales() == 1
