@@ -9,7 +9,9 @@ raised outside DRF) and Django's usual HTML pages elsewhere.
 import logging
 from dataclasses import asdict
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema
@@ -43,6 +45,11 @@ DOMAIN_STATUS = {
 }
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, StockError):
         return domain_error_response(exc)
@@ -50,6 +57,13 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # Raised by Django when the view first reads request.data (Content-Length over
+        # the limit, or a chunked body that grows past it).
+        exc = PayloadTooLarge(
+            "The request body is larger than the limit of "
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         # API.md: a wrong content type is a malformed request like any other (400).
         exc = exceptions.ParseError(

@@ -1,0 +1,258 @@
+"""Hostile input answers 4xx, never 500, and changes nothing: a body over the size limit,
+JSON nested too deeply or with a key twice, and null characters in a path or a query.
+
+The null-character cases answered 500 on PostgreSQL only (psycopg2 refuses a NUL in a
+query parameter); they run in both modes, so SQLite keeps the same answers.
+"""
+
+import json
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from stock.models import Movement, StockLevel
+from stock.services import stock_receive
+from stores.models import Membership, Role
+from tests.api import api_client, assert_error
+from tests.factories import (
+    TEST_PASSWORD,
+    MembershipFactory,
+    ProductFactory,
+    StoreFactory,
+    UserFactory,
+)
+
+BERLIN = "/api/v1/stores/berlin-01"
+PURCHASE = f"{BERLIN}/stock/TEE/purchase/"
+TOKEN = "/api/v1/auth/token/"
+# Over Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which the API answers with 413.
+THREE_MEGABYTES = json.dumps({"quantity": 1, "reference": "x" * 3_000_000})
+
+
+@pytest.fixture
+def manager(db):
+    store, product = StoreFactory(code="berlin-01"), ProductFactory(sku="TEE")
+    stock_receive(store=store, product=product, quantity=10)
+    user = UserFactory(username="manager")
+    MembershipFactory(user=user, store=store, role=Role.MANAGER)
+    MembershipFactory(user=UserFactory(username="clerk"), store=store, role=Role.CLERK)
+    return user
+
+
+@pytest.fixture
+def superuser(manager):
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+def assert_nothing_changed():
+    level = StockLevel.objects.get(store__code="berlin-01", product__sku="TEE")
+    assert (level.on_hand, level.reserved, level.version) == (10, 0, 1)
+    assert Movement.objects.count() == 1
+    assert Membership.objects.filter(store__code="berlin-01").count() == 2
+
+
+def post_raw(client, path, body: str, **extra):
+    return client.post(path, body, content_type="application/json", **extra)
+
+
+# --- bodies ------------------------------------------------------------------------------
+
+
+def test_a_body_over_the_limit_answers_413(manager):
+    response = post_raw(api_client(manager), PURCHASE, THREE_MEGABYTES)
+
+    assert assert_error(response, 413, "payload_too_large") == {
+        "detail": "The request body is larger than the limit of 2621440 bytes.",
+        "code": "payload_too_large",
+    }
+    assert_nothing_changed()
+
+
+def test_a_body_over_the_limit_with_an_idempotency_key_answers_413(manager):
+    client = api_client(manager)
+
+    first = post_raw(client, PURCHASE, THREE_MEGABYTES, HTTP_IDEMPOTENCY_KEY="big-1")
+    retried = post_raw(client, PURCHASE, THREE_MEGABYTES, HTTP_IDEMPOTENCY_KEY="big-1")
+
+    assert_error(first, 413, "payload_too_large")
+    assert_error(retried, 413, "payload_too_large")
+    assert_nothing_changed()
+
+
+def test_an_anonymous_body_over_the_limit_at_the_token_endpoint_answers_413(manager):
+    response = post_raw(APIClient(), TOKEN, THREE_MEGABYTES)
+
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_the_limit_is_a_setting(manager, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps({"quantity": 1, "reference": "x" * 100})
+
+    response = post_raw(api_client(manager), PURCHASE, body)
+
+    assert assert_error(response, 413, "payload_too_large")["detail"] == (
+        "The request body is larger than the limit of 100 bytes."
+    )
+    assert_nothing_changed()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+@pytest.mark.parametrize(
+    "opening, closing", [("[", "]"), ('{"a":', "}")], ids=["arrays", "objects"]
+)
+def test_json_nested_too_deeply_answers_400(manager, depth, opening, closing):
+    body = opening * depth + "1" + closing * depth
+
+    response = post_raw(api_client(manager), PURCHASE, body)
+
+    assert assert_error(response, 400, "parse_error") == {
+        "detail": "JSON parse error - the body is nested too deeply.",
+        "code": "parse_error",
+        "errors": {"non_field_errors": ["JSON parse error - the body is nested too deeply."]},
+    }
+    assert_nothing_changed()
+
+
+def test_json_nested_to_an_ordinary_depth_is_read_as_before(manager):
+    body = {"quantity": 1, "reference": "r-1", "note": None}
+
+    response = post_raw(api_client(manager), PURCHASE, json.dumps(body))
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "path, body, key",
+    [
+        (PURCHASE, '{"quantity": 1, "quantity": 2}', "quantity"),
+        (f"{BERLIN}/stock/TEE/adjust/", '{"delta": -1, "reason": "lost", "delta": 5}', "delta"),
+        (
+            f"{BERLIN}/reservations/",
+            '{"lines": [{"sku": "TEE", "quantity": 1, "quantity": 9}]}',
+            "quantity",
+        ),
+        (
+            f"{BERLIN}/members/",
+            '{"username": "clerk", "role": "viewer", "role": "manager"}',
+            "role",
+        ),
+    ],
+    ids=["purchase", "adjust", "a reservation line", "members"],
+)
+def test_a_key_twice_in_one_object_answers_400_instead_of_the_last_one_winning(
+    manager, path, body, key
+):
+    response = post_raw(api_client(manager), path, body)
+
+    detail = f'JSON parse error - duplicate key "{key}" in an object'
+    assert assert_error(response, 400, "parse_error") == {
+        "detail": detail,
+        "code": "parse_error",
+        "errors": {"non_field_errors": [detail]},
+    }
+    assert_nothing_changed()
+    assert Membership.objects.get(user__username="clerk").role == Role.CLERK
+
+
+def test_the_same_key_in_two_objects_is_no_duplicate(manager):
+    body = '{"lines": [{"sku": "TEE", "quantity": 1}, {"sku": "TEE", "quantity": 2}]}'
+
+    response = post_raw(api_client(manager), f"{BERLIN}/reservations/", body)
+
+    assert response.status_code == 201, response.content
+
+
+# --- null characters ---------------------------------------------------------------------
+
+API_PATHS_WITH_A_NUL = [
+    ("get", "/api/v1/stores/%00/"),
+    ("patch", "/api/v1/stores/%00/"),
+    ("get", "/api/v1/stores/berlin%00/members/"),
+    ("post", "/api/v1/stores/%00/members/"),
+    ("delete", f"{BERLIN}/members/%00/"),
+    ("delete", f"{BERLIN}/members/clerk%00/"),
+    ("get", "/api/v1/stores/%00/stock/"),
+    ("get", f"{BERLIN}/stock/%00/"),
+    ("patch", f"{BERLIN}/stock/TEE%00/"),
+    ("post", f"{BERLIN}/stock/%00/purchase/"),
+    ("post", f"{BERLIN}/stock/%00/receive/"),
+    ("post", "/api/v1/stores/%00/transfers/"),
+    ("get", "/api/v1/stores/%00/reservations/"),
+    ("get", "/api/v1/stores/%00/movements/"),
+    ("get", "/api/v1/products/%00/"),
+    ("patch", "/api/v1/products/%00/"),
+    ("get", "/api/v1/products/%00/availability/"),
+]
+
+
+@pytest.mark.parametrize("user", ["manager", "superuser"])
+@pytest.mark.parametrize("method, path", API_PATHS_WITH_A_NUL)
+def test_a_null_character_in_an_api_path_answers_404(request, user, method, path):
+    client = api_client(request.getfixturevalue(user))
+
+    response = getattr(client, method)(path, {"quantity": 1}, format="json")
+
+    assert assert_error(response, 404, "not_found") == {"detail": "Not found.", "code": "not_found"}
+    assert_nothing_changed()
+
+
+API_QUERIES_WITH_A_NUL = [
+    ("/api/v1/stores/?search=%00", "search"),
+    (f"{BERLIN}/stock/?sku=TEE%00", "sku"),
+    (f"{BERLIN}/stock/?search=%00", "search"),
+    (f"{BERLIN}/movements/?sku=%00&kind=sale", "sku"),
+    ("/api/v1/products/?search=%00", "search"),
+    ("/api/v1/audit/?store=%00", "store"),
+    ("/api/v1/audit/?actor=a%00b", "actor"),
+    ("/api/v1/stores/?x%00=1", "x%00"),
+]
+
+
+@pytest.mark.parametrize("path, name", API_QUERIES_WITH_A_NUL)
+def test_a_null_character_in_an_api_query_answers_400_naming_the_parameter(superuser, path, name):
+    response = api_client(superuser).get(path)
+
+    assert assert_error(response, 400, "invalid") == {
+        "detail": f"The request has invalid fields: {name}.",
+        "code": "invalid",
+        "errors": {name: ["Null characters are not allowed."]},
+    }
+
+
+def test_an_escaped_percent_sign_followed_by_00_is_no_null_character(superuser):
+    response = api_client(superuser).get("/api/v1/products/?search=%2500")
+
+    assert (response.status_code, response.json()["count"]) == (200, 0)
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=TEST_PASSWORD)
+    return client
+
+
+@pytest.mark.parametrize("user", ["manager", "superuser"])
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/stores/%00/low-stock/", 404),
+        ("/stores/berlin-01%00/low-stock/", 404),
+        ("/admin/stock/stocklevel/?store=%00", 400),
+        ("/admin/stock/stocklevel/?q=%00", 400),
+        ("/admin/stock/movement/?store=berlin-01%00", 400),
+        ("/admin/stock/reservation/?store=%00", 400),
+        ("/admin/audit/auditevent/?store=%00", 400),
+        ("/admin/stores/store/?q=%00", 400),
+        ("/admin/catalog/product/?q=%00", 400),
+        ("/admin/stores/store/%00/change/", 404),
+    ],
+)
+def test_a_null_character_in_a_page_or_an_admin_filter_answers_4xx(request, user, path, status):
+    client = logged_in(request.getfixturevalue(user))
+
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")
