@@ -3,8 +3,8 @@
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from stores.access import stores_visible_to
 from stores.models import Store
-from stores.selectors import stores_visible_to
 
 from .chain import first_chain_break
 from .models import AuditChainHead, AuditEvent, AuditOutboxEntry

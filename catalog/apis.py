@@ -5,8 +5,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
-from inventory_site.api.views import ApiView, require_staff, validated
+from inventory_site.api.views import ApiView, validated
 from stock.selectors import stock_levels_of_product_visible_to
+from stores.access import require_permission
 
 from .cache import cached_response_body
 from .filters import ProductFilter
@@ -45,7 +46,7 @@ class ProductListApi(ApiView):
         request=ProductSerializer, responses={201: ProductSerializer, **errors(400, 403)}
     )
     def post(self, request):
-        require_staff(request.user, to="manage the catalog")
+        require_permission(request.user, "catalog.add_product", to="add products")
         data = validated(ProductSerializer, request.data)
         try:
             product = product_create(actor=request.user, **data)
@@ -71,7 +72,7 @@ class ProductDetailApi(ApiView):
     )
     def patch(self, request, sku):
         product = product_or_404(sku)
-        require_staff(request.user, to="manage the catalog")
+        require_permission(request.user, "catalog.change_product", to="change products")
         changes = validated(ProductUpdateSerializer, request.data, partial=True)
         product = product_update(product=product, actor=request.user, **changes)
         return Response(ProductSerializer(product).data)

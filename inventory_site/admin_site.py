@@ -1,8 +1,8 @@
 """The admin site, open to store members as well as staff.
 
-Django's admin lets in only ``is_staff`` users, but here ``is_staff`` means "sees every
-store". Store managers (and their clerks and viewers) log in too; each model admin then
-shows them only their own stores' rows (``stores.admin.StoreScopedAdmin``).
+Django's admin lets in only ``is_staff`` users. Store managers (and their clerks and
+viewers) log in here too; each model admin then shows everyone only what their roles and
+model permissions allow (``stores.access``, ``stores.admin.StoreScopedAdmin``).
 """
 
 from django.contrib import admin
@@ -10,11 +10,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from stores.selectors import is_store_member
-
-
-def may_use_admin(user) -> bool:
-    return user.is_active and (user.is_staff or is_store_member(user))
+from stores.access import may_use_admin
 
 
 class MemberAuthenticationForm(AdminAuthenticationForm):

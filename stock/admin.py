@@ -17,9 +17,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from stores.access import role_in_store
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
-from stores.selectors import stores_visible_to
 
 from .exceptions import StockError
 from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
@@ -166,11 +166,13 @@ class StockLevelAdmin(StoreScopedAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def is_manager_of(self, request, level) -> bool:
-        managed = stores_visible_to(request.user, role=Role.MANAGER)
-        return managed.filter(pk=level.store_id).exists()
+        """The user manages the level's store: by membership, or as staff holding
+        ``stock.change_stocklevel`` (``stores.access``)."""
+        _, role = role_in_store(request.user, level.store)
+        return role is not None and role.includes(Role.MANAGER)
 
     def has_change_permission(self, request, obj=None):
-        """Managers (staff included) edit a level's reorder point; nothing else."""
+        """Managers edit a level's reorder point; nothing else."""
         return obj is not None and self.is_manager_of(request, obj)
 
     def save_model(self, request, obj, form, change):
@@ -210,6 +212,8 @@ class StockLevelAdmin(StoreScopedAdmin):
     def operation_view(self, request, object_id, operation):
         """A stock operation's form; on submit the service runs, and its refusal (not
         enough stock, a count that raced another change) is shown as a message."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         level = self.get_object(request, object_id)
         if level is None:
             raise Http404("No such stock level in your stores.")

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from catalog.apis import product_or_404
 from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
+from stores.access import store_for
 from stores.models import Role, Store
-from stores.permissions import store_for
 
 from .cache import stock_level_cache
 from .filters import MovementFilter, ReservationFilter, StockLevelFilter

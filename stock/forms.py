@@ -2,7 +2,7 @@
 
 from django import forms
 
-from stores.selectors import stores_visible_to
+from stores.access import stores_visible_to
 
 from .models import AdjustmentReason
 from .serializers import MAX_NOTE_LENGTH

@@ -4,8 +4,8 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Sub
 from django.db.models.functions import Coalesce, RowNumber
 
 from catalog.models import Product
+from stores.access import stores_visible_to
 from stores.models import Store
-from stores.selectors import stores_visible_to
 
 from .models import Movement, Reservation, ReservationLine, ReservationStatus, StockLevel
 

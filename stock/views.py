@@ -2,12 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import render
 
+from stores.access import store_for_page
 from stores.models import Role
-from stores.selectors import store_and_role_for
 
 from .selectors import low_stock_levels_of_store, recent_movements_by_product
 
@@ -17,12 +15,9 @@ RECENT_MOVEMENTS = 5
 @login_required
 def low_stock_page(request, code):
     """What a manager should reorder in one store: every level at or below its reorder
-    point, with its latest movements."""
-    store, role = store_and_role_for(request.user, code)
-    if store is None:
-        raise Http404("No such store.")
-    if not role.includes(Role.MANAGER):
-        raise PermissionDenied("The low-stock page is for the store's managers.")
+    point, with its latest movements. 404 for a store the user holds no role in, 403
+    below manager."""
+    store = store_for_page(request.user, code, role=Role.MANAGER)
     levels = list(low_stock_levels_of_store(store))
     recent = recent_movements_by_product(
         store, [level.product_id for level in levels], per_product=RECENT_MOVEMENTS

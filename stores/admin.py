@@ -1,36 +1,46 @@
 from django.contrib import admin
 
+from .access import highest_role_anywhere, staff_role, stores_visible_to
 from .models import Membership, Store
-from .selectors import stores_visible_to
 from .services import membership_grant, membership_revoke, store_create, store_update
 
 
 class StoreScopedAdmin(admin.ModelAdmin):
-    """Rows of one store each, shown to its members as well as to staff.
+    """Rows of one store each, shown to whoever holds a role in their store
+    (``stores.access``): members see their stores' rows, staff every store's when their
+    stock permissions give them a role there. Django's per-model permissions play no part
+    here, so the admin shows what the API shows.
 
-    Staff keep Django's model permissions and see every store. A member (let in by
-    ``InventoryAdminSite``) sees only the rows of their own stores, read-only: nobody
-    adds, changes or deletes these rows here, since changes go through the services.
+    Read-only: nobody adds, changes or deletes these rows here, since changes go through
+    the services (``StockLevelAdmin`` lets managers edit a reorder point).
     """
 
     store_lookup = "store"  # the field naming the row's store
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        if request.user.is_staff:
+        if self.sees_every_store(request):
             return queryset
         visible = stores_visible_to(request.user).values("pk")
         return queryset.filter(**{f"{self.store_lookup}__in": visible})
 
-    def is_member_view(self, request) -> bool:
-        """A store member (not staff) let into the admin."""
-        return not request.user.is_staff and self.admin_site.has_permission(request)
+    def sees_every_store(self, request) -> bool:
+        return staff_role(request.user) is not None
+
+    def sees_some_store(self, request) -> bool:
+        """The user holds a role in some store (remembered for the request)."""
+        if not hasattr(request, "_sees_some_store"):
+            request._sees_some_store = (
+                self.admin_site.has_permission(request)
+                and highest_role_anywhere(request.user) is not None
+            )
+        return request._sees_some_store
 
     def has_module_permission(self, request):
-        return self.is_member_view(request) or super().has_module_permission(request)
+        return self.sees_some_store(request)
 
     def has_view_permission(self, request, obj=None):
-        return self.is_member_view(request) or super().has_view_permission(request, obj)
+        return self.sees_some_store(request)
 
     def has_add_permission(self, request):
         return False

@@ -6,11 +6,17 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from inventory_site.api.schema import errors
-from inventory_site.api.views import ApiView, require_staff, validated
+from inventory_site.api.views import ApiView, validated
 
-from .models import Membership, Role
-from .permissions import store_for
-from .selectors import store_members, stores_visible_to
+from .access import (
+    require_member_permission,
+    require_permission,
+    store_for,
+    store_for_members,
+    stores_visible_to,
+)
+from .models import Membership
+from .selectors import store_members
 from .serializers import (
     MembershipGrantSerializer,
     MembershipSerializer,
@@ -32,7 +38,7 @@ class StoreListApi(ApiView):
 
     @extend_schema(request=StoreSerializer, responses={201: StoreSerializer, **errors(400, 403)})
     def post(self, request):
-        require_staff(request.user, to="manage stores")
+        require_permission(request.user, "stores.add_store", to="create stores")
         data = validated(StoreSerializer, request.data)
         try:
             store = store_create(code=data["code"], name=data["name"], actor=request.user)
@@ -53,7 +59,7 @@ class StoreDetailApi(ApiView):
     )
     def patch(self, request, code):
         store = store_for(request.user, code)
-        require_staff(request.user, to="manage stores")
+        require_permission(request.user, "stores.change_store", to="change stores")
         changes = validated(StoreUpdateSerializer, request.data, partial=True)
         store = store_update(store=store, actor=request.user, **changes)
         return Response(StoreSerializer(store).data)
@@ -65,7 +71,7 @@ class MemberListApi(ApiView):
 
     @extend_schema(responses={200: MembershipSerializer(many=True), **errors(403, 404)})
     def get(self, request, code):
-        store = store_for(request.user, code, role=Role.MANAGER)
+        store = store_for_members(request.user, code, "stores.view_membership")
         return self.paginated_response(store_members(store), MembershipSerializer)
 
     @extend_schema(
@@ -78,8 +84,16 @@ class MemberListApi(ApiView):
         description="Grant a role; 201 for a new member, 200 when an existing role changes.",
     )
     def post(self, request, code):
-        store = store_for(request.user, code, role=Role.MANAGER)
+        store = store_for_members(
+            request.user, code, "stores.add_membership", "stores.change_membership"
+        )
         data = validated(MembershipGrantSerializer, request.data)
+        changing = store.memberships.filter(user=data["username"]).exists()
+        require_member_permission(
+            request.user,
+            store,
+            "stores.change_membership" if changing else "stores.add_membership",
+        )
         membership, created = membership_grant(
             store=store, user=data["username"], role=data["role"], actor=request.user
         )
@@ -94,7 +108,7 @@ class MemberDetailApi(ApiView):
 
     @extend_schema(responses={204: None, **errors(403, 404)})
     def delete(self, request, code, username):
-        store = store_for(request.user, code, role=Role.MANAGER)
+        store = store_for_members(request.user, code, "stores.delete_membership")
         user = get_user_model().objects.filter(username=username).first()
         if user is None or not membership_revoke(store=store, user=user, actor=request.user):
             raise NotFound("This user is not a member of the store.")

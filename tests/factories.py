@@ -7,6 +7,7 @@ code does, through ``stock.services``.
 from decimal import Decimal
 
 import factory
+from django.contrib.auth.models import Permission
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -14,6 +15,9 @@ from catalog.models import Product
 from stores.models import Membership, Role, Store
 
 TEST_PASSWORD = "correct horse battery staple"
+
+# The apps whose model permissions make up a staff user's powers (README, "Roles").
+INVENTORY_APPS = ("catalog", "stores", "stock", "audit")
 
 
 class UserFactory(DjangoModelFactory):
@@ -30,6 +34,42 @@ class UserFactory(DjangoModelFactory):
     def save_password(user, create, extracted, **kwargs):
         if create:
             user.save(update_fields=["password"])
+
+
+def inventory_permissions(*actions: str) -> list[str]:
+    """Every model permission of the inventory apps as "app_label.codename", or only
+    those of ``actions`` ("view", "add", "change", "delete")."""
+    permissions = Permission.objects.filter(content_type__app_label__in=INVENTORY_APPS)
+    names = [
+        f"{app_label}.{codename}"
+        for app_label, codename in permissions.values_list("content_type__app_label", "codename")
+    ]
+    if actions:
+        names = [name for name in names if name.split(".")[1].split("_")[0] in actions]
+    return sorted(names)
+
+
+def grant_permissions(user, names) -> None:
+    """Give ``user`` the model permissions ``names`` ("app_label.codename")."""
+    for name in names:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
+class StaffFactory(UserFactory):
+    """A staff user holding ``permissions`` ("app_label.codename"): by default every
+    model permission of the inventory apps, what staff need to manage the catalog, the
+    stores, their members and stock. ``is_staff`` alone grants nothing;
+    ``StaffFactory(permissions=[])`` is such a user."""
+
+    is_staff = True
+
+    @factory.post_generation
+    def permissions(user, create, extracted, **kwargs):
+        if create:
+            grant_permissions(user, inventory_permissions() if extracted is None else extracted)
 
 
 class StoreFactory(DjangoModelFactory):

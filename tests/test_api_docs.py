@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.factories import StoreFactory, UserFactory
+from tests.factories import StaffFactory, StoreFactory
 
 DOCUMENTED = {
     "/api/v1/auth/token/": {"post"},
@@ -73,7 +73,7 @@ def test_the_docs_page_renders_without_a_cdn(client, db):
 
 def test_the_api_is_browsable_with_a_session_login(client, db):
     StoreFactory(code="berlin-01")
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(StaffFactory())
 
     response = client.get("/api/v1/stores/", HTTP_ACCEPT="text/html")
 

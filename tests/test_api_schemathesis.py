@@ -29,7 +29,13 @@ from schemathesis.specs.openapi.checks import (
 
 from stock.services import stock_receive
 from stores.models import Role
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    ProductFactory,
+    StaffFactory,
+    StoreFactory,
+    UserFactory,
+)
 
 pytestmark = [
     pytest.mark.services(
@@ -84,7 +90,7 @@ def seed() -> dict[str, str]:
             stock_receive(store=store, product=product, quantity=500)
     stock_receive(store=munich, product=products[1], quantity=5)
 
-    staff = UserFactory(username="st-staff", is_staff=True)
+    staff = StaffFactory(username="st-staff")
     manager = UserFactory(username="st-manager")
     # The manager manages 0 and berlin-01, is a clerk in hamburg-01, cannot see munich-01.
     for store, role in ((zero, Role.MANAGER), (berlin, Role.MANAGER), (hamburg, Role.CLERK)):

@@ -29,6 +29,7 @@ from tests.factories import (
     TEST_PASSWORD,
     MembershipFactory,
     ProductFactory,
+    StaffFactory,
     StoreFactory,
     UserFactory,
 )
@@ -155,7 +156,7 @@ def clerk(berlin):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="staffer", is_staff=True)
+    return StaffFactory(username="staffer")
 
 
 @pytest.fixture

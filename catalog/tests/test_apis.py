@@ -4,12 +4,12 @@ import pytest
 
 from catalog.models import Product
 from tests.api import api_client, assert_error
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import ProductFactory, StaffFactory, UserFactory
 
 
 @pytest.fixture
 def staff(db):
-    return api_client(UserFactory(username="staffer", is_staff=True))
+    return api_client(StaffFactory(username="staffer"))
 
 
 @pytest.fixture
@@ -117,3 +117,32 @@ def test_a_sku_differing_only_in_case_is_a_duplicate(staff, catalog):
         "sku": ["A product with this SKU already exists."]
     }
     assert Product.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    "permissions, create, change",
+    [
+        ([], 403, 403),
+        (["catalog.view_product"], 403, 403),
+        (["catalog.add_product"], 201, 403),
+        (["catalog.change_product"], 403, 200),
+    ],
+)
+def test_staff_create_and_change_products_only_with_those_permissions(
+    catalog, permissions, create, change
+):
+    client = api_client(StaffFactory(username="limited", permissions=permissions))
+
+    created = client.post(
+        "/api/v1/products/", {"sku": "CAP-1", "name": "Cap", "price": "1.00"}, format="json"
+    )
+    changed = client.patch("/api/v1/products/TEE-RED/", {"name": "Renamed"}, format="json")
+
+    assert (created.status_code, changed.status_code) == (create, change)
+    for response in (created, changed):
+        if response.status_code == 403:
+            assert_error(response, 403, "permission_denied")
+    assert Product.objects.filter(sku="CAP-1").exists() == (create == 201)
+    assert Product.objects.get(sku="TEE-RED").name == (
+        "Renamed" if change == 200 else "T-shirt, red"
+    )

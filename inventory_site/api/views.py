@@ -1,4 +1,3 @@
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 
 from .ratelimits import enforce_ip_rate_limit, enforce_user_rate_limit
@@ -23,11 +22,6 @@ class ApiView(GenericAPIView):
         """One page of ``queryset``, filtered by the view's filterset, as serialized JSON."""
         page = self.paginate_queryset(self.filter_queryset(queryset))
         return self.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def require_staff(user, *, to: str) -> None:
-    if not user.is_staff:
-        raise PermissionDenied(f"Only staff {to}.")
 
 
 def validated(serializer_class, data, **kwargs) -> dict:

@@ -43,20 +43,8 @@ def munich(db):
 
 
 @pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE-RED-M", name="Red T-shirt")
-
-
-@pytest.fixture
 def mug(db):
     return ProductFactory(sku="MUG-BLUE", name="Blue mug")
-
-
-@pytest.fixture
-def level(berlin, tee, manager):
-    """10 Red T-shirts in berlin-01, version 1."""
-    stock_receive(store=berlin, product=tee, quantity=10, actor=manager)
-    return level_of(berlin, tee)
 
 
 @pytest.fixture

@@ -1,0 +1,237 @@
+"""Who is this user and what may they do in a store: the one answer for the API, the
+admin and the HTML pages.
+
+Two things give a user power over a store:
+
+- a membership: ``viewer < clerk < manager`` in that store;
+- staff model permissions (Django's, checked with ``user.has_perm``, which a superuser
+  passes and which Django caches on the user object): a staff user holds, in every
+  store, ``manager`` with ``stock.change_stocklevel``, ``viewer`` with
+  ``stock.view_stocklevel``, and no role otherwise. ``is_staff`` alone grants nothing.
+
+A user who is both holds the higher of the two roles. A store where the user holds no
+role is invisible: the API answers 404 as for a store that does not exist. The catalog,
+the stores themselves and their memberships are managed with the model permissions of
+those models (``catalog.add_product``, ``stores.change_store``,
+``stores.add_membership``, ...); a store's managers by membership manage its members too.
+
+Everything that decides access goes through the functions below, so that caching them
+later (token to user, user and store to role) changes one module.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied as PagePermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from .models import Membership, Role, Store
+
+# The staff permission that gives each role in every store, highest first.
+STAFF_ROLE_PERMISSIONS = (
+    (Role.MANAGER, "stock.change_stocklevel"),
+    (Role.VIEWER, "stock.view_stocklevel"),
+)
+# Staff with this permission see every audit event, of every store and of none.
+AUDIT_EVERY_EVENT_PERMISSION = "audit.view_auditevent"
+# The audit actions that viewers and clerks see of their stores (without the address).
+STOCK_AUDIT_ACTION_PREFIXES = ("stock.", "reservation.")
+
+
+def is_active_user(user) -> bool:
+    return user.is_authenticated and user.is_active
+
+
+def has_staff_permission(user, permission: str) -> bool:
+    """``user`` is active staff holding the model ``permission`` ("app_label.codename")."""
+    return is_active_user(user) and user.is_staff and user.has_perm(permission)
+
+
+def staff_role(user) -> Role | None:
+    """The role ``user``'s staff permissions give in every store, or None."""
+    if not (is_active_user(user) and user.is_staff):
+        return None
+    for role, permission in STAFF_ROLE_PERMISSIONS:
+        if user.has_perm(permission):
+            return role
+    return None
+
+
+def highest(*roles: Role | None) -> Role | None:
+    held = [Role(role) for role in roles if role]
+    return max(held, key=lambda role: role.rank, default=None)
+
+
+def membership_roles(user) -> frozenset[Role]:
+    """The roles ``user`` holds by membership in any store (one query, remembered on the
+    user object for the rest of the request, as Django remembers permissions)."""
+    if not is_active_user(user):
+        return frozenset()
+    if not hasattr(user, "_inventory_membership_roles"):
+        roles = Membership.objects.filter(user=user).values_list("role", flat=True).distinct()
+        user._inventory_membership_roles = frozenset(Role(role) for role in roles)
+    return user._inventory_membership_roles
+
+
+def is_store_member(user) -> bool:
+    return bool(membership_roles(user))
+
+
+def highest_role_anywhere(user) -> Role | None:
+    """The highest role ``user`` holds in any store, None when they see no store."""
+    from_staff = staff_role(user)
+    if from_staff is Role.MANAGER:
+        return from_staff
+    return highest(from_staff, *membership_roles(user))
+
+
+def may_use_admin(user) -> bool:
+    """Staff and store members log in to the admin; what they then see follows their
+    roles and permissions."""
+    return is_active_user(user) and (user.is_staff or is_store_member(user))
+
+
+# --- Roles in stores ----------------------------------------------------------------
+
+
+def role_in_store(user, store_or_code: Store | str) -> tuple[Store | None, Role | None]:
+    """The store as ``user`` sees it and the role they hold there (at most one query).
+
+    (None, None) when the store does not exist or the user holds no role there.
+    """
+    if not is_active_user(user):
+        return None, None
+    from_staff = staff_role(user)
+    if isinstance(store_or_code, Store):
+        store = store_or_code
+        if from_staff is Role.MANAGER:  # nothing is higher: no need to ask
+            return store, from_staff
+        membership = membership_role(user, store)
+    else:
+        store = (
+            Store.objects.filter(code=store_or_code)
+            .annotate(
+                membership_role=Subquery(
+                    Membership.objects.filter(store=OuterRef("pk"), user=user).values("role")[:1]
+                )
+            )
+            .first()
+        )
+        if store is None:
+            return None, None
+        membership = store.membership_role
+    role = highest(from_staff, membership)
+    return (store, role) if role else (None, None)
+
+
+def membership_role(user, store: Store) -> Role | None:
+    """The role ``user`` holds in ``store`` by membership alone."""
+    if not is_active_user(user):
+        return None
+    role = Membership.objects.filter(user=user, store=store).values_list("role", flat=True).first()
+    return Role(role) if role else None
+
+
+def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
+    """The stores where ``user`` holds at least ``role``: every store when their staff
+    permissions give it, else those where their membership does."""
+    if not is_active_user(user):
+        return Store.objects.none()
+    from_staff = staff_role(user)
+    if from_staff and from_staff.includes(role):
+        return Store.objects.all()
+    allowed_roles = [held for held in Role if held.includes(role)]
+    return Store.objects.filter(memberships__user=user, memberships__role__in=allowed_roles)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    status: int  # 404: the store is not there for this user; 403: the role is too low
+    detail: str
+
+
+def _check_store(user, code: str, role: Role) -> tuple[Store | None, _Refusal | None]:
+    store, held = role_in_store(user, code)
+    if store is None:
+        return None, _Refusal(404, "No such store.")
+    if not held.includes(role):
+        return None, _Refusal(403, f"This needs the {role.label.lower()} role in store {code}.")
+    return store, None
+
+
+def store_for(user, code: str, *, role: Role = Role.VIEWER) -> Store:
+    """For the API: the store ``code`` if ``user`` holds at least ``role`` there.
+
+    A store where the user holds no role answers exactly like one that does not exist
+    (404), so the API never tells who else is a customer; a role too low answers 403.
+    """
+    store, refusal = _check_store(user, code, role)
+    if refusal is None:
+        return store
+    raise (NotFound if refusal.status == 404 else PermissionDenied)(refusal.detail)
+
+
+def store_for_page(user, code: str, *, role: Role = Role.VIEWER) -> Store:
+    """``store_for`` for HTML pages: Django's 404 and 403 pages instead of JSON."""
+    store, refusal = _check_store(user, code, role)
+    if refusal is None:
+        return store
+    raise (Http404 if refusal.status == 404 else PagePermissionDenied)(refusal.detail)
+
+
+def require_permission(user, permission: str, *, to: str) -> None:
+    """For the API: 403 unless ``user`` is staff holding ``permission``."""
+    if not has_staff_permission(user, permission):
+        raise PermissionDenied(f"Only staff with the {permission} permission {to}.")
+
+
+def may_manage_members(user, store: Store, *permissions: str) -> bool:
+    """``user`` manages ``store`` by membership, or is staff holding one of
+    ``permissions`` (``stores.*_membership`` model permissions)."""
+    if any(has_staff_permission(user, permission) for permission in permissions):
+        return True
+    return membership_role(user, store) is Role.MANAGER
+
+
+def store_for_members(user, code: str, *permissions: str) -> Store:
+    """For the API: the store ``code`` if ``user`` may list or change its members (see
+    ``may_manage_members``); 404 for a store the user does not see, else 403."""
+    store = store_for(user, code)
+    require_member_permission(user, store, *permissions)
+    return store
+
+
+def require_member_permission(user, store: Store, *permissions: str) -> None:
+    if not may_manage_members(user, store, *permissions):
+        raise PermissionDenied(
+            f"This needs the manager role in store {store.code}, or the "
+            f"{' or '.join(permissions)} permission."
+        )
+
+
+# --- The audit log ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditVisibility:
+    """What of the audit log a user sees (``audit.selectors`` applies it).
+
+    ``every_event``: every event, of every store and of none, addresses included.
+    Otherwise every event of ``full_stores`` (where they manage) with its address, and
+    of ``stock_stores`` (where they hold any role) the stock and reservation events only,
+    without the address: viewers and clerks see what happened to stock, not who was
+    granted which role nor the addresses people work from.
+    """
+
+    every_event: bool
+    full_stores: QuerySet[Store]
+    stock_stores: QuerySet[Store]
+
+
+def audit_visibility(user) -> AuditVisibility:
+    if has_staff_permission(user, AUDIT_EVERY_EVENT_PERMISSION):
+        return AuditVisibility(True, Store.objects.all(), Store.objects.all())
+    return AuditVisibility(
+        False, stores_visible_to(user, role=Role.MANAGER), stores_visible_to(user)
+    )
