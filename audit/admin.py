@@ -3,23 +3,69 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 
+from stores.access import AUDIT_EVERY_EVENT_PERMISSION, has_staff_permission, highest_role_anywhere
 from stores.admin import StoreFilter, StoreScopedAdmin
+from stores.models import Role
 
 from .models import AuditEvent
 from .receivers import audit_log_entry
+from .selectors import audit_events_visible_to
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(StoreScopedAdmin):
-    """The audit log, read-only: nobody adds, changes or deletes events here. Members
-    see their stores' events; events of no store are for staff."""
+    """The audit log, read-only: nobody adds, changes or deletes events here. Each user
+    sees what ``audit_events_visible_to`` gives them, as in the API: the address an
+    event came from only where they manage the store (no address column nor field for
+    viewers and clerks); events of no store only with ``audit.view_auditevent``."""
 
     store_lookup = "store_id"
-    list_display = ["sequence", "occurred_at", "action", "actor_username", "ip", "object_repr"]
+    list_display = [
+        "sequence", "occurred_at", "action", "actor_username", "ip_address", "object_repr"
+    ]  # fmt: skip
+    readonly_fields = ["ip_address"]
     list_filter = [StoreFilter, "action", "object_type"]
     search_fields = ["actor_username", "object_repr", "object_id", "request_id"]
     ordering = ["-sequence"]
     show_full_result_count = False  # a count over years of events is not worth its cost
+
+    def get_queryset(self, request):
+        return audit_events_visible_to(request.user)
+
+    def sees_every_event(self, request) -> bool:
+        return has_staff_permission(request.user, AUDIT_EVERY_EVENT_PERMISSION)
+
+    def sees_some_address(self, request) -> bool:
+        """Some events may show their address: the user manages a store or sees all."""
+        return self.sees_every_event(request) or (
+            highest_role_anywhere(request.user) is Role.MANAGER
+        )
+
+    def has_module_permission(self, request):
+        return self.sees_every_event(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.sees_every_event(request) or super().has_view_permission(request, obj)
+
+    def get_list_display(self, request):
+        if self.sees_some_address(request):
+            return self.list_display
+        return [field for field in self.list_display if field != "ip_address"]
+
+    def get_fields(self, request, obj=None):
+        shows_address = obj is not None and obj.ip_visible
+        fields = []
+        for field in super().get_fields(request, obj):
+            if field == "ip":
+                field = "ip_address"
+            if field not in fields and (field != "ip_address" or shows_address):
+                fields.append(field)
+        return fields
+
+    @admin.display(description="IP address", ordering="ip")
+    def ip_address(self, event):
+        """The address, where ``audit_events_visible_to`` marked it visible."""
+        return event.ip if event.ip_visible else None
 
 
 @admin.action(permissions=["delete"], description=django_delete_selected.short_description)

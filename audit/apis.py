@@ -10,8 +10,8 @@ from .serializers import AuditEventSerializer
 
 
 class AuditEventListApi(ApiView):
-    """The audit log, newest first: every event for staff, the events of their own
-    stores for anyone else. Read-only."""
+    """The audit log, newest first, as much of it as the user may see
+    (``audit_events_visible_to``; README, "Who sees which events"). Read-only."""
 
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter

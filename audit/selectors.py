@@ -1,9 +1,9 @@
 """Read queries for the audit log."""
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, Case, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
-from stores.access import stores_visible_to
+from stores.access import STOCK_AUDIT_ACTION_PREFIXES, audit_visibility
 from stores.models import Store
 
 from .chain import first_chain_break
@@ -11,15 +11,30 @@ from .models import AuditChainHead, AuditEvent, AuditOutboxEntry
 
 
 def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
-    """Staff see every event; anyone else the events of the stores they are a member of
-    (events of no store, such as catalog changes and failed logins, are staff-only).
-    Each event is annotated with its store's ``store_code``."""
+    """The events ``user`` may see, as ``stores.access.audit_visibility`` decides: every
+    event for staff holding ``audit.view_auditevent``; otherwise every event of the
+    stores they manage, and the stock and reservation events of the other stores they
+    hold a role in. Events of no store (catalog changes, failed logins) are staff-only.
+
+    Each event is annotated with its store's ``store_code`` and with ``ip_visible``:
+    whether the user may see the address it came from (only where they manage).
+    """
     events = AuditEvent.objects.annotate(
         store_code=Subquery(Store.objects.filter(pk=OuterRef("store_id")).values("code")[:1])
     ).order_by("-sequence")
-    if user.is_authenticated and user.is_active and user.is_staff:
-        return events
-    return events.filter(store_id__in=stores_visible_to(user).values("pk"))
+    seen = audit_visibility(user)
+    if seen.every_event:
+        return events.annotate(ip_visible=Value(True))
+    managed = Q(store_id__in=seen.full_stores.values("pk"))
+    stock_actions = Q()
+    for prefix in STOCK_AUDIT_ACTION_PREFIXES:
+        stock_actions |= Q(action__startswith=prefix)
+    stock_events = Q(store_id__in=seen.stock_stores.values("pk")) & stock_actions
+    return events.filter(managed | stock_events).annotate(
+        ip_visible=Case(
+            When(managed, then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+    )
 
 
 def audit_backlog() -> tuple[int, float]:

@@ -8,6 +8,10 @@ class AuditEventSerializer(serializers.ModelSerializer):
     store = serializers.CharField(source="store_code", allow_null=True, default=None)
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
+    ip = serializers.SerializerMethodField(
+        help_text="The client address, shown only to managers of the event's store and to "
+        "staff who see every event; null for everyone else."
+    )
 
     class Meta:
         model = AuditEvent
@@ -17,3 +21,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "previous_hash", "hash",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_ip(self, event) -> str | None:
+        """Hidden unless ``audit_events_visible_to`` marked it visible to this user."""
+        return event.ip if getattr(event, "ip_visible", False) else None
