@@ -10,10 +10,15 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from accounts.forms import ThrottledLoginMixin
+from accounts.views import with_retry_after
 from stores.access import may_use_admin
 
 
-class MemberAuthenticationForm(AdminAuthenticationForm):
+class MemberAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login form: store members as well as staff, and throttled (past the
+    login rate limits an attempt is refused before its password is checked)."""
+
     error_messages = {
         **AdminAuthenticationForm.error_messages,
         "invalid_login": (
@@ -36,6 +41,12 @@ class InventoryAdminSite(admin.AdminSite):
     site_header = "Inventory"
     site_title = "Inventory"
     login_form = MemberAuthenticationForm
+
+    def login(self, request, extra_context=None):
+        """Django's login view; a throttled attempt answers 429 with Retry-After, the
+        form and its error still shown."""
+        response = super().login(request, extra_context)
+        return with_retry_after(response, getattr(response, "context_data", {}).get("form"))
 
     def has_permission(self, request):
         if not hasattr(request, "_may_use_admin"):

@@ -302,6 +302,11 @@ RATELIMIT_IP_META_KEY = "inventory_site.api.ratelimits.client_ip"
 API_RATE_PER_USER = env.str("API_RATE_PER_USER", default="600/m")
 API_RATE_PER_IP = env.str("API_RATE_PER_IP", default="1200/m")
 API_RATE_TOKEN_PER_IP = env.str("API_RATE_TOKEN_PER_IP", default="10/m")
+# Attempts at the login forms (/admin/login/, /api/v1/auth/login/) per client address.
+LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="10/m")
+# Attempts at any login path per username, whatever the address. Above what one address
+# may try (the two limits above), so that one address alone cannot lock an account out.
+LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="30/m")
 # How many proxies in front of the app append to X-Forwarded-For. 0: the client address
 # is REMOTE_ADDR, and X-Forwarded-For (which any client can forge) is ignored.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

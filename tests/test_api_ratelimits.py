@@ -1,14 +1,11 @@
 """Rate limits of the API (API.md: 429 with Retry-After), counted by django-ratelimit in
-the configured cache: local memory embedded, the real Redis in services mode.
-
-django-ratelimit counts in fixed windows (one per counter); ``start_in_a_fresh_window``
-waits out the last seconds of a window so that no test straddles two of them.
+the configured cache: local memory embedded, the real Redis in services mode. The login
+paths' limits (per address and per username) are in test_login_throttle.py.
 """
 
 import json
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -18,16 +15,19 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import cache
 from django.db import connection
 from django.test import RequestFactory, override_settings
-from django_ratelimit.core import get_usage
 
 from inventory_site.api.ratelimits import client_ip
 from tests.api import api_client, assert_error
 from tests.factories import TEST_PASSWORD, UserFactory
 from tests.processes import ROOT, free_port, project_env, run, stop, wait_until
+from tests.ratelimits import assert_throttled, start_in_a_fresh_window, usage
 
 STORES = "/api/v1/stores/"
 TOKEN = "/api/v1/auth/token/"
-WRONG_PASSWORD_ERRORS = {"non_field_errors": ["Unable to log in with provided credentials."]}
+WRONG_PASSWORD = {
+    "detail": "Unable to log in with provided credentials.",
+    "code": "authentication_failed",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -36,37 +36,6 @@ def empty_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-def usage(group: str, key: str, rate: str, *, user=None, **meta) -> dict:
-    """The counter of ``group`` for a request with ``meta``, read without counting."""
-    request = RequestFactory().get("/", **meta)
-    request.user = user
-    return get_usage(request, group=group, key=key, rate=rate)
-
-
-def start_in_a_fresh_window(group: str, key: str, rate: str, *, margin=5, user=None, **meta):
-    time_left = usage(group, key, rate, user=user, **meta)["time_left"]
-    if time_left < margin:
-        time.sleep(time_left + 1)
-
-
-def retry_after(response) -> int:
-    value = response["Retry-After"]
-    assert re.fullmatch(r"[1-9]\d*", value), value
-    return int(value)
-
-
-def assert_throttled(response) -> int:
-    """A 429 in the API's error shape; returns Retry-After (whole seconds, >= 1)."""
-    body = assert_error(response, 429, "throttled")
-    seconds = retry_after(response)
-    unit = "second" if seconds == 1 else "seconds"
-    assert body == {
-        "detail": f"Request was throttled. Expected available in {seconds} {unit}.",
-        "code": "throttled",
-    }
-    return seconds
 
 
 def token_request(client, password, remote_addr, **extra):
@@ -174,7 +143,8 @@ def test_token_attempts_are_limited_per_ip_and_wrong_passwords_count(settings):
     right_but_late = token_request(client, TEST_PASSWORD, "10.0.0.1")
     elsewhere = token_request(client, TEST_PASSWORD, "10.0.0.2")
 
-    assert [assert_error(r, 400, "invalid")["errors"] for r in wrong] == [WRONG_PASSWORD_ERRORS] * 3
+    assert [assert_error(r, 401, "authentication_failed") for r in wrong] == [WRONG_PASSWORD] * 3
+    assert [r["WWW-Authenticate"] for r in wrong] == ["Token"] * 3
     assert 1 <= assert_throttled(right_but_late) <= 60
     assert elsewhere.status_code == 200
     assert elsewhere.json() == {"token": alice.auth_token.key}
@@ -367,7 +337,7 @@ def test_gunicorn_workers_share_the_token_counter_in_redis(web_server, tmp_path)
         for password in (TEST_PASSWORD, "guess", "guess", TEST_PASSWORD)
     ]
 
-    assert [status for status, _, _ in answers] == [200, 400, 400, 429]
+    assert [status for status, _, _ in answers] == [200, 401, 401, 429]
     assert answers[0][2] == {"token": alice.auth_token.key}
     status, headers, body = answers[3]
     assert body["code"] == "throttled"
@@ -375,7 +345,7 @@ def test_gunicorn_workers_share_the_token_counter_in_redis(web_server, tmp_path)
     # gunicorn writes an access line once its answer is sent: wait for the fourth.
     wait_until(lambda: len(token_requests_served(read_log())) == 4, timeout=10, interval=0.2)
     served = token_requests_served(read_log())
-    assert [status for _, status in served] == ["200", "400", "400", "429"]
+    assert [status for _, status in served] == ["200", "401", "401", "429"]
     assert len({pid for pid, _ in served}) == 4, served
     # The count is in Redis, where this test process reads it too.
     assert usage("auth-token", "ip", "3/h", REMOTE_ADDR="127.0.0.1")["count"] == 4

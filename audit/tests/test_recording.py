@@ -690,7 +690,7 @@ def test_a_failed_token_login_records_the_username_and_address_never_the_passwor
         REMOTE_ADDR=CLIENT_IP,
     )
 
-    assert_error(response, 400)
+    assert_error(response, 401, "authentication_failed")
     events = log.events()
     assert [described(event) for event in events] == [failed_login_event(response, "alice")]
     assert "wrong horse" not in event_json(events[0])

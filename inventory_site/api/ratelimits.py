@@ -2,6 +2,7 @@
 
 import ipaddress
 import logging
+import unicodedata
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
@@ -79,3 +80,36 @@ def enforce_user_rate_limit(request) -> None:
     """Precondition: authentication has run (an anonymous request is not counted here)."""
     if request.user.is_authenticated:
         enforce_rate_limit(request, group="api-user", key="user", rate=settings.API_RATE_PER_USER)
+
+
+# --- Logins ------------------------------------------------------------------------------
+# Every login path (the token endpoint, the admin's and the browsable API's login forms)
+# counts an attempt before it checks the password: per client address, and per username
+# whatever the address. An attempt past either limit is refused without authenticating,
+# so it costs no password hash and records no failed-login audit event.
+
+
+def login_username(username) -> str:
+    """The name the per-username limit counts: "Alice", " alice" and "ALICE" share one
+    counter, whichever of them exists (and a case-insensitive backend would match)."""
+    return unicodedata.normalize("NFKC", str(username)).strip().casefold()
+
+
+def enforce_login_username_rate_limit(request, *, username) -> None:
+    """Count a login attempt against ``username``: one counter for every login path and
+    every address. An empty name is not counted (no password is checked for it)."""
+    name = login_username(username or "")
+    if name:
+        enforce_rate_limit(
+            request,
+            group="login-username",
+            key=lambda _group, _request: name,
+            rate=settings.LOGIN_RATE_PER_USERNAME,
+        )
+
+
+def enforce_login_form_rate_limits(request, *, username) -> None:
+    """Count an attempt at a login form (admin, browsable API) per client address, then
+    per username; raise Throttled past either."""
+    enforce_rate_limit(request, group="login-form-ip", key="ip", rate=settings.LOGIN_RATE_PER_IP)
+    enforce_login_username_rate_limit(request, username=username)

@@ -7,7 +7,7 @@ from accounts.apis import ObtainTokenApi
 
 urlpatterns = [
     path("auth/token/", ObtainTokenApi.as_view(), name="auth-token"),
-    path("auth/", include("rest_framework.urls")),
+    path("auth/", include("accounts.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("stores/", include("stores.urls")),
