@@ -220,9 +220,7 @@ class StockLevelAdmin(StoreScopedAdmin):
         if not self.is_manager_of(request, level):
             raise PermissionDenied
         chosen = OPERATIONS[operation]
-        kwargs = (
-            {"user": request.user, "from_store": level.store} if operation == "transfer" else {}
-        )
+        kwargs = {"from_store": level.store} if operation == "transfer" else {}
         initial = {"expected_version": level.version, "on_hand": level.on_hand}
         form = chosen.form_class(request.POST or None, initial=initial, **kwargs)
         status = 200
