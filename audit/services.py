@@ -2,10 +2,11 @@
 
 The request path only adds an outbox entry, in the transaction of the change it records,
 so an entry exists exactly when the change committed. After commit a Celery message asks
-a worker to relay (at most one per interval and process); a beat sweep relays whatever a
-skipped or lost message (broker down, worker killed) left behind. Relaying is one
-transaction per batch: the events are chained and inserted and their outbox entries
-deleted together, so a relay that dies leaves nothing half done.
+a worker to relay (at most one per interval and process, and one at the end of an
+interval with commits); a beat sweep relays whatever a lost message (broker down, worker
+killed) left behind. Relaying is one transaction per batch: the events are chained and
+inserted and their outbox entries deleted together, so a relay that dies leaves nothing
+half done.
 """
 
 import logging
@@ -77,49 +78,74 @@ def relay_after_commit() -> None:
 
 
 class _RelaySchedule:
-    """When this process last sent a relay message.
+    """When this process sends the relay message.
 
     A message per commit would cost every write a broker round trip and the worker a
     transaction per event. Instead a process sends at most one message per
-    AUDIT_RELAY_SEND_INTERVAL_SECONDS: commits made meanwhile are relayed by that message
-    if they committed before it ran, else by the next message or beat's sweep. (The
-    message is not delayed with a countdown: a worker holding unacknowledged messages
-    when the broker goes away can exit, see kombu's restore_unacked.)
+    AUDIT_RELAY_SEND_INTERVAL_SECONDS: the first commit of an interval sends it at once;
+    a commit inside the interval starts a timer that sends one more message when the
+    interval ends (one timer for every commit meanwhile). So the last events of a burst
+    are relayed within an interval, whether or not beat runs. (The message is not
+    delayed with a countdown: a worker holding unacknowledged messages when the broker
+    goes away can exit, see kombu's restore_unacked.)
     """
 
     def __init__(self):
         self.next_send_at = 0.0
+        self.trailing: threading.Timer | None = None
         self.lock = threading.Lock()
 
-    def claim(self, interval: float) -> bool:
-        """True if this commit must send the message (and starts a new interval)."""
+    def committed(self, interval: float, send) -> None:
+        """A commit recorded changes: ``send()`` now, at the end of the interval, or not
+        at all when a send already scheduled comes after this commit."""
         now = time.monotonic()
         with self.lock:
+            if self.trailing is not None:
+                return
             if now < self.next_send_at:
-                return False
+                self.trailing = threading.Timer(
+                    self.next_send_at - now, self._send_trailing, args=[interval, send]
+                )
+                self.trailing.daemon = True  # a process that exits leaves it to beat
+                self.trailing.start()
+                return
             self.next_send_at = now + interval
-            return True
+        send()
+
+    def _send_trailing(self, interval: float, send) -> None:
+        with self.lock:
+            self.trailing = None
+            self.next_send_at = time.monotonic() + interval
+        send()
+
+    def send_failed(self) -> None:
+        """The next commit tries again at once."""
+        with self.lock:
+            self.next_send_at = 0.0
 
 
 _relay_schedule = _RelaySchedule()
 
 
 def _send_relay() -> None:
-    """Ask a worker to relay, unless this process did so within the send interval. If the
-    broker cannot take the message, the entries wait in the outbox for the beat sweep:
-    the change itself is committed."""
-    from .tasks import relay_audit_outbox
-
-    # Run in-process (embedded mode), the relay is immediate and no window is kept.
+    """After a commit that recorded changes: have a worker relay them (see
+    _RelaySchedule). Run in-process (embedded mode), the relay is immediate and no
+    interval is kept."""
     interval = (
         0.0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.AUDIT_RELAY_SEND_INTERVAL_SECONDS
     )
-    if not _relay_schedule.claim(interval):
-        return
+    _relay_schedule.committed(interval, _publish_relay)
+
+
+def _publish_relay() -> None:
+    """Send the relay message. If the broker cannot take it, the entries wait in the
+    outbox for the next message or the beat sweep: the change itself is committed."""
+    from .tasks import relay_audit_outbox
+
     try:
         relay_audit_outbox.apply_async(retry=False)
     except Exception:  # noqa: BLE001 - any broker failure; the sweep relays later
-        _relay_schedule.next_send_at = 0.0  # the next commit tries again
+        _relay_schedule.send_failed()
         logger.warning("audit relay not sent; the beat sweep will relay", exc_info=True)
 
 

@@ -153,6 +153,46 @@ def test_broker_down_during_200_writes_every_event_arrives_exactly_once(children
     assert "audit relay not sent" in (children.directory / "web.log").read_text()
 
 
+BURST = 20
+SEND_INTERVAL = 1.0
+
+
+def test_the_last_events_of_a_burst_are_relayed_within_a_send_interval_without_beat(children):
+    """No beat runs: only the web process's messages relay. Its burst of writes falls
+    inside one send interval, so the first write's message goes at once and the rest
+    must be carried by the message sent when the interval ends."""
+    store, product = StoreFactory(), ProductFactory()
+    manager = UserFactory()
+    MembershipFactory(user=manager, store=store, role=Role.MANAGER)
+    token = Token.objects.create(user=manager).key
+    children.env = {
+        **children.env,
+        "WEB_CONCURRENCY": "1",  # one process, one send schedule
+        "AUDIT_RELAY_SEND_INTERVAL_SECONDS": str(SEND_INTERVAL),
+    }
+    worker_log = children.start("worker", *worker_args("audit-burst"))
+    assert wait_until(lambda: " ready." in worker_log.read_text(), timeout=30), (
+        worker_log.read_text()[-2000:]
+    )
+    web = children.start_web()
+    path = f"/api/v1/stores/{store.code}/stock/{product.sku}/receive/"
+
+    started = time.monotonic()
+    statuses = [post_json(web, path, {"quantity": 1}, token)[0] for _ in range(BURST)]
+    last_answer = time.monotonic()
+
+    assert statuses == [200] * BURST
+    assert last_answer - started < SEND_INTERVAL, "the burst outlasted one send interval"
+    assert wait_until(
+        lambda: AuditEvent.objects.filter(store_id=store.pk).count() == BURST,
+        timeout=15,
+        interval=0.05,
+    ), (AuditOutboxEntry.objects.count(), worker_log.read_text()[-2000:])
+    relayed_after = time.monotonic() - last_answer
+    assert relayed_after < SEND_INTERVAL + 1, f"the last events took {relayed_after:.1f} s"
+    assert_one_event_per_movement(store, MovementKind.RECEIVE, BURST)
+
+
 ENTRIES = 4000
 BATCH = 10
 
