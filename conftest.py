@@ -40,12 +40,14 @@ def empty_cache():
     from django.core.cache import cache
 
     from catalog import cache as catalog_cache
+    from inventory_site import cache_outage
     from inventory_site.api import ratelimits
     from stock import cache as stock_cache
 
     stock_cache.stock_level_cache.reset()
     for module in (stock_cache, catalog_cache, ratelimits):
         module.outage.failing = False
+    cache_outage.reset_circuits()
     try:
         cache.clear()
     except Exception:  # noqa: BLE001 - a test may point CACHES at a dead server

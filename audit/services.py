@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from inventory_site.cache_outage import CircuitOpen, broker_circuit
+
 from .chain import GENESIS_HASH, event_hash
 from .context import current_origin
 from .models import AuditChainHead, AuditEvent, AuditOutboxEntry
@@ -138,12 +140,16 @@ def _send_relay() -> None:
 
 
 def _publish_relay() -> None:
-    """Send the relay message. If the broker cannot take it, the entries wait in the
-    outbox for the next message or the beat sweep: the change itself is committed."""
+    """Send the relay message. If the broker cannot take it (or failed moments ago, see
+    ``broker_circuit``), the entries wait in the outbox for the next message or the beat
+    sweep: the change itself is committed."""
     from .tasks import relay_audit_outbox
 
     try:
-        relay_audit_outbox.apply_async(retry=False)
+        with broker_circuit:
+            relay_audit_outbox.apply_async(retry=False)
+    except CircuitOpen:
+        _relay_schedule.send_failed()
     except Exception:  # noqa: BLE001 - any broker failure; the sweep relays later
         _relay_schedule.send_failed()
         logger.warning("audit relay not sent; the beat sweep will relay", exc_info=True)

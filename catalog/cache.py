@@ -3,7 +3,9 @@
 Every key carries the catalog's generation number, bumped after any product change
 commits: a reader that loaded a product before the change can only fill a key of the
 old generation, which nobody reads any more. Cache errors fall back to the database,
-and a process that saw them bumps the generation before it reads the cache again.
+and a process that saw them (or skipped the cache after them, see
+``inventory_site.cache_outage.Circuit``) bumps the generation before it reads the cache
+again.
 """
 
 import hashlib
@@ -12,7 +14,12 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 
-from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
+from inventory_site.cache_outage import (
+    CACHE_ERRORS,
+    OutageLog,
+    cache_circuit,
+    cache_error_event,
+)
 from stock.metrics import CACHE_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -24,15 +31,16 @@ GENERATION_KEY = "catalog:generation"
 def cached_response_body(name: str, load):
     """The body cached under ``name`` for the current catalog generation, or ``load()``."""
     try:
-        if outage.failing:
-            # A product change during the outage may not have retired the old answers.
-            _bump_generation()
-            outage.succeeded()
-        key = f"catalog:g{cache.get(GENERATION_KEY, 0)}:{hashlib.sha256(name.encode()).hexdigest()}"
-        body = cache.get(key)
+        with cache_circuit:
+            if outage.failing:
+                # A product change during the outage may not have retired the old answers.
+                _bump_generation()
+                outage.succeeded()
+            generation = cache.get(GENERATION_KEY, 0)
+            key = f"catalog:g{generation}:{hashlib.sha256(name.encode()).hexdigest()}"
+            body = cache.get(key)
     except CACHE_ERRORS as error:
-        CACHE_EVENTS.labels("catalog", "error").inc()
-        outage.failed(error, "catalog reads go to the database")
+        _cache_failed(error)
         return load()
     if body is not None:
         CACHE_EVENTS.labels("catalog", "hit").inc()
@@ -40,23 +48,28 @@ def cached_response_body(name: str, load):
     CACHE_EVENTS.labels("catalog", "miss").inc()
     body = load()
     try:
-        cache.set(key, body, settings.CATALOG_CACHE_TTL)
+        with cache_circuit:
+            cache.set(key, body, settings.CATALOG_CACHE_TTL)
         CACHE_EVENTS.labels("catalog", "fill").inc()
     except CACHE_ERRORS as error:
-        CACHE_EVENTS.labels("catalog", "error").inc()
-        outage.failed(error, "catalog reads go to the database")
+        _cache_failed(error)
     return body
 
 
 def new_catalog_generation() -> None:
     """Retire every cached catalog response (after a product change has committed)."""
     try:
-        _bump_generation()
+        with cache_circuit:
+            _bump_generation()
         CACHE_EVENTS.labels("catalog", "invalidation").inc()
     except CACHE_ERRORS as error:
         # The next reader in this process bumps the generation once the cache is back.
-        CACHE_EVENTS.labels("catalog", "error").inc()
-        outage.failed(error, "catalog reads go to the database")
+        _cache_failed(error)
+
+
+def _cache_failed(error) -> None:
+    CACHE_EVENTS.labels("catalog", cache_error_event(error)).inc()
+    outage.failed(error, "catalog reads go to the database")
 
 
 def _bump_generation() -> None:

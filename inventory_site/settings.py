@@ -189,6 +189,11 @@ else:
         }
     }
 
+# After Redis failed to answer, each process skips it for this many seconds (answering
+# from the database), then lets one request try it again: a Redis that hangs costs one
+# SOCKET_TIMEOUT per period, not one per call (inventory_site/cache_outage.py).
+CACHE_CIRCUIT_OPEN_SECONDS = env.float("CACHE_CIRCUIT_OPEN_SECONDS", default=5)
+
 # Seconds a stock level stays in the cache before it is read from the database again.
 STOCK_CACHE_TTL = env.int("STOCK_CACHE_TTL", default=60)
 # Seconds a cached product detail or product list answer lives (changes retire it at once).
@@ -229,11 +234,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Sending a task tries the broker twice, then gives up: with the broker down a request
 # must not stall for seconds (kombu's default) on a message that a sweep replaces anyway.
 # Workers and beat reconnect on their own schedule (broker_connection_max_retries).
+# A broker that accepts connections and never answers must fail too, not hang the
+# request: socket timeouts as the cache's (Redis transport; BRPOP waits in the worker's
+# event loop, where they do not apply).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.1,
     "interval_max": 0.1,
+    "socket_connect_timeout": 0.5,
+    "socket_timeout": 0.5,
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -11,6 +11,8 @@
   generation before it uses the cache again, so an entry that may have missed a write
   made during the outage is not read after it.
 - Cache errors never fail a request: reads go to the database, writes have committed.
+  After one, the cache is skipped for a while (``inventory_site.cache_outage.Circuit``),
+  which counts as an outage too: refreshes were skipped.
 """
 
 import json
@@ -22,7 +24,7 @@ from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog, cache_circuit, cache_error_event
 
 from .metrics import CACHE_EVENTS
 
@@ -158,8 +160,9 @@ class StockLevelCache:
         """The level's body and whether it came from the cache; ``load()`` reads the
         database on a miss, and its result fills the cache."""
         try:
-            self._recover_after_an_outage()
-            generation, body = self.levels.read(store_id, product_id)
+            with cache_circuit:
+                self._recover_after_an_outage()
+                generation, body = self.levels.read(store_id, product_id)
         except CACHE_ERRORS as error:
             self._cache_failed(error, "stock reads go to the database")
             return load(), False
@@ -169,7 +172,9 @@ class StockLevelCache:
         CACHE_EVENTS.labels("stock", "miss").inc()
         body = load()
         try:
-            if self.levels.write_if_newer(store_id, product_id, body, generation):
+            with cache_circuit:
+                filled = self.levels.write_if_newer(store_id, product_id, body, generation)
+            if filled:
                 CACHE_EVENTS.labels("stock", "fill").inc()
         except CACHE_ERRORS as error:
             self._cache_failed(error, "stock reads go to the database")
@@ -181,14 +186,26 @@ class StockLevelCache:
         the version (a new reorder point) must still show. (Two such changes whose
         refreshes cross can leave the earlier one cached, until STOCK_CACHE_TTL.)"""
         try:
-            self._recover_after_an_outage()
-            self.levels.write_if_newer(store_id, product_id, body, replace_equal=True)
+            with cache_circuit:
+                self._recover_after_an_outage()
+                self.levels.write_if_newer(store_id, product_id, body, replace_equal=True)
             CACHE_EVENTS.labels("stock", "invalidation").inc()
         except CACHE_ERRORS as error:
             self._cache_failed(error, "entries from before the outage are dropped after it")
 
+    def drop_all(self) -> None:
+        """Retire every cached level by starting a new generation of keys: after a change
+        too large to refresh level by level (a seeding of millions of levels), whose
+        pairs may be cached as zero levels."""
+        try:
+            with cache_circuit:
+                self._recover_after_an_outage()
+                self.levels.new_generation()
+        except CACHE_ERRORS as error:
+            self._cache_failed(error, "entries from before the outage are dropped after it")
+
     def _cache_failed(self, error, consequence: str) -> None:
-        CACHE_EVENTS.labels("stock", "error").inc()
+        CACHE_EVENTS.labels("stock", cache_error_event(error)).inc()
         outage.failed(error, consequence)
 
     def _recover_after_an_outage(self) -> None:

@@ -8,6 +8,10 @@ part logs the outage once, not once per request. When the server is back the cac
 used again, and no value cached before the outage is served after it (stock/cache.py:
 a process whose refresh failed starts a new generation of keys).
 
+After a failure each process skips Redis for CACHE_CIRCUIT_OPEN_SECONDS (set short here)
+before one request tries it again (tests/test_cache_hanging.py tests that circuit); so
+after a restart the tests wait that long before they expect the cache to be used.
+
 The main test restarts Redis *with its data* (``SHUTDOWN SAVE``, then the same
 ``--dir``), as a Redis with persistence or one that was only unreachable would come
 back: the entry from before the outage is still there, and only the generation bump
@@ -21,6 +25,7 @@ import uuid
 import pytest
 
 from catalog import cache as catalog_cache
+from inventory_site import cache_outage
 from inventory_site.api import ratelimits
 from stock import cache as stock_cache
 from stock.models import StockLevel
@@ -34,6 +39,8 @@ pytestmark = [
     pytest.mark.skipif(not RedisServer.available(), reason="needs the redis-server binary on PATH"),
     pytest.mark.django_db(transaction=True),
 ]
+
+CIRCUIT_OPEN_SECONDS = 0.2
 
 OUTAGE_LOGS = {
     "stock.cache": stock_cache.outage,
@@ -57,8 +64,10 @@ def redis_server(settings, tmp_path):
     }
     settings.RATELIMIT_ENABLE = True
     settings.RATELIMIT_FAIL_OPEN = True
+    settings.CACHE_CIRCUIT_OPEN_SECONDS = CIRCUIT_OPEN_SECONDS
     for log in OUTAGE_LOGS.values():
         log.failing = False
+    cache_outage.reset_circuits()
     stock_cache.stock_level_cache._refresh_failed = False
     try:
         yield server
@@ -66,7 +75,14 @@ def redis_server(settings, tmp_path):
         server.stop()
         for log in OUTAGE_LOGS.values():
             log.failing = False
+        cache_outage.reset_circuits()
         stock_cache.stock_level_cache._refresh_failed = False
+
+
+def restart(server: RedisServer) -> None:
+    """Start Redis again, and wait until this process would try it again."""
+    server.start()
+    time.sleep(CIRCUIT_OPEN_SECONDS)
 
 
 @pytest.fixture
@@ -147,7 +163,7 @@ def test_redis_outage_serves_from_the_database_logs_once_and_never_serves_stale(
 
     # (3) Redis is back on the same port with the pre-outage entry (version 1, 10 units).
     caplog.clear()
-    redis_server.start()
+    restart(redis_server)
     assert redis_server.client().get(level_key(store, product, 0)).startswith(b"1:")
 
     status, body = read_level(client, base)
@@ -180,7 +196,7 @@ def test_each_outage_is_logged_once_and_an_empty_restarted_redis_fills_again(
         purchase = client.post(f"{base}purchase/", {"quantity": 1}, format="json")
         assert purchase.status_code == 200, purchase.content[:300]
 
-        redis_server.start()
+        restart(redis_server)
         statuses = [read_level(client, base) for _ in range(3)]
         assert {body["on_hand"] for _, body in statuses} == {9 - outage}
         assert statuses[-1][0] == "HIT", statuses
@@ -208,5 +224,5 @@ def test_rate_limits_refuse_while_redis_is_down_when_not_failing_open(
     errors = records(caplog, "inventory_site.api.ratelimits", logging.ERROR)
     assert len(errors) == 1 and "refusing requests" in errors[0], caplog.text
 
-    redis_server.start()
+    restart(redis_server)
     assert client.get(base).status_code == 200

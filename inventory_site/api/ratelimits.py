@@ -8,7 +8,7 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.exceptions import Throttled
 
-from inventory_site.cache_outage import CACHE_ERRORS, OutageLog
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog, cache_circuit
 
 logger = logging.getLogger(__name__)
 outage = OutageLog(logger, "rate limits")
@@ -54,11 +54,13 @@ def _address_without_port(entry: str) -> str | None:
 def enforce_rate_limit(request, *, group: str, key: str, rate: str) -> None:
     """Count this request against ``rate``; raise Throttled (429 + Retry-After) past it.
 
-    When the cache cannot count, RATELIMIT_FAIL_OPEN decides: let the request through,
-    or refuse it as if the limit were hit.
+    When the cache cannot count (or is skipped after failing moments ago, see
+    ``inventory_site.cache_outage.Circuit``), RATELIMIT_FAIL_OPEN decides: let the
+    request through, or refuse it as if the limit were hit.
     """
     try:
-        usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+        with cache_circuit:
+            usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
     except CACHE_ERRORS as error:
         outage.failed(
             error,
