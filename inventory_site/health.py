@@ -50,14 +50,18 @@ CHECKS = {"database": check_database, "cache": check_cache, "broker": check_brok
 @require_GET
 def readyz(request):
     """200 when the database, the cache and the broker answer; 503 naming those that do
-    not. (In embedded mode the broker is in-process and reported as "eager".)"""
+    not. (In embedded mode the broker is in-process and reported as "eager".)
+
+    The answer names a failing dependency and nothing more: an error's text carries
+    host names, ports and database roles, which are for the log, not for whoever can
+    reach the probe."""
     results, failed = {}, []
     for name, check in CHECKS.items():
         try:
             results[name] = check() or "ok"
         except Exception as error:  # noqa: BLE001 - any failure means "not ready"
-            logger.warning("readiness check %s failed: %r", name, error)
-            results[name] = f"error: {type(error).__name__}: {error}"
+            logger.warning("readiness check %s failed: %s: %s", name, type(error).__name__, error)
+            results[name] = "error"
             failed.append(name)
     if failed:
         body = {"status": "unavailable", "failed": failed, "checks": results}

@@ -5,9 +5,11 @@ PROMETHEUS_MULTIPROC_DIR). A gauge such as the audit backlog is a fact of the da
 not of a process, so it is collected at scrape time by the collectors registered here.
 """
 
+import hmac
 import os
 
 import prometheus_client
+from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import multiprocess
 
@@ -19,6 +21,16 @@ def register_live_collector(collector) -> None:
 
 
 def metrics(request):
+    """The Prometheus text. With METRICS_TOKEN set, only for ``Authorization: Bearer
+    <METRICS_TOKEN>``: the counters show who uses the API how, and the audit backlog."""
+    if settings.METRICS_TOKEN and not _bearer_token_matches(request, settings.METRICS_TOKEN):
+        response = HttpResponse(
+            "The metrics need Authorization: Bearer <METRICS_TOKEN>.\n",
+            status=401,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -28,3 +40,12 @@ def metrics(request):
         LIVE_REGISTRY
     )
     return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+
+def _bearer_token_matches(request, token: str) -> bool:
+    """Compared in constant time, so the answer's timing does not tell how much of a
+    guess was right."""
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())

@@ -347,6 +347,8 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Metrics ------------------------------------------------------------------------
+# When set, GET /metrics answers only requests with "Authorization: Bearer <token>".
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # bin/run web sets PROMETHEUS_MULTIPROC_DIR so that gunicorn's workers share counters;
 # any process that inherits it (a manage.py command) needs the directory to exist.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
