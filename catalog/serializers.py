@@ -49,6 +49,12 @@ class StoreAvailabilitySerializer(serializers.Serializer):
 
 
 class ProductAvailabilitySerializer(serializers.Serializer):
+    """``total_available`` over every store the user can see; ``stores`` one page of them,
+    paginated like every list (``?page=``, ``?page_size=`` up to 200)."""
+
     sku = serializers.CharField()
-    total_available = serializers.IntegerField()
+    total_available = serializers.IntegerField(help_text="Over all the stores, not this page.")
+    count = serializers.IntegerField(help_text="Stores the user can see that stock the product.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
     stores = StoreAvailabilitySerializer(many=True)

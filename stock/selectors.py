@@ -106,6 +106,11 @@ def stock_levels_of_product_visible_to(product: Product, user) -> QuerySet[Stock
     )
 
 
+def total_available(levels: QuerySet[StockLevel]) -> int:
+    """The units available over ``levels``, summed in the database."""
+    return levels.aggregate(total=Coalesce(Sum("available"), 0))["total"]
+
+
 def movements_of_store(store: Store) -> QuerySet[Movement]:
     return Movement.objects.filter(store=store).select_related("product", "actor").order_by("-id")
 

@@ -355,6 +355,9 @@ def test_availability_counts_only_visible_stores(world):
     assert response.json() == {
         "sku": "TEE",
         "total_available": 10,
+        "count": 1,
+        "next": None,
+        "previous": None,
         "stores": [{"store": "own-01", "on_hand": 12, "reserved": 2, "available": 10}],
     }
 
