@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db import router, transaction
 
 from stores.access import AUDIT_EVERY_EVENT_PERMISSION, has_staff_permission, highest_role_anywhere
 from stores.admin import StoreFilter, StoreScopedAdmin
@@ -70,28 +71,34 @@ class AuditEventAdmin(StoreScopedAdmin):
 
 @admin.action(permissions=["delete"], description=django_delete_selected.short_description)
 def delete_selected(modeladmin, request, queryset):
-    """Django's "delete selected" action, with each deleted object in the audit log.
+    """Django's "delete selected" action, with each deleted object in the audit log, in
+    the transaction of the deletion: the objects are gone exactly when their events are
+    recorded, as for every other change.
 
     Django logs a single deletion with ``LogEntry.save()``, which ``audit_admin_action``
     hears, but several at once with ``bulk_create``, which sends no signal; those are
     recorded here.
     """
-    confirmed = bool(request.POST.get("post"))
-    objects = list(queryset) if confirmed else []
-    response = django_delete_selected(modeladmin, request, queryset)
-    if response is None and len(objects) > 1:
-        content_type = ContentType.objects.get_for_model(queryset.model, for_concrete_model=False)
-        for obj in objects:
-            audit_log_entry(
-                LogEntry(
-                    user=request.user,
-                    content_type=content_type,
-                    object_id=str(obj.pk),
-                    object_repr=str(obj)[:200],
-                    action_flag=DELETION,
-                    change_message="",
-                )
+    if not request.POST.get("post"):  # the confirmation page: nothing changes
+        return django_delete_selected(modeladmin, request, queryset)
+    with transaction.atomic(using=router.db_for_write(queryset.model)):
+        objects = list(queryset)
+        response = django_delete_selected(modeladmin, request, queryset)
+        if response is None and len(objects) > 1:
+            content_type = ContentType.objects.get_for_model(
+                queryset.model, for_concrete_model=False
             )
+            for obj in objects:
+                audit_log_entry(
+                    LogEntry(
+                        user=request.user,
+                        content_type=content_type,
+                        object_id=str(obj.pk),
+                        object_repr=str(obj)[:200],
+                        action_flag=DELETION,
+                        change_message="",
+                    )
+                )
     return response
 
 

@@ -11,6 +11,11 @@ from .services import audit_record
 ADMIN_VERBS = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}
 # Objects whose primary key or text is a secret (a token's key): recorded without them.
 SECRET_OBJECT_TYPES = {"authtoken.token", "authtoken.tokenproxy"}
+# Objects the admin changes only through a service that records the change itself, with
+# the values before and after: a stock level's page sets its reorder point through
+# ``stock_set_reorder_point`` (``stock.reorder_point``, as the API's PATCH does). The
+# admin's log entry (kept for the object's admin history) would record it a second time.
+AUDITED_BY_THEIR_SERVICE = {"stock.stocklevel"}
 
 
 @receiver(user_login_failed)
@@ -30,13 +35,17 @@ def audit_failed_login(sender, credentials, request=None, **kwargs):
 def audit_admin_action(sender, instance: LogEntry, created: bool, **kwargs):
     """Every admin action on one object, as the admin logged it (in the admin's own
     transaction). Deleting several objects at once is recorded by ``audit.admin``."""
-    if created:
+    if created and _object_type(instance) not in AUDITED_BY_THEIR_SERVICE:
         audit_log_entry(instance)
 
 
-def audit_log_entry(entry: LogEntry) -> None:
+def _object_type(entry: LogEntry) -> str:
     content_type = entry.content_type
-    object_type = f"{content_type.app_label}.{content_type.model}" if content_type else ""
+    return f"{content_type.app_label}.{content_type.model}" if content_type else ""
+
+
+def audit_log_entry(entry: LogEntry) -> None:
+    object_type = _object_type(entry)
     secret = object_type in SECRET_OBJECT_TYPES
     audit_record(
         action=f"admin.{ADMIN_VERBS.get(entry.action_flag, 'unknown')}",
