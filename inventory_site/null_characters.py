@@ -1,12 +1,13 @@
-"""Requests with a null character in the path or the query string, refused up front.
+"""Requests with a null character in the path, or in the query string of a page, refused
+up front.
 
 PostgreSQL text cannot hold a NUL, and psycopg2 raises ValueError (a 500) when a query
-parameter contains one. No store code, SKU, username, filter or search term can contain
-one, so such a request names nothing that exists: a path answers 404, a query string 400,
-before any view, admin filter or converter passes the value to the database.
+parameter contains one. No store code, SKU or username can contain one, so a path with a
+NUL names nothing that exists: 404, before any view or URL converter passes it on. The
+admin's filters and search, and the pages, answer a NUL in the query string 400. The
+API's query parameters are read through its filtersets, whose form fields refuse a NUL
+(400 naming the parameter); a parameter no view reads is ignored there, as any other.
 """
-
-from django.http import JsonResponse
 
 from inventory_site.api.errors import is_api_request, json_bad_request, json_not_found
 
@@ -20,32 +21,16 @@ class RefuseNullCharactersMiddleware:
     def __call__(self, request):
         if NUL in request.path_info:
             return json_not_found(request)
-        names = parameters_with_null_characters(request)
-        if names:
-            return refuse_parameters(request, names)
+        if not is_api_request(request) and query_has_null_character(request):
+            return json_bad_request(request)
         return self.get_response(request)
 
 
-def parameters_with_null_characters(request) -> list[str]:
-    """The query parameters holding a NUL in their name or a value, named with ``%00``."""
+def query_has_null_character(request) -> bool:
+    """A NUL in any parameter's name or value (``%2500`` is an escaped percent sign)."""
     query = request.META.get("QUERY_STRING", "")
     if "%00" not in query and NUL not in query:
-        return []  # every ordinary request: no parsing of the query string here
-    return [
-        name.replace(NUL, "%00")
-        for name, values in request.GET.lists()
-        if NUL in name or any(NUL in value for value in values)
-    ]
-
-
-def refuse_parameters(request, names: list[str]):
-    if not is_api_request(request):
-        return json_bad_request(request)
-    return JsonResponse(
-        {
-            "detail": f"The request has invalid fields: {', '.join(names)}.",
-            "code": "invalid",
-            "errors": {name: ["Null characters are not allowed."] for name in names},
-        },
-        status=400,
+        return False  # every ordinary request: no parsing of the query string here
+    return any(
+        NUL in name or any(NUL in value for value in values) for name, values in request.GET.lists()
     )

@@ -59,6 +59,7 @@ STORES = ["0", "berlin-01", "hamburg-01", "munich-01"]
 PRODUCTS = ["0", "TEE-RED-M", "MUG-BLUE", "CAP-OLD"]
 USERNAMES = ["0", "st-staff", "st-manager", "st-clerk", "st-viewer"]
 UNLIMITED = "1000000/m"
+TOKEN_LOGIN = "POST /api/v1/auth/token/"
 STOCK_CHANGES = {
     "POST /api/v1/stores/{code}/stock/{sku}/receive/",
     "POST /api/v1/stores/{code}/stock/{sku}/adjust/",
@@ -133,6 +134,7 @@ def api_schema(request, live_server, settings):
     settings.API_RATE_PER_USER = UNLIMITED
     settings.API_RATE_PER_IP = UNLIMITED
     settings.API_RATE_TOKEN_PER_IP = UNLIMITED
+    settings.LOGIN_RATE_PER_USERNAME = UNLIMITED
     # Cache keys of its own: nothing an earlier run left in Redis answers for this one.
     settings.CACHES = {
         **django_settings.CACHES,
@@ -156,7 +158,9 @@ def answers(api_schema):
     yield counted
     statuses = sum(counted.values(), Counter())
     assert statuses, "no request was sent"
-    assert 401 not in statuses, f"the token was refused: {counted}"
+    # The token endpoint ignores the token sent and answers wrong passwords 401.
+    refused = {label for label, status in counted.items() if status[401]} - {TOKEN_LOGIN}
+    assert not refused, f"the token was refused: {counted}"
     changed = {label for label in STOCK_CHANGES if counted.get(label, {}).get(200)}
     assert changed, f"no stock-changing request succeeded: {counted}"
 
