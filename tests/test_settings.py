@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from django.test import Client
 
 from tests.processes import ROOT, bare_env, run, settings_variables
 
@@ -185,3 +186,18 @@ def test_the_readme_documents_every_environment_variable_the_settings_read():
     readme = (ROOT / "README.md").read_text()
     undocumented = sorted(name for name in settings_variables() if f"`{name}`" not in readme)
     assert undocumented == []
+
+
+@pytest.mark.django_db
+def test_behind_https_plain_http_is_redirected_except_the_health_checks_and_metrics(settings):
+    """bin/run ping-web (the container's health check), /readyz and the Prometheus scrape
+    come over plain HTTP from inside the deployment."""
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+
+    admin = client.get("/admin/login/")
+    inside = {path: client.get(path).status_code for path in ("/healthz", "/readyz", "/metrics")}
+
+    assert (admin.status_code, admin["Location"]) == (301, "https://testserver/admin/login/")
+    assert inside["/healthz"] == 200
+    assert 301 not in inside.values(), inside
