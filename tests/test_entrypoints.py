@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from tests.processes import ROOT, free_port, project_env, run, stop, wait_until
+from tests.processes import ROOT, bare_env, free_port, project_env, run, stop, wait_until
 
 
 @pytest.fixture
@@ -141,3 +141,15 @@ def test_beat_starts_with_the_database_scheduler(deployment_env, start):
 
     assert wait_until(lambda: "DatabaseScheduler" in read(log), timeout=30), read(log)
     assert process.poll() is None
+
+
+@pytest.mark.parametrize("command", ["migrate", "web", "worker", "beat"])
+def test_every_process_refuses_to_start_with_nothing_set_naming_secret_key(command, tmp_path):
+    """DEBUG is off unless set, and with it off there is no development key to fall back
+    on: a deployment that forgot SECRET_KEY stops instead of signing with a public key."""
+    env = bare_env(PORT=str(free_port()), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+
+    result = run(["bin/run", command], env, timeout=60)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is not set." in result.stdout + result.stderr
