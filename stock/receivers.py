@@ -4,7 +4,7 @@ from django.dispatch import receiver
 
 from .cache import stock_level_cache
 from .serializers import StockLevelSerializer
-from .signals import stock_changed
+from .signals import stock_changed, stock_levels_seeded
 
 
 @receiver(stock_changed)
@@ -15,3 +15,10 @@ def refresh_cached_levels(sender, kind, levels, **kwargs):
         stock_level_cache.refresh(
             level.store_id, level.product_id, StockLevelSerializer(level).data
         )
+
+
+@receiver(stock_levels_seeded)
+def drop_cached_levels_after_seeding(sender, store_ids, product_ids, **kwargs):
+    """A seeded pair may be cached as the zero level it read as before; too many pairs
+    to refresh one by one, so every cached level goes."""
+    stock_level_cache.drop_all()

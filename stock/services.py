@@ -52,7 +52,7 @@ from .models import (
     ReservationStatus,
     StockLevel,
 )
-from .signals import stock_changed
+from .signals import stock_changed, stock_levels_seeded
 
 logger = logging.getLogger(__name__)
 
@@ -860,9 +860,10 @@ def stock_seed_levels(
     would bury the audit log.
 
     Precondition: none of the pairs has a level yet (seed new stores or new products);
-    otherwise InvalidStockOperation and nothing is written. No ``stock_changed`` is sent:
-    nothing can have cached a level of a pair that had none, and a signal carrying
-    millions of levels would only fill the cache with rows nobody asked for.
+    otherwise InvalidStockOperation and nothing is written. No ``stock_changed`` is sent
+    (a signal carrying millions of levels would only fill the cache with rows nobody
+    asked for); ``stock_levels_seeded`` is, and its receiver retires the cached levels,
+    since a pair read before the seeding is cached as a zero level.
     """
     store_ids = sorted({store.pk for store in stores})
     product_ids = sorted({product.pk for product in products})
@@ -921,6 +922,12 @@ def stock_seed_levels(
                 product_id_param,
             ],
         )
+    transaction.on_commit(
+        lambda: stock_levels_seeded.send_robust(
+            sender=StockLevel, store_ids=store_ids, product_ids=product_ids
+        ),
+        robust=True,
+    )
     audit_record(
         action="stock.seed",
         object_type="stock.stocklevel",

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 #   levels: the StockLevel rows it changed, with their values after the change
 # Receivers refresh caches and raise alerts; they must not write stock themselves.
 stock_changed = Signal()
+
+# Sent once a set-based seeding (stock_seed_levels) has committed, with
+#   store_ids, product_ids: the pairs of their cross product now have levels
+# It carries no levels: there may be millions.
+stock_levels_seeded = Signal()

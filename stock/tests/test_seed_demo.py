@@ -10,11 +10,14 @@ from django.db.models import F
 from audit.models import AuditEvent, AuditOutboxEntry
 from catalog.cache import new_catalog_generation
 from catalog.models import Product
+from stock.cache import stock_level_cache
 from stock.exceptions import InvalidStockOperation
 from stock.models import Movement, MovementKind, StockLevel
-from stock.selectors import stock_levels_with_ledger_drift
+from stock.selectors import stock_level_or_zero, stock_levels_with_ledger_drift
+from stock.serializers import StockLevelSerializer
 from stock.services import stock_seed_levels
 from stores.models import Membership, Role, Store
+from tests.factories import ProductFactory, StoreFactory
 
 LOGIN_LINE = re.compile(r"^  (\w+)\s+password (\S+)\s+(.+)$", re.M)
 
@@ -235,3 +238,23 @@ def test_the_named_demo_data_is_made_through_the_services_and_audited(capsys):
         "stock.receive": 6,
         "membership.grant": 3,  # manager of both stores, clerk of the first
     }
+
+
+@pytest.mark.django_db
+def test_a_level_cached_as_zero_before_seeding_reads_seeded_after(
+    django_capture_on_commit_callbacks,
+):
+    store, product = StoreFactory(), ProductFactory()
+
+    def load():
+        return StockLevelSerializer(stock_level_or_zero(store, product)).data
+
+    assert stock_level_cache.read(store.pk, product.pk, load)[0]["version"] == 0
+    assert stock_level_cache.read(store.pk, product.pk, load)[1]  # cached as zero
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stock_seed_levels(stores=[store], products=[product])
+
+    body, hit = stock_level_cache.read(store.pk, product.pk, load)
+    seeded = StockLevel.objects.get(store=store, product=product)
+    assert (hit, body["version"], body["on_hand"]) == (False, 1, seeded.on_hand)
