@@ -40,9 +40,9 @@ def idempotently(view, request, execute) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return execute()
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         raise exceptions.ValidationError(
-            {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} characters."]}, code="invalid"
+            {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} printable ASCII characters."]}, code="invalid"
         )
     return _run_once(view, request, key, _fingerprint(request), execute)
 

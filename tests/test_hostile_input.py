@@ -264,3 +264,24 @@ def test_an_escaped_percent_sign_before_00_is_no_null_character(superuser):
 
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == []
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def test_a_null_character_in_an_idempotency_key_answers_400(manager):
+    response = api_client(manager).post(
+        PURCHASE, {"quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="order\x00-1"
+    )
+
+    assert list(assert_error(response, 400)["errors"]) == ["Idempotency-Key"]
+    assert_nothing_changed()
+
+
+@pytest.mark.parametrize("key", ["abc\x00def", "cl\xe9"])
+def test_a_token_no_key_can_match_answers_401(manager, key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert_error(client.post(PURCHASE, {"quantity": 1}, format="json"), 401)
+    assert_nothing_changed()

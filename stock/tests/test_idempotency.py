@@ -138,7 +138,7 @@ def test_records_expire_after_24_hours_and_are_purged(store_with_stock):
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
-@pytest.mark.parametrize("key", ["", "k" * 256])
+@pytest.mark.parametrize("key", ["", "k" * 256, "order\x01", "заказ-1"])
 def test_a_key_of_bad_length_is_400(store_with_stock, key):
     client = api_client(manager_of(store_with_stock[0]))
 

@@ -1,0 +1,14 @@
+"""API authentication by DRF token, refusing keys that no token can have."""
+
+from rest_framework import authentication, exceptions
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's ``Authorization: Token <key>``, with a key outside printable ASCII refused
+    as a bad credential (401) before it reaches the database, where PostgreSQL cannot
+    even compare a string holding a NUL (a 500 otherwise)."""
+
+    def authenticate_credentials(self, key):
+        if not (key.isascii() and key.isprintable()):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(key)
