@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404
@@ -62,6 +63,7 @@ class Operation:
     title: str
     form_class: type
     apply: Callable
+    what: str  # what it does, for the sentence refusing it to a non-manager
 
 
 def _receive(level, data, actor) -> str:
@@ -113,11 +115,22 @@ def _transfer(level, data, actor) -> str:
 
 
 OPERATIONS = {
-    "receive": Operation("Receive", ReceiveForm, _receive),
-    "adjust": Operation("Adjust", AdjustForm, _adjust),
-    "set-count": Operation("Set count", SetCountForm, _set_count),
-    "transfer": Operation("Transfer", TransferForm, _transfer),
+    "receive": Operation("Receive", ReceiveForm, _receive, "receive stock"),
+    "adjust": Operation("Adjust", AdjustForm, _adjust, "adjust stock"),
+    "set-count": Operation("Set count", SetCountForm, _set_count, "record a count"),
+    "transfer": Operation("Transfer", TransferForm, _transfer, "transfer stock"),
 }
+
+
+def require_manager(user, store, *, to: str) -> None:
+    """PermissionDenied, with a sentence saying why, unless ``user`` manages ``store``
+    (by membership, or as staff holding ``stock.change_stocklevel``: ``stores.access``).
+    The site's 403 page shows the sentence in the admin's style."""
+    _, role = role_in_store(user, store)
+    if role is not None and role.includes(Role.MANAGER):
+        return
+    held = f"you are a {role.label.lower()} there" if role else "you hold no role there"
+    raise PermissionDenied(f"Only a manager of store {store.code} may {to}; {held}.")
 
 
 @admin.register(StockLevel)
@@ -175,6 +188,15 @@ class StockLevelAdmin(StoreScopedAdmin):
         """Managers edit a level's reorder point; nothing else."""
         return obj is not None and self.is_manager_of(request, obj)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A non-manager posting the level's form is told why it is refused (Django's
+        own refusal has no words)."""
+        if request.method == "POST" and object_id is not None:
+            level = self.get_object(request, unquote(object_id))
+            if level is not None:
+                require_manager(request.user, level.store, to="change its reorder points")
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         if "reorder_point" in form.changed_data:
             stock_set_reorder_point(
@@ -217,9 +239,8 @@ class StockLevelAdmin(StoreScopedAdmin):
         level = self.get_object(request, object_id)
         if level is None:
             raise Http404("No such stock level in your stores.")
-        if not self.is_manager_of(request, level):
-            raise PermissionDenied
         chosen = OPERATIONS[operation]
+        require_manager(request.user, level.store, to=chosen.what)
         kwargs = {"from_store": level.store} if operation == "transfer" else {}
         initial = {"expected_version": level.version, "on_hand": level.on_hand}
         form = chosen.form_class(request.POST or None, initial=initial, **kwargs)

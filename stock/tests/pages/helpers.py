@@ -1,0 +1,42 @@
+"""What the page tests read back from an answer, and the state a refused request must
+leave as it was."""
+
+from django.test import Client
+
+from audit.models import AuditOutboxEntry
+from stock.models import Movement, StockLevel
+
+ADMIN_HEADER = '<div id="site-name"><a href="/admin/">Inventory</a></div>'
+
+
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def rows(response) -> list:
+    return list(response.context["cl"].result_list)
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    return [(message.level_tag, message.message) for message in response.context["messages"]]
+
+
+def stock_state() -> tuple:
+    """Every level's numbers, and how many movements and audit records there are."""
+    levels = list(
+        StockLevel.objects.order_by("pk").values_list(
+            "pk", "on_hand", "reserved", "reorder_point", "version"
+        )
+    )
+    return levels, Movement.objects.count(), AuditOutboxEntry.objects.count()
+
+
+def refusal_of(response) -> str:
+    """The sentence of the admin-styled 403 page."""
+    text = response.content.decode()
+    start = text.index('<p class="errornote" id="refusal">') + len(
+        '<p class="errornote" id="refusal">'
+    )
+    return text[start : text.index("</p>", start)].strip()
