@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import cache
 from django.db import connection
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 
 from inventory_site.api.ratelimits import client_ip
 from tests.api import api_client, assert_error
@@ -210,20 +210,6 @@ def test_behind_one_trusted_proxy_the_last_forwarded_entry_is_the_client(setting
 
 
 # --- one counter for every app-server worker ----------------------------------------------
-
-
-@pytest.fixture
-def dead_cache():
-    """The cache points at a port where no Redis listens."""
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-    with override_settings(CACHES=dead):
-        yield
 
 
 @pytest.mark.django_db

@@ -10,14 +10,13 @@ through. The forms still render, with the error, as 429.
 import pytest
 import yaml
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, AuditOutboxEntry
 from stores.models import Role
 from tests.api import assert_error
 from tests.factories import TEST_PASSWORD, MembershipFactory, StoreFactory, UserFactory
-from tests.processes import free_port
 from tests.ratelimits import (
     assert_throttled,
     retry_after,
@@ -248,20 +247,6 @@ def test_sixty_wrong_passwords_then_the_right_one_is_refused_and_only_ten_are_re
 # --- when the cache cannot count ---------------------------------------------------------------
 
 
-@pytest.fixture
-def dead_cache():
-    """The cache points at a port where no Redis listens."""
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-    with override_settings(CACHES=dead):
-        yield
-
-
 @pytest.mark.parametrize("path", FORMS)
 def test_with_the_cache_down_a_login_form_lets_people_in(people, settings, dead_cache, path):
     assert settings.RATELIMIT_FAIL_OPEN is True
@@ -288,7 +273,7 @@ def test_the_schema_documents_the_token_endpoints_answers(client, db):
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
 
     token = schema["paths"][TOKEN]["post"]
-    assert set(token["responses"]) == {"200", "400", "401", "429"}
+    assert set(token["responses"]) == {"200", "400", "401", "413", "429"}
     assert token["responses"]["401"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
 from inventory_site.api import errors
@@ -27,21 +27,6 @@ PROMETHEUS_TEXT = {
     "text/plain; version=0.0.4; charset=utf-8",
     "text/plain; version=1.0.0; charset=utf-8",
 }
-
-
-@pytest.fixture
-def dead_cache():
-    """The cache is a Redis where none listens; restored (and reconnected) afterwards."""
-    port = free_port()
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-    with override_settings(CACHES=dead):
-        yield port
 
 
 @pytest.fixture
