@@ -119,6 +119,9 @@ TEMPLATES = [
 AUTH_USER_MODEL = "accounts.User"
 # The HTML pages outside the admin (the low-stock page) log in through the admin.
 LOGIN_URL = "admin:login"
+# Where a login without a "next" lands: the browsable API's login (/api/v1/auth/login/)
+# opens the API root. The admin's login form always sends its own "next" (/admin/).
+LOGIN_REDIRECT_URL = "api-root"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -286,6 +289,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "inventory_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Names of the browsable API's pages and breadcrumbs: "Stores / Store / Stock levels".
+    "VIEW_NAME_FUNCTION": "inventory_site.api.root.view_name",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -6,8 +6,10 @@ from stock.views import low_stock_page
 from .api.errors import unknown_api_path
 from .health import healthz, readyz
 from .metrics import metrics
+from .views import home
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("stores/<str:code>/low-stock/", low_stock_page, name="low-stock"),
     path("api/v1/", include("inventory_site.api.urls")),

@@ -81,5 +81,5 @@ def test_the_api_is_browsable_with_a_session_login(client, db):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
-    assert "Store List" in response.text
+    assert "<h1>Stores</h1>" in response.text
     assert "berlin-01" in response.text

@@ -1,11 +1,15 @@
-"""/api/v1/: every app's routes, token login, the OpenAPI schema and its rendered docs."""
+"""/api/v1/: the root listing every endpoint, every app's routes, token login, the OpenAPI
+schema and its rendered docs."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.apis import ObtainTokenApi
 
+from .root import ApiRootApi
+
 urlpatterns = [
+    path("", ApiRootApi.as_view(), name="api-root"),
     path("auth/token/", ObtainTokenApi.as_view(), name="auth-token"),
     path("auth/", include("accounts.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
