@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from stores.access import role_in_store
 from stores.admin import StoreFilter, StoreScopedAdmin
@@ -152,6 +153,7 @@ class StockLevelAdmin(StoreScopedAdmin):
     ]  # fmt: skip
     readonly_fields = [field for field in fields if field != "reorder_point"]
     change_form_template = "admin/stock/stocklevel/change_form.html"
+    change_list_template = "admin/stock/stocklevel/change_list.html"
 
     @admin.display(ordering="product__sku", description="SKU")
     def sku(self, level):
@@ -169,9 +171,20 @@ class StockLevelAdmin(StoreScopedAdmin):
     def product_label(self, level):
         return f"{level.product.sku} ({level.product.name})"
 
-    @admin.display(boolean=True, description="low")
+    @admin.display(description="low", empty_value="")
     def low(self, level):
-        return level.available <= level.reorder_point
+        """A warning on a low level and nothing on a healthy one: Django's boolean icons
+        would put a green tick on the level that needs attention."""
+        if level.available <= level.reorder_point:
+            return format_html('<span class="low-stock">{}</span>', "LOW")
+        return ""
+
+    def get_list_display(self, request):
+        """The version is the API's compare-and-set token, not something a store's people
+        read; staff keep it for support."""
+        if self.sees_every_store(request):
+            return self.list_display
+        return [field for field in self.list_display if field != "version"]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "reorder_point":  # the service's range, as a form error

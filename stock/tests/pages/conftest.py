@@ -2,7 +2,7 @@
 
 import pytest
 
-from stock.services import stock_receive
+from stock.services import StockLine, reservation_create, stock_receive, stock_set_reorder_point
 from stock.tests.helpers import level_of
 from stores.models import Role
 from tests.factories import (
@@ -23,6 +23,11 @@ def berlin(db):
 @pytest.fixture
 def hamburg(db):
     return StoreFactory(code="hamburg-01", name="Hamburg")
+
+
+@pytest.fixture
+def munich(db):
+    return StoreFactory(code="munich-01", name="Munich")
 
 
 @pytest.fixture
@@ -84,3 +89,20 @@ def level(berlin, tee, manager):
     """10 Red T-shirts in berlin-01, version 1."""
     stock_receive(store=berlin, product=tee, quantity=10, actor=manager)
     return level_of(berlin, tee)
+
+
+@pytest.fixture
+def mug(db):
+    return ProductFactory(sku="MUG-BLUE", name="Blue mug")
+
+
+@pytest.fixture
+def low_and_high(berlin, tee, mug):
+    """In berlin-01: TEE 10 on hand at reorder point 10 (low); MUG 10 on hand at reorder
+    point 2 (not low); CAP 5 on hand with 3 reserved at reorder point 3 (low: available 2,
+    although on hand is above it)."""
+    cap = ProductFactory(sku="CAP-GREEN", name="Green cap")
+    for product, on_hand, reorder_point in ((tee, 10, 10), (mug, 10, 2), (cap, 5, 3)):
+        stock_receive(store=berlin, product=product, quantity=on_hand)
+        stock_set_reorder_point(store=berlin, product=product, reorder_point=reorder_point)
+    reservation_create(store=berlin, lines=[StockLine(cap, 3)])

@@ -1,6 +1,8 @@
 """What the page tests read back from an answer, and the state a refused request must
 leave as it was."""
 
+import re
+
 from django.test import Client
 
 from audit.models import AuditOutboxEntry
@@ -40,3 +42,11 @@ def refusal_of(response) -> str:
         '<p class="errornote" id="refusal">'
     )
     return text[start : text.index("</p>", start)].strip()
+
+
+def column(response, field: str) -> list[str]:
+    """The inner HTML of one column of a changelist, row by row."""
+    cells = re.findall(
+        rf'<t[hd] class="field-{field}[^"]*">(.*?)</t[hd]>', response.content.decode(), re.DOTALL
+    )
+    return [cell.strip() for cell in cells]

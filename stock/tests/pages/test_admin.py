@@ -16,7 +16,6 @@ from stock.services import (
     StockLine,
     reservation_create,
     stock_receive,
-    stock_set_reorder_point,
 )
 from stock.tests.helpers import level_of
 from stores.models import Role
@@ -36,16 +35,6 @@ OPERATIONS = ["receive", "adjust", "set-count", "transfer"]
 
 
 # --- Fixtures -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def munich(db):
-    return StoreFactory(code="munich-01", name="Munich")
-
-
-@pytest.fixture
-def mug(db):
-    return ProductFactory(sku="MUG-BLUE", name="Blue mug")
 
 
 @pytest.fixture
@@ -772,18 +761,6 @@ def test_a_member_filtering_by_a_store_they_do_not_see_gets_no_rows(manager, lev
 
     assert response.status_code == 200
     assert rows(response) == []
-
-
-@pytest.fixture
-def low_and_high(berlin, tee, mug):
-    """In berlin-01: TEE 10 on hand at reorder point 10 (low); MUG 10 on hand at reorder
-    point 2 (not low); CAP 5 on hand with 3 reserved at reorder point 3 (low: available 2,
-    although on hand is above it)."""
-    cap = ProductFactory(sku="CAP-GREEN", name="Green cap")
-    for product, on_hand, reorder_point in ((tee, 10, 10), (mug, 10, 2), (cap, 5, 3)):
-        stock_receive(store=berlin, product=product, quantity=on_hand)
-        stock_set_reorder_point(store=berlin, product=product, reorder_point=reorder_point)
-    reservation_create(store=berlin, lines=[StockLine(cap, 3)])
 
 
 @pytest.mark.parametrize(
