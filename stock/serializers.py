@@ -13,7 +13,12 @@ from .models import (
     ReservationStatus,
     StockLevel,
 )
-from .services import MAX_QUANTITY, MAX_REFERENCE_LENGTH, MAX_RESERVATION_TTL_SECONDS
+from .services import (
+    MAX_QUANTITY,
+    MAX_REFERENCE_LENGTH,
+    MAX_RESERVATION_TTL_SECONDS,
+    adjustment_sign_problem,
+)
 
 MAX_NOTE_LENGTH = 1000
 MAX_TRANSFER_LINES = 1000
@@ -73,6 +78,14 @@ class AdjustSerializer(serializers.Serializer):
         if delta == 0:
             raise serializers.ValidationError("delta must not be 0.")
         return delta
+
+    def validate(self, data):
+        """The sign rule is the service's (``adjustment_sign_problem``); asked here too,
+        so that the answer names the field to fix."""
+        problem = adjustment_sign_problem(data["delta"], data["reason"])
+        if problem:
+            raise serializers.ValidationError({"delta": [problem]})
+        return data
 
 
 class SetCountSerializer(serializers.Serializer):

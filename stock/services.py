@@ -113,12 +113,16 @@ def stock_adjust(
     *, store: Store, product: Product, delta: int, reason: str, note: str = "", actor=None
 ) -> StockLevel:
     """Correct on_hand by ``delta`` (damaged, lost, found, ...); it may not take away
-    units that are not available."""
+    units that are not available, and its sign must fit its reason
+    (``adjustment_sign_problem``): the API, the admin and the commands all come here."""
     if not _is_int(delta) or delta == 0 or abs(delta) > MAX_QUANTITY:
         raise InvalidStockOperation(
             "delta must be a non-zero whole number from -1,000,000 to 1,000,000."
         )
     _check_reason(reason, required=True)
+    problem = adjustment_sign_problem(delta, reason)
+    if problem:
+        raise InvalidStockOperation(problem)
     refuse_inactive(store, [product])
     return _apply_and_announce(
         _Change(
@@ -131,6 +135,32 @@ def stock_adjust(
             actor=actor,
         )
     )
+
+
+# Which way an adjustment of each reason moves stock: goods damaged or lost leave the
+# shelf; goods found, returned or received come onto it; a correction goes either way.
+ADJUSTMENT_DIRECTION = {
+    AdjustmentReason.DAMAGED: -1,
+    AdjustmentReason.LOST: -1,
+    AdjustmentReason.FOUND: 1,
+    AdjustmentReason.RETURNED: 1,
+    AdjustmentReason.RECEIVED: 1,
+    AdjustmentReason.CORRECTION: 0,
+}
+
+
+def adjustment_sign_problem(delta: int, reason: str) -> str | None:
+    """Why an adjustment of ``delta`` does not fit ``reason``, or None when it does.
+
+    ``stock_adjust`` refuses such an adjustment; forms and serializers may call this too,
+    to show the sentence next to the field, but the rule is this one.
+    """
+    direction = ADJUSTMENT_DIRECTION.get(reason, 0)
+    if direction < 0 and delta > 0:
+        return f"A {reason} adjustment lowers stock: delta must be negative."
+    if direction > 0 and delta < 0:
+        return f"A {reason} adjustment raises stock: delta must be positive."
+    return None
 
 
 @counted("set")

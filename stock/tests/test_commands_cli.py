@@ -149,7 +149,7 @@ def test_a_positive_move_received_is_a_receive_with_its_note(store, product, sto
 
 @pytest.mark.parametrize(
     "delta, reason, on_hand",
-    [("-3", "damaged", 7), ("3", "found", 13), ("+1", "returned", 11), ("-2", "received", 8)],
+    [("-3", "damaged", 7), ("3", "found", 13), ("+1", "returned", 11), ("-2", "correction", 8)],
 )
 def test_any_other_move_is_an_adjustment_with_its_reason(
     store, product, stocked, delta, reason, on_hand

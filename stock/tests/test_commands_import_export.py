@@ -124,15 +124,15 @@ def test_set_mode_records_counts_and_skips_rows_that_already_match(
 def test_adjust_mode_comes_from_the_header_and_records_the_reason(
     store, other_store, product, other_product, stocked, write
 ):
-    path = write("Store, SKU ,Delta\nberlin-01,TEE-RED-M,-4\nhamburg-01,TEE-RED-M,+6\n")
+    path = write("Store, SKU ,Delta\nberlin-01,TEE-RED-M,4\nhamburg-01,TEE-RED-M,+6\n")
 
-    out, _ = command("import_stock", path, "--reason", "damaged")
+    out, _ = command("import_stock", path, "--reason", "found")
 
     assert out == f"{path}: 2 row(s) applied (adjust mode).\n"
-    assert on_hand(store, product) == [6]
+    assert on_hand(store, product) == [14]
     assert on_hand(other_store, product) == [6]
     assert [(m.kind, m.delta_on_hand, m.reason) for m in movements_of(other_store, product)] == [
-        (MovementKind.ADJUST, 6, AdjustmentReason.DAMAGED)
+        (MovementKind.ADJUST, 6, AdjustmentReason.FOUND)
     ]
 
 

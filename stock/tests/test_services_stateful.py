@@ -49,7 +49,16 @@ STORES = st.integers(0, 1)
 PRODUCTS = st.integers(0, 1)
 QUANTITIES = st.one_of(st.integers(1, 30), st.sampled_from([0, -1, MAX_QUANTITY + 1]))
 DELTAS = st.one_of(st.integers(-30, 30), st.sampled_from([MAX_QUANTITY + 1]))
+# Adjustments that take goods off the shelf, and those that bring them back onto it.
+LOWERING_REASONS = {"damaged", "lost"}
+RAISING_REASONS = {"found", "returned", "received"}
 LINES = st.lists(st.tuples(PRODUCTS, QUANTITIES), min_size=1, max_size=3)
+
+
+def sign_fits(delta: int, reason: str) -> bool:
+    return not (
+        (reason in LOWERING_REASONS and delta > 0) or (reason in RAISING_REASONS and delta < 0)
+    )
 
 
 @dataclass
@@ -164,7 +173,7 @@ class StockServicesMachine(RuleBasedStateMachine):
                 store=self.stores[s], product=self.products[p], delta=delta, reason=reason
             )
 
-        if delta == 0 or abs(delta) > MAX_QUANTITY:
+        if delta == 0 or abs(delta) > MAX_QUANTITY or not sign_fits(delta, reason):
             with pytest.raises(InvalidStockOperation):
                 call()
         elif self.level(s, p).on_hand + delta < self.level(s, p).reserved:
