@@ -2,7 +2,8 @@
 
 The commands change stock only through ``stock.services``; this module finds what a
 command line names, reads and checks the CSV files of ``import_stock`` before anything is
-applied, and prints the aligned text tables the commands show.
+applied, applies them (``apply_stock_rows``, all rows or none), and prints the aligned
+text tables the commands show.
 """
 
 import csv
@@ -13,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.db.models import F, QuerySet
 
 from catalog.models import Product
 from stores.models import Store
 
+from .exceptions import StockError, VersionMismatch
+from .locks import lock_stock_levels
 from .models import StockLevel
-from .services import MAX_QUANTITY
+from .services import MAX_QUANTITY, stock_adjust, stock_set_count
 
 # A whole number as people write it in a file or on a command line: ASCII digits only,
 # so that int() never accepts "1_000" or other scripts' digits.
@@ -106,7 +110,10 @@ def text_table(headers: list[str], rows: Iterable[list], *, numeric: set[int]) -
 
 SET, ADJUST = "set", "adjust"
 VALUE_COLUMN = {SET: "on_hand", ADJUST: "delta"}
-EXPORT_COLUMNS = ["store", "sku", "on_hand", "reserved", "available", "reorder_point"]
+VERSION_COLUMN = "version"
+EXPORT_COLUMNS = [
+    "store", "sku", "on_hand", "reserved", "available", "reorder_point", VERSION_COLUMN,
+]  # fmt: skip
 
 
 class StockFileInvalid(Exception):
@@ -123,6 +130,8 @@ class StockRow:
     store: Store
     product: Product
     value: int  # the count (set mode) or the change (adjust mode)
+    # The level's version when the row was exported; None for a row without one.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,7 @@ class _RawRow:
     store_code: str
     sku: str
     value: str
+    version: str = ""
 
 
 def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[StockRow]]:
@@ -138,8 +148,10 @@ def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[St
     ``store,sku,delta`` (adjust) file.
 
     Every row is checked before any is returned, so that one run names every problem:
-    StockFileInvalid lists them by the file's line number (the header is line 1). Other
-    columns, such as those ``export_stock`` adds, are ignored; blank lines are skipped.
+    StockFileInvalid lists them by the file's line number (the header is line 1). An
+    optional ``version`` column (``export_stock`` writes one) is the level's version the
+    row was read at (``apply_stock_rows`` refuses the row if the level has changed since);
+    other columns, such as ``reserved``, are ignored; blank lines are skipped.
     """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -182,7 +194,8 @@ def _read_header(header: list[str], mode: str | None) -> tuple[str, dict[str, in
                 f"({mode} mode needs {','.join(required)})."
             ]
         )
-    return mode, {name: names.index(name) for name in required}
+    optional = [VERSION_COLUMN] if VERSION_COLUMN in names else []
+    return mode, {name: names.index(name) for name in required + optional}
 
 
 def _read_rows(
@@ -202,7 +215,15 @@ def _read_rows(
         if missing:
             problems.append((line, f"no {' or '.join(missing)}"))
             continue
-        rows.append(_RawRow(line, values["store"], values["sku"], values[value_column]))
+        rows.append(
+            _RawRow(
+                line,
+                values["store"],
+                values["sku"],
+                values[value_column],
+                values.get(VERSION_COLUMN, ""),
+            )
+        )
     return rows, problems
 
 
@@ -225,6 +246,12 @@ def _resolve_rows(
         value, value_problem = _whole_number(raw.value, mode)
         if value_problem:
             found.append(value_problem)
+        version = None
+        if raw.version:
+            if raw.version.isascii() and raw.version.isdigit():
+                version = int(raw.version)
+            else:
+                found.append(f"version {raw.version!r} is not a whole number")
         key = (raw.store_code, raw.sku)
         if key in first_line:
             found.append(f"{raw.store_code} {raw.sku} is already on line {first_line[key]}")
@@ -233,7 +260,7 @@ def _resolve_rows(
         if found:
             problems.extend((raw.line, problem) for problem in found)
         else:
-            rows.append(StockRow(raw.line, store, product, value))
+            rows.append(StockRow(raw.line, store, product, value, version))
     return rows, problems
 
 
@@ -251,9 +278,97 @@ def _whole_number(text: str, mode: str) -> tuple[int | None, str | None]:
     return value, None
 
 
+class StockImportRefused(Exception):
+    """The services refused some rows; raised inside the transaction to roll back all.
+
+    ``problems`` are ``line N: ...`` texts; ``stale`` counts the rows refused because their
+    level changed since the file was exported.
+    """
+
+    def __init__(self, problems: list[str], *, stale: int = 0):
+        super().__init__(f"{len(problems)} row(s) refused")
+        self.problems = problems
+        self.stale = stale
+
+
+@transaction.atomic
+def apply_stock_rows(
+    mode: str,
+    rows: list[StockRow],
+    *,
+    reason: str,
+    source: str,
+    force: bool = False,
+    actor=None,
+) -> tuple[int, int]:
+    """Apply checked rows in one transaction, all or none; returns (applied, unchanged).
+
+    The levels the rows name are locked first, in primary-key order (as every multi-row
+    change does), so the skipped counts stay true until the commit and two imports
+    naming the same levels queue instead of deadlocking. A refused row does not stop the
+    others being tried, so that every refusal is reported at once (no two rows name the
+    same level); then StockImportRefused rolls them all back.
+
+    A row with a version was read at that version of its level: if the level has changed
+    since, applying the row would silently undo the sales, receipts and counts made in
+    between, so it is refused unless ``force``. A count is the service's compare-and-set
+    (``stock_set_count(expected_version=...)``); an adjustment is checked against the
+    locked level. A count that already matches is skipped whatever its version: it
+    would change nothing. Movements carry ``note`` "<source> line <N>".
+    """
+    locked = lock_stock_levels((row.store, row.product) for row in rows)
+    applied, unchanged, refused, stale = 0, 0, [], 0
+    for row in rows:
+        level = locked.get((row.store.pk, row.product.pk))
+        expected_version = None if force else row.version
+        note = f"{source} line {row.line}"
+        try:
+            if mode == SET:
+                if (level.on_hand if level else 0) == row.value:
+                    unchanged += 1
+                    continue
+                stock_set_count(
+                    store=row.store,
+                    product=row.product,
+                    on_hand=row.value,
+                    expected_version=expected_version,
+                    reason=reason,
+                    note=note,
+                    actor=actor,
+                )
+            else:
+                current = level.version if level else 0
+                if expected_version is not None and current != expected_version:
+                    raise VersionMismatch(expected=expected_version, current=current)
+                stock_adjust(
+                    store=row.store,
+                    product=row.product,
+                    delta=row.value,
+                    reason=reason,
+                    note=note,
+                    actor=actor,
+                )
+        except VersionMismatch as mismatch:
+            stale += 1
+            refused.append(
+                f"line {row.line}: {row.store.code} {row.product.sku} has changed since the "
+                f"file was exported (version {mismatch.expected} in the file, "
+                f"{mismatch.current} now)."
+            )
+            continue
+        except StockError as error:
+            refused.append(f"line {row.line}: {error.detail}")
+            continue
+        applied += 1
+    if refused:
+        raise StockImportRefused(refused, stale=stale)
+    return applied, unchanged
+
+
 def write_stock_csv(out, levels: Iterable[StockLevel]) -> int:
-    """Write ``levels`` as ``store,sku,on_hand,reserved,available,reorder_point``
-    lines (with that header) to ``out``; returns how many."""
+    """Write ``levels`` as ``store,sku,on_hand,reserved,available,reorder_point,version``
+    lines (with that header) to ``out``; returns how many. The version lets an import of
+    the edited file refuse rows whose level has changed since."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
@@ -266,6 +381,7 @@ def write_stock_csv(out, levels: Iterable[StockLevel]) -> int:
                 level.reserved,
                 level.available,
                 level.reorder_point,
+                level.version,
             ]
         )
         count += 1

@@ -315,12 +315,12 @@ def test_export_writes_every_level_sorted_by_store_and_sku(store, product, stock
     out, _ = command("export_stock")
 
     assert out == (
-        "store,sku,on_hand,reserved,available,reorder_point\n"
-        "berlin-01,CAP,8,0,8,0\n"
-        "berlin-01,MUG-BLUE,5,0,5,0\n"
-        "berlin-01,TEE-RED-M,10,4,6,2\n"
-        "berlin-01,TOTE,3,0,3,0\n"
-        "hamburg-01,MUG-BLUE,7,0,7,0\n"
+        "store,sku,on_hand,reserved,available,reorder_point,version\n"
+        "berlin-01,CAP,8,0,8,0,1\n"
+        "berlin-01,MUG-BLUE,5,0,5,0,1\n"
+        "berlin-01,TEE-RED-M,10,4,6,2,2\n"
+        "berlin-01,TOTE,3,0,3,0,1\n"
+        "hamburg-01,MUG-BLUE,7,0,7,0,1\n"
     )
 
 
@@ -331,7 +331,8 @@ def test_export_of_one_store_to_a_file(stocked, tmp_path):
 
     assert out == f"Exported 1 stock level(s) to {path}.\n"
     assert path.read_text() == (
-        "store,sku,on_hand,reserved,available,reorder_point\nhamburg-01,MUG-BLUE,7,0,7,0\n"
+        "store,sku,on_hand,reserved,available,reorder_point,version\n"
+        "hamburg-01,MUG-BLUE,7,0,7,0,1\n"
     )
 
 
@@ -358,7 +359,7 @@ def test_an_export_imported_again_changes_nothing(stocked, tmp_path):
 def test_an_edited_export_applies_only_the_edited_rows(store, cap, stocked, tmp_path):
     path = tmp_path / "all.csv"
     command("export_stock", str(path))
-    path.write_text(path.read_text().replace("berlin-01,CAP,8,0,8,0", "berlin-01,CAP,6,0,8,0"))
+    path.write_text(path.read_text().replace("berlin-01,CAP,8,0,8,0,1", "berlin-01,CAP,6,0,8,0,1"))
     movements = Movement.objects.count()
 
     out, _ = command("import_stock", str(path))

@@ -11,8 +11,9 @@ from stock.operator_io import (
 class Command(BaseCommand):
     help = (
         "Write the stock levels as CSV, 'store,sku,on_hand,reserved,available,"
-        "reorder_point', sorted by store and SKU, to FILE or to standard output. "
-        "'import_stock --mode set' reads the file back; rows that still match are skipped."
+        "reorder_point,version', sorted by store and SKU, to FILE or to standard output. "
+        "'import_stock' reads the file back: rows that still match are skipped, and an "
+        "edited row whose level has changed since the export is refused (its version)."
     )
 
     def add_arguments(self, parser):

@@ -1,29 +1,18 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from audit.context import origin
-from stock.exceptions import StockError
-from stock.locks import lock_stock_levels
 from stock.models import AdjustmentReason
 from stock.operator_io import (
     ADJUST,
     SET,
     StockFileInvalid,
-    StockRow,
+    StockImportRefused,
+    apply_stock_rows,
     parse_stock_csv,
     read_text,
 )
-from stock.services import stock_adjust, stock_set_count
-
-
-class ImportRefused(Exception):
-    """A service refused some rows; raised inside the transaction to roll it back."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(f"{len(problems)} row(s) refused")
-        self.problems = problems
 
 
 class Command(BaseCommand):
@@ -31,11 +20,13 @@ class Command(BaseCommand):
         "Apply a CSV file of stock counts or changes, all rows or none. With a "
         "'store,sku,on_hand' header (set mode) each row records a physical count "
         "(stock_set_count; rows that already match are skipped); with 'store,sku,delta' "
-        "(adjust mode) each row changes on_hand by delta (stock_adjust with --reason). "
-        "The mode comes from the header unless --mode is given; other columns (such as "
-        "those export_stock writes) are ignored. Every row is checked first and every "
-        "bad one is named as 'line N: problem' (the header is line 1); then all rows "
-        "are applied in one transaction, and a row the services refuse undoes them all."
+        "(adjust mode) each row changes on_hand by delta (stock_adjust with --reason, "
+        "whose sign must fit it). The mode comes from the header unless --mode is given. "
+        "A 'version' column (export_stock writes one) makes each row a compare-and-set: "
+        "a row whose level has changed since it was exported is refused, unless --force. "
+        "Other columns are ignored. Every row is checked first and every bad one is "
+        "named as 'line N: problem' (the header is line 1); then all rows are applied in "
+        "one transaction, and a row the services refuse undoes them all."
     )
 
     def add_arguments(self, parser):
@@ -51,8 +42,14 @@ class Command(BaseCommand):
             help=f"reason recorded on every movement, one of: "
             f"{', '.join(AdjustmentReason.values)} (default: correction)",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="apply rows whose level has changed since the version in the file, "
+            "overwriting those changes",
+        )
 
-    def handle(self, *args, file: str, mode: str | None, reason: str, **options):
+    def handle(self, *args, file: str, mode: str | None, reason: str, force: bool, **options):
         if reason not in AdjustmentReason.values:
             raise CommandError(
                 f"Unknown reason {reason!r}; use one of: {', '.join(AdjustmentReason.values)}."
@@ -61,57 +58,26 @@ class Command(BaseCommand):
         try:
             mode, rows = parse_stock_csv(text, mode=mode)
             with origin(request_id="command:import_stock"):
-                applied, unchanged = self.apply(mode, rows, reason=reason, source=Path(file).name)
-        except (StockFileInvalid, ImportRefused) as error:
+                applied, unchanged = apply_stock_rows(
+                    mode,
+                    rows,
+                    reason=reason,
+                    source=f"import_stock {Path(file).name}",
+                    force=force,
+                )
+        except (StockFileInvalid, StockImportRefused) as error:
             for problem in error.problems:
                 self.stderr.write(problem)
+            advice = ""
+            if getattr(error, "stale", 0):
+                advice = (
+                    " Export the stock again and redo the changes, or use --force to "
+                    "overwrite what changed since."
+                )
             raise CommandError(
-                f"{file}: nothing imported; {len(error.problems)} problem(s) found."
+                f"{file}: nothing imported; {len(error.problems)} problem(s) found.{advice}"
             ) from None
         summary = f"{file}: {applied} row(s) applied"
         if mode == SET:
             summary += f", {unchanged} unchanged"
         self.stdout.write(self.style.SUCCESS(f"{summary} ({mode} mode)."))
-
-    @transaction.atomic
-    def apply(self, mode: str, rows: list[StockRow], *, reason: str, source: str):
-        """Apply every row in one transaction; returns (applied, unchanged).
-
-        The levels the file names are locked first, in primary-key order (as every
-        multi-row change does), so the skipped counts stay true until the commit and two
-        imports naming the same levels queue instead of deadlocking. A refused row does
-        not stop the others being tried, so that every refusal is reported at once (no
-        two rows name the same level); then ImportRefused rolls them all back.
-        """
-        locked = lock_stock_levels((row.store, row.product) for row in rows)
-        applied, unchanged, refused = 0, 0, []
-        for row in rows:
-            note = f"import_stock {source} line {row.line}"
-            try:
-                if mode == SET:
-                    level = locked.get((row.store.pk, row.product.pk))
-                    if (level.on_hand if level else 0) == row.value:
-                        unchanged += 1
-                        continue
-                    stock_set_count(
-                        store=row.store,
-                        product=row.product,
-                        on_hand=row.value,
-                        reason=reason,
-                        note=note,
-                    )
-                else:
-                    stock_adjust(
-                        store=row.store,
-                        product=row.product,
-                        delta=row.value,
-                        reason=reason,
-                        note=note,
-                    )
-            except StockError as error:
-                refused.append(f"line {row.line}: {error.detail}")
-                continue
-            applied += 1
-        if refused:
-            raise ImportRefused(refused)
-        return applied, unchanged
