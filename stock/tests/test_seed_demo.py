@@ -12,8 +12,13 @@ from catalog.cache import new_catalog_generation
 from catalog.models import Product
 from stock.cache import stock_level_cache
 from stock.exceptions import InvalidStockOperation
-from stock.models import Movement, MovementKind, StockLevel
-from stock.selectors import stock_level_or_zero, stock_levels_with_ledger_drift
+from stock.models import Movement, MovementKind, Reservation, ReservationStatus, StockLevel
+from stock.selectors import (
+    low_stock_levels_of_store,
+    stock_level_or_zero,
+    stock_levels_with_ledger_drift,
+    stock_levels_with_reservation_drift,
+)
 from stock.serializers import StockLevelSerializer
 from stock.services import stock_seed_levels
 from stores.models import Membership, Role, Store
@@ -35,8 +40,16 @@ def test_seed_demo_builds_stores_catalog_and_stock_through_the_services(capsys):
     assert Store.objects.count() == 3
     assert Product.objects.count() == 12
     assert StockLevel.objects.count() == 36
-    assert Movement.objects.exclude(kind=MovementKind.RECEIVE).count() == 0
+    assert Counter(Movement.objects.values_list("kind", flat=True)) == {
+        MovementKind.RECEIVE: 36 + 1,
+        MovementKind.ADJUST: 1,
+        MovementKind.SALE: 1,
+        MovementKind.RESERVE: 2,
+        MovementKind.TRANSFER_OUT: 1,
+        MovementKind.TRANSFER_IN: 1,
+    }
     assert list(stock_levels_with_ledger_drift()) == []
+    assert list(stock_levels_with_reservation_drift()) == []
     assert set(logins) == {"admin", "manager", "clerk"}
     for username, (password, _) in logins.items():
         assert authenticate(username=username, password=password).username == username
@@ -235,8 +248,15 @@ def test_the_named_demo_data_is_made_through_the_services_and_audited(capsys):
     assert actions == {
         "store.create": 2,
         "product.create": 3,
-        "stock.receive": 6,
+        "stock.receive": 6 + 1,  # opening stock, and a delivery
+        "stock.reorder_point": 6,
         "membership.grant": 3,  # manager of both stores, clerk of the first
+        "stock.adjust": 1,
+        "stock.sale": 1,
+        "stock.reserve": 2,
+        "reservation.create": 1,
+        "stock.transfer_out": 1,
+        "stock.transfer_in": 1,
     }
 
 
@@ -258,3 +278,210 @@ def test_a_level_cached_as_zero_before_seeding_reads_seeded_after(
     body, hit = stock_level_cache.read(store.pk, product.pk, load)
     seeded = StockLevel.objects.get(store=store, product=product)
     assert (hit, body["version"], body["on_hand"]) == (False, 1, seeded.on_hand)
+
+
+# --- What the named demo shows ----------------------------------------------------------
+
+STORE_ROW = re.compile(r"^  ([a-z]+-01)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\S+)$", re.M)
+
+
+def store_table(output: str) -> list[tuple[str, ...]]:
+    """(store, admin's role, manager's, clerk's, low levels, low-stock page) per row."""
+    return [
+        (code, admin, manager, clerk, int(low), page)
+        for code, admin, manager, clerk, low, page in STORE_ROW.findall(output)
+    ]
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_every_store_with_each_logins_role_and_low_stock(capsys):
+    call_command("seed_demo")
+    output = capsys.readouterr().out
+
+    assert "Demo stores, and each login's role there:" in output
+    assert store_table(output) == [
+        ("berlin-01", "manager", "manager", "clerk", 5, "/stores/berlin-01/low-stock/"),
+        ("hamburg-01", "manager", "manager", "-", 2, "/stores/hamburg-01/low-stock/"),
+        ("munich-01", "manager", "-", "-", 1, "/stores/munich-01/low-stock/"),
+    ]
+    assert "clerk: + sells and reserves; manager: + receives" in output
+
+
+@pytest.mark.django_db
+def test_a_second_run_prints_the_stores_as_they_are_now(capsys):
+    call_command("seed_demo")
+    capsys.readouterr()
+    berlin = Store.objects.get(code="berlin-01")
+    level = low_stock_levels_of_store(berlin).first()
+    StockLevel.objects.filter(pk=level.pk).update(reorder_point=0)
+
+    call_command("seed_demo")
+    output = capsys.readouterr().out
+
+    assert output.startswith("Demo data already present; keeping it.\n")
+    assert store_table(output)[0] == (
+        "berlin-01",
+        "manager",
+        "manager",
+        "clerk",
+        4,
+        "/stores/berlin-01/low-stock/",
+    )
+
+
+@pytest.mark.django_db
+def test_every_demo_store_has_low_stock_to_show_on_a_fresh_run(capsys):
+    seed(capsys)
+
+    low = {
+        store.code: list(
+            low_stock_levels_of_store(store).values_list(
+                "product__sku", "available", "reorder_point"
+            )
+        )
+        for store in Store.objects.order_by("code")
+    }
+    assert low == {
+        "berlin-01": [
+            ("TEE-RED", 1, 12),
+            ("CAP-RED", 1, 8),
+            ("TEE-BLUE", 6, 12),
+            ("CAP-BLUE", 4, 8),  # 2 of its 6 held by the web order
+            ("TEE-BLACK", 9, 12),  # 2 of its 11 damaged
+        ],
+        "hamburg-01": [("TEE-RED", 8, 12), ("CAP-RED", 8, 8)],
+        "munich-01": [("HOODIE-BLACK", 5, 6)],
+    }
+    reorder_points = dict(
+        StockLevel.objects.filter(store__code="munich-01").values_list(
+            "product__sku", "reorder_point"
+        )
+    )
+    assert reorder_points == {
+        f"{stem}-{colour}": point
+        for stem, point in [("TEE", 12), ("HOODIE", 6), ("CAP", 8)]
+        for colour in ["RED", "BLUE", "BLACK", "WHITE"]
+    }
+
+
+@pytest.mark.django_db
+def test_the_demo_activity_is_done_by_the_demo_logins_with_notes_and_references(capsys):
+    seed(capsys)
+
+    activity = Movement.objects.exclude(reference="demo opening stock").order_by("pk")
+    assert list(
+        activity.values_list(
+            "store__code",
+            "product__sku",
+            "kind",
+            "delta_on_hand",
+            "delta_reserved",
+            "reason",
+            "note",
+            "actor__username",
+        )
+    ) == [
+        (
+            "berlin-01",
+            "HOODIE-RED",
+            "receive",
+            24,
+            0,
+            "",
+            "Weekly delivery from the warehouse.",
+            "manager",
+        ),
+        (
+            "berlin-01",
+            "TEE-BLACK",
+            "adjust",
+            -2,
+            0,
+            "damaged",
+            "Two torn while unpacking; thrown away.",
+            "manager",
+        ),
+        ("berlin-01", "HOODIE-BLUE", "sale", -3, 0, "", "", "clerk"),
+        ("berlin-01", "HOODIE-BLACK", "reserve", 0, 1, "", "", "clerk"),
+        ("berlin-01", "CAP-BLUE", "reserve", 0, 2, "", "", "clerk"),
+        (
+            "berlin-01",
+            "HOODIE-WHITE",
+            "transfer_out",
+            -5,
+            0,
+            "",
+            "Refill for hamburg-01, short of it.",
+            "manager",
+        ),
+        (
+            "hamburg-01",
+            "HOODIE-WHITE",
+            "transfer_in",
+            5,
+            0,
+            "",
+            "Refill for hamburg-01, short of it.",
+            "manager",
+        ),
+    ]
+    [reservation] = Reservation.objects.all()
+    assert (reservation.store.code, reservation.status, reservation.reference) == (
+        "berlin-01",
+        ReservationStatus.ACTIVE,
+        "web order W-1001",
+    )
+    assert (reservation.expires_at - reservation.created_at).total_seconds() == 24 * 60 * 60
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stores, products", [(1, 1), (1, 2), (2, 1), (8, 24)])
+def test_the_demo_activity_fits_every_named_size(capsys, stores, products):
+    seed(capsys, "--stores", str(stores), "--products", str(products))
+
+    kinds = Counter(
+        Movement.objects.exclude(reference="demo opening stock").values_list("kind", flat=True)
+    )
+    transfers = 1 if stores > 1 else 0
+    assert kinds == {
+        MovementKind.RECEIVE: 1,
+        MovementKind.ADJUST: 1,
+        MovementKind.SALE: 1,
+        MovementKind.RESERVE: 2 if products > 1 else 1,  # one product: its lines merge
+        **({MovementKind.TRANSFER_OUT: 1, MovementKind.TRANSFER_IN: 1} if transfers else {}),
+    }
+    assert_ledger_verifies(capsys, stores * products)
+
+
+@pytest.mark.django_db
+def test_a_generated_run_lists_the_members_stores_and_counts_the_rest(capsys):
+    call_command("seed_demo", "--stores", "20", "--products", "15")
+    output = capsys.readouterr().out
+
+    rows = re.findall(r"^  (store-\d{5}) +(\S+) +(\S+) +(\S+) +(\d+) +(\S+)$", output, re.M)
+    low = {
+        code: str(low_stock_levels_of_store(Store.objects.get(code=code)).count())
+        for code in ["store-00001", "store-00002"]
+    }
+    assert rows == [
+        (
+            "store-00001",
+            "manager",
+            "manager",
+            "clerk",
+            low["store-00001"],
+            "/stores/store-00001/low-stock/",
+        ),
+        (
+            "store-00002",
+            "manager",
+            "manager",
+            "-",
+            low["store-00002"],
+            "/stores/store-00002/low-stock/",
+        ),
+    ]
+    assert (
+        "  ... and 18 more stores (store-00003 to store-00020), where only admin holds a role.\n"
+        in output
+    )

@@ -1,6 +1,7 @@
 import secrets
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -11,19 +12,32 @@ from django.db.models.functions import Length
 from catalog.cache import new_catalog_generation
 from catalog.models import Product
 from catalog.services import product_create
-from stock.models import Movement, StockLevel
-from stock.services import stock_receive, stock_seed_levels
+from stock.models import AdjustmentReason, Movement, StockLevel
+from stock.selectors import low_stock_levels_of_store
+from stock.services import (
+    MAX_RESERVATION_TTL_SECONDS,
+    StockLine,
+    reservation_create,
+    stock_adjust,
+    stock_purchase,
+    stock_receive,
+    stock_seed_levels,
+    stock_set_reorder_point,
+    stock_transfer,
+)
+from stores.access import role_in_store
 from stores.models import Role, Store
 from stores.services import membership_grant, store_create
 
 CITIES = ["berlin", "hamburg", "munich", "cologne", "frankfurt", "leipzig", "dresden", "bremen"]
+# (SKU stem, name, price, reorder point: at or below it the level is low stock)
 ITEMS = [
-    ("TEE", "T-shirt", "19.90"),
-    ("HOODIE", "Hoodie", "49.00"),
-    ("CAP", "Cap", "14.50"),
-    ("MUG", "Mug", "9.90"),
-    ("BOTTLE", "Water bottle", "24.00"),
-    ("TOTE", "Tote bag", "12.00"),
+    ("TEE", "T-shirt", "19.90", 12),
+    ("HOODIE", "Hoodie", "49.00", 6),
+    ("CAP", "Cap", "14.50", 8),
+    ("MUG", "Mug", "9.90", 10),
+    ("BOTTLE", "Water bottle", "24.00", 6),
+    ("TOTE", "Tote bag", "12.00", 8),
 ]
 COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
 NAMED_PRODUCTS = len(ITEMS) * len(COLOURS)
@@ -45,15 +59,30 @@ DEMO_USERS = [
     ("manager", False, Role.MANAGER, 2),
     ("clerk", False, Role.CLERK, 1),
 ]
+ROLES_EXPLAINED = (
+    "viewer: reads stock; clerk: + sells and reserves; manager: + receives, adjusts, "
+    "counts, transfers, sets reorder points, manages members, opens the low-stock page."
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    user: object  # the user model
+    password: str
+    scope: str
 
 
 class Command(BaseCommand):
     help = (
         "Load demo or load-test data and demo logins whose new passwords it prints. "
         f"Up to {len(CITIES)} stores and {NAMED_PRODUCTS} products (the default: 3 x 12) "
-        "it builds a small named data set (berlin-01, TEE-RED, ...), stock received "
-        "through the stock services one change at a time, each change audited; run it "
-        "again and it keeps the data and only resets the passwords. "
+        "it builds a small named data set (berlin-01, TEE-RED, ...) through the stock "
+        "services one change at a time, each change audited: opening stock, reorder "
+        "points that leave a few levels low, and a day's activity in the first store by "
+        "the demo logins (a delivery, a damaged item written off with a note, a sale, a "
+        "reservation, a transfer to the second store); run it again and it keeps the "
+        "data and only resets the passwords. It prints the logins and every demo store "
+        "with each login's role there and its number of low levels. "
         "Larger sizes build generated data (store-00001, SKU-00001, ...) with set-based "
         f"inserts, up to {MAX_STORES:,} stores, {MAX_PRODUCTS:,} products and "
         f"{MAX_LEVELS:,} stock levels: every product in every store, each level with one "
@@ -96,27 +125,38 @@ class Command(BaseCommand):
             )
         if append or stores > len(CITIES) or products > NAMED_PRODUCTS:
             demo_stores = self.create_generated_data(stores, products, append=append)
+            logins = self.reset_users(demo_stores)
         elif Store.objects.exists():
             self.stdout.write("Demo data already present; keeping it.")
             demo_stores = list(Store.objects.order_by("code")[:stores])
+            logins = self.reset_users(demo_stores)
         else:
-            demo_stores = self.create_catalog_and_stock(stores, products)
-        self.print_logins(self.reset_users(demo_stores))
+            with transaction.atomic():
+                demo_stores, catalog = self.create_catalog_and_stock(stores, products)
+                logins = self.reset_users(demo_stores)
+                self.create_activity(
+                    demo_stores, catalog, {login.user.username: login.user for login in logins}
+                )
+        self.print_logins(logins)
+        self.print_stores(demo_stores, logins)
 
-    @transaction.atomic
-    def create_catalog_and_stock(self, store_count: int, product_count: int) -> list[Store]:
+    def create_catalog_and_stock(
+        self, store_count: int, product_count: int
+    ) -> tuple[list[Store], list[Product]]:
+        """The named stores and catalog, each level's opening stock received and its
+        reorder point set, so that a few levels start at or below it."""
         stores = [
             store_create(code=f"{city}-01", name=f"{city.title()} Flagship", actor=None)
             for city in CITIES[:store_count]
         ]
         catalog_spec = [
-            (f"{code}-{colour}", f"{name}, {colour.lower()}", Decimal(price))
-            for code, name, price in ITEMS
+            (f"{code}-{colour}", f"{name}, {colour.lower()}", Decimal(price), reorder_point)
+            for code, name, price, reorder_point in ITEMS
             for colour in COLOURS
-        ]
+        ][:product_count]
         catalog = [
             product_create(sku=sku, name=name, price=price, actor=None)
-            for sku, name, price in catalog_spec[:product_count]
+            for sku, name, price, _ in catalog_spec
         ]
         for store_index, store in enumerate(stores):
             for product_index, product in enumerate(catalog):
@@ -124,11 +164,76 @@ class Command(BaseCommand):
                 stock_receive(
                     store=store, product=product, quantity=quantity, reference="demo opening stock"
                 )
+                stock_set_reorder_point(
+                    store=store, product=product, reorder_point=catalog_spec[product_index][3]
+                )
         self.stdout.write(
             f"Created {len(stores)} stores, {len(catalog)} products and "
             f"{StockLevel.objects.count()} stock levels."
         )
-        return stores
+        return stores, catalog
+
+    def create_activity(self, stores: list[Store], catalog: list[Product], users: dict) -> None:
+        """A day in the first store, through the stock services as the demo logins: a
+        delivery, a damaged item written off with a note, a sale, a web order's
+        reservation and (with a second store) a transfer refilling it. The ledger, the
+        audit log, the reservations and the low-stock page then show how they look."""
+        store, manager, clerk = stores[0], users["manager"], users["clerk"]
+
+        def stocked(quantity: int, start: int) -> Product:
+            """The first product from ``catalog[start]`` on (wrapping) with ``quantity``
+            available in ``store``: small catalogs have small opening stock."""
+            available = dict(
+                StockLevel.objects.filter(store=store).values_list("product_id", "available")
+            )
+            for offset in range(len(catalog)):
+                product = catalog[(start + offset) % len(catalog)]
+                if available.get(product.pk, 0) >= quantity:
+                    return product
+            raise CommandError(f"No demo product has {quantity} units in {store.code}.")
+
+        stock_receive(
+            store=store,
+            product=catalog[4 % len(catalog)],
+            quantity=24,
+            reference="delivery DN-1001",
+            note="Weekly delivery from the warehouse.",
+            actor=manager,
+        )
+        stock_adjust(
+            store=store,
+            product=stocked(2, start=2),
+            delta=-2,
+            reason=AdjustmentReason.DAMAGED,
+            note="Two torn while unpacking; thrown away.",
+            actor=manager,
+        )
+        stock_purchase(
+            store=store,
+            product=stocked(3, start=5),
+            quantity=3,
+            reference="till 1 receipt 0001",
+            actor=clerk,
+        )
+        reservation_create(
+            store=store,
+            lines=[StockLine(stocked(1, start=6), 1), StockLine(stocked(2, start=9), 2)],
+            ttl_seconds=MAX_RESERVATION_TTL_SECONDS,
+            reference="web order W-1001",
+            actor=clerk,
+        )
+        if len(stores) > 1:
+            stock_transfer(
+                from_store=store,
+                to_store=stores[1],
+                lines=[StockLine(stocked(5, start=7), 5)],
+                note=f"Refill for {stores[1].code}, short of it.",
+                actor=manager,
+            )
+        self.stdout.write(
+            f"Demo activity in {store.code}: a delivery, a damaged item written off, a sale, "
+            "a reservation" + (f" and a transfer to {stores[1].code}." if len(stores) > 1 else ".")
+        )
 
     # --- Generated data -------------------------------------------------------------
 
@@ -237,7 +342,7 @@ class Command(BaseCommand):
 
     # --- Logins ---------------------------------------------------------------------
 
-    def reset_users(self, stores: list[Store]) -> list[tuple[str, str, str]]:
+    def reset_users(self, stores: list[Store]) -> list[DemoLogin]:
         User = get_user_model()
         logins = []
         for username, is_admin, role, store_count in DEMO_USERS:
@@ -254,10 +359,35 @@ class Command(BaseCommand):
                 if is_admin
                 else f"{role} of {', '.join(store.code for store in granted)}"
             )
-            logins.append((username, password, scope))
+            logins.append(DemoLogin(user, password, scope))
         return logins
 
-    def print_logins(self, logins):
+    def print_logins(self, logins: list[DemoLogin]) -> None:
         self.stdout.write(self.style.SUCCESS("Demo logins (new passwords on every run):"))
-        for username, password, scope in logins:
-            self.stdout.write(f"  {username:<8} password {password:<18} {scope}")
+        for login in logins:
+            username = login.user.username
+            self.stdout.write(f"  {username:<8} password {login.password:<18} {login.scope}")
+
+    def print_stores(self, stores: list[Store], logins: list[DemoLogin]) -> None:
+        """Each demo store with the role every login holds there (as ``stores.access``
+        decides it) and how many of its levels are low. A generated set lists the stores
+        the members were given and counts the rest, where only the staff login acts."""
+        shown = stores if len(stores) <= len(CITIES) else stores[: max(n for *_, n in DEMO_USERS)]
+        names = [login.user.username for login in logins]
+        self.stdout.write(self.style.SUCCESS("Demo stores, and each login's role there:"))
+        header = ["store", *names, "low", "low-stock page (managers)"]
+        self.stdout.write(
+            "  " + "".join(f"{cell:<12}" for cell in header[:-2]) + " ".join(header[-2:])
+        )
+        for store in shown:
+            roles = [str(role_in_store(login.user, store)[1] or "-") for login in logins]
+            low = low_stock_levels_of_store(store).count()
+            row = "".join(f"{cell:<12}" for cell in [store.code, *roles])
+            self.stdout.write(f"  {row}{low:<4}/stores/{store.code}/low-stock/")
+        if len(stores) > len(shown):
+            self.stdout.write(
+                f"  ... and {len(stores) - len(shown):,} more stores "
+                f"({stores[len(shown)].code} to {stores[-1].code}), "
+                "where only admin holds a role."
+            )
+        self.stdout.write(f"  Roles: {ROLES_EXPLAINED}")
