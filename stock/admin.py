@@ -17,7 +17,10 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 
 from stores.access import role_in_store
 from stores.admin import StoreFilter, StoreScopedAdmin
@@ -287,23 +290,101 @@ class StockLevelAdmin(StoreScopedAdmin):
         )
 
 
+class MovementDateFilter(admin.DateFieldListFilter):
+    """Today, the past 7 days, this month, this year: by ``created_at``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "date"
+
+
+class SkuFilter(admin.SimpleListFilter):
+    """One product's movements (``?sku=``), the filter a level's page links to. Not
+    offered as a list of choices: a catalog has too many products for a sidebar."""
+
+    title = "product"
+    parameter_name = "sku"
+
+    def lookups(self, request, model_admin):
+        chosen = request.GET.get(self.parameter_name)
+        return [(chosen, chosen)] if chosen else []
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(product__sku=self.value())
+        return queryset
+
+
+def shortened(text: str, limit: int):
+    """``text`` as it is when it fits in ``limit`` characters; else cut, with an
+    ellipsis, and the whole of it as the tooltip."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1])
+
+
+NOTE_SHOWN = 40  # characters of a note in the list; the whole note is its tooltip
+REFERENCE_SHOWN = 16  # a transfer's reference is 41 characters long
+PRODUCT_NAME_SHOWN = 28
+
+
 @admin.register(Movement)
 class MovementAdmin(StoreScopedAdmin):
-    """The stock ledger, read-only."""
+    """The stock ledger, read-only.
+
+    The list fits a 1,400 px screen next to the admin's sidebars: the product is its SKU
+    over its name, the change of on hand and reserved one column, and the reference and
+    note are cut to a bounded width (the whole text is the cell's tooltip).
+    """
 
     list_display = [
-        "created_at", "store", "sku", "kind", "delta_on_hand", "delta_reserved",
-        "on_hand_after", "reserved_after", "reason", "reference", "actor",
+        "when", "store", "product_label", "kind", "change", "reason", "reference_short",
+        "actor", "note_short",
     ]  # fmt: skip
     list_select_related = ["store", "product", "actor"]
-    list_filter = [StoreFilter, "kind"]
+    list_filter = [StoreFilter, "kind", ("created_at", MovementDateFilter), SkuFilter]
     search_fields = ["product__sku", "product__name", "reference"]
     ordering = ["-id"]
     show_full_result_count = False
 
-    @admin.display(ordering="product__sku", description="SKU")
-    def sku(self, movement):
-        return movement.product.sku
+    change_list_template = "admin/stock/movement/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """Without the admin's navigation sidebar (the breadcrumbs lead back): its width
+        is what the ledger's columns need."""
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(ordering="id", description="when")
+    def when(self, movement):
+        return date_format(localtime(movement.created_at), "Y-m-d H:i")
+
+    @admin.display(ordering="product__sku", description="product")
+    def product_label(self, movement):
+        return format_html(
+            '{}<br><span class="quiet">{}</span>',
+            movement.product.sku,
+            shortened(movement.product.name, PRODUCT_NAME_SHOWN),
+        )
+
+    @admin.display(description="change")
+    def change(self, movement):
+        """The units it moved and what they came to: on hand, and reserved when a hold
+        changed them."""
+        changes = []
+        if movement.delta_on_hand or not movement.delta_reserved:
+            changes.append(f"on hand {movement.delta_on_hand:+d} → {movement.on_hand_after}")
+        if movement.delta_reserved:
+            changes.append(f"reserved {movement.delta_reserved:+d} → {movement.reserved_after}")
+        return format_html_join(mark_safe("<br>"), "{}", ((change,) for change in changes))
+
+    @admin.display(ordering="reference", description="reference")
+    def reference_short(self, movement):
+        return shortened(movement.reference, REFERENCE_SHOWN)
+
+    @admin.display(description="note")
+    def note_short(self, movement):
+        return shortened(movement.note, NOTE_SHOWN)
 
 
 class ReservationLineInline(admin.TabularInline):
