@@ -38,6 +38,7 @@ from .serializers import (
     SetCountSerializer,
     StockLevelReadSerializer,
     StockLevelSerializer,
+    StockOperationResultSerializer,
     TransferResultSerializer,
     TransferSerializer,
 )
@@ -69,10 +70,9 @@ IF_MATCH = OpenApiParameter(
 ETAG_PATTERN = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
 
 
-def stock_level_response(level: StockLevel, **extra) -> Response:
-    """The level as JSON (plus ``extra`` fields), with its version as the ETag."""
-    body = StockLevelSerializer(level).data | extra
-    return Response(body, headers={"ETag": f'"{level.version}"'})
+def stock_level_response(level: StockLevel, serializer_class=StockLevelSerializer) -> Response:
+    """The level as JSON, with its version as the ETag."""
+    return Response(serializer_class(level).data, headers={"ETag": f'"{level.version}"'})
 
 
 def expected_version(request) -> int | None:
@@ -144,7 +144,8 @@ class StockOperationApi(ApiView):
         def execute():
             product = product_or_404(sku)
             data = validated(self.input_serializer, request.data)
-            return stock_level_response(self.perform(request, store, product, data))
+            level = self.perform(request, store, product, data)
+            return stock_level_response(level, StockOperationResultSerializer)
 
         return idempotently(self, request, execute)
 
@@ -154,7 +155,10 @@ def operation_schema(input_serializer, *statuses, parameters=()):
         post=extend_schema(
             request=input_serializer,
             parameters=[IDEMPOTENCY_KEY, *parameters],
-            responses={200: StockLevelSerializer, **errors(400, 403, 404, 422, *statuses)},
+            responses={
+                200: StockOperationResultSerializer,
+                **errors(400, 403, 404, 422, *statuses),
+            },
         )
     )
 

@@ -41,17 +41,33 @@ def note_field():
 
 
 class StockLevelSerializer(serializers.ModelSerializer):
+    """One level. Callers hand it levels with their store and product loaded (the
+    selectors ``select_related`` both), so a page of rows costs no query per row."""
+
     store = serializers.CharField(source="store.code")
     sku = serializers.CharField(source="product.sku")
+    product_name = serializers.CharField(source="product.name")
     updated_at = serializers.DateTimeField(allow_null=True)
 
     class Meta:
         model = StockLevel
         fields = [
-            "store", "sku", "on_hand", "reserved", "available", "reorder_point", "version",
-            "updated_at",
+            "store", "sku", "product_name", "on_hand", "reserved", "available",
+            "reorder_point", "version", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class StockOperationResultSerializer(StockLevelSerializer):
+    """The answer to a stock operation: the level after it, and the ledger row that
+    recorded it (a shop keeps the sale's ``movement_id`` with its order)."""
+
+    movement_id = serializers.IntegerField(
+        read_only=True, help_text="The id of the movement this operation recorded."
+    )
+
+    class Meta(StockLevelSerializer.Meta):
+        fields = [*StockLevelSerializer.Meta.fields, "movement_id"]
 
 
 class StockLevelReadSerializer(StockLevelSerializer):
@@ -146,8 +162,8 @@ class TransferResultSerializer(serializers.Serializer):
     from_store = serializers.CharField()
     to_store = serializers.CharField()
     lines = TransferLineSerializer(many=True)
-    source_levels = StockLevelSerializer(many=True)
-    destination_levels = StockLevelSerializer(many=True)
+    source_levels = StockOperationResultSerializer(many=True)
+    destination_levels = StockOperationResultSerializer(many=True)
 
 
 class MovementSerializer(serializers.ModelSerializer):
@@ -158,7 +174,7 @@ class MovementSerializer(serializers.ModelSerializer):
         model = Movement
         fields = [
             "id", "sku", "kind", "delta_on_hand", "delta_reserved", "on_hand_after",
-            "reserved_after", "reason", "reference", "actor", "created_at",
+            "reserved_after", "reason", "reference", "note", "actor", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

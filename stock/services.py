@@ -692,7 +692,8 @@ def _guarded_update(change: _Change, now) -> StockLevel | None:
 
 @functools.cache
 def _guarded_change_sql(audited: bool) -> str:
-    """The guarded UPDATE, its ledger INSERT and (``audited``) its audit outbox INSERT."""
+    """The guarded UPDATE, its ledger INSERT and (``audited``) its audit outbox INSERT;
+    answers the level's new values and the recorded movement's id (no row if refused)."""
     audit = f", audited AS ({movement_outbox_sql('recorded')})" if audited else ""
     level_table = connection.ops.quote_name(StockLevel._meta.db_table)
     movement_table = connection.ops.quote_name(Movement._meta.db_table)
@@ -718,7 +719,8 @@ def _guarded_change_sql(audited: bool) -> str:
               FROM changed
          RETURNING id, on_hand_after, reserved_after, version_after
         ){audit}
-        SELECT id, on_hand, reserved, reorder_point, version FROM changed
+        SELECT changed.id, on_hand, reserved, reorder_point, version, recorded.id
+          FROM changed, recorded
     """
 
 
@@ -737,8 +739,8 @@ def _guarded_update_postgresql(change: _Change, now) -> StockLevel | None:
         return None
     if audited:
         relay_after_commit()
-    level_id, on_hand, reserved, reorder_point, version = row
-    return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
+    level_id, on_hand, reserved, reorder_point, version, movement_id = row
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement_id)
 
 
 def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
@@ -776,7 +778,7 @@ def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
         created_at=now,
     )
     audit_movement(movement, actor=change.actor)
-    return _level(change, now, level_id, on_hand, reserved, reorder_point, version)
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement.pk)
 
 
 def _statement_params(change: _Change, now) -> dict:
@@ -795,8 +797,12 @@ def _statement_params(change: _Change, now) -> dict:
     }
 
 
-def _level(change, now, level_id, on_hand, reserved, reorder_point, version) -> StockLevel:
-    return StockLevel(
+def _level(
+    change, now, level_id, on_hand, reserved, reorder_point, version, movement_id
+) -> StockLevel:
+    """The level after ``change``; ``movement_id`` is the Movement that recorded it
+    (a sale's answer names its ledger row)."""
+    level = StockLevel(
         id=level_id,
         store=change.store,
         product=change.product,
@@ -807,6 +813,8 @@ def _level(change, now, level_id, on_hand, reserved, reorder_point, version) -> 
         version=version,
         updated_at=now,
     )
+    level.movement_id = movement_id
+    return level
 
 
 # --- After commit -------------------------------------------------------------------

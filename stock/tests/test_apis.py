@@ -48,6 +48,7 @@ def test_a_stock_level_reads_with_its_version_as_etag(client, berlin, tee):
     assert level_body(response) == {
         "store": "berlin-01",
         "sku": "TEE",
+        "product_name": "T-shirt",
         "on_hand": 7,
         "reserved": 0,
         "available": 7,
@@ -65,6 +66,7 @@ def test_a_product_never_stocked_reads_as_a_zero_level(client, tee):
     assert response.json() == {
         "store": "berlin-01",
         "sku": "TEE",
+        "product_name": "T-shirt",
         "on_hand": 0,
         "reserved": 0,
         "available": 0,
@@ -273,6 +275,7 @@ def test_the_ledger_lists_newest_first_and_filters(client, berlin, tee, manager)
         "reserved_after": 0,
         "reason": "",
         "reference": "PO-1",
+        "note": "",
         "actor": "manager",
     }
     assert [m["reference"] for m in sales] == ["order-9"]

@@ -113,6 +113,7 @@ def test_a_never_stocked_product_reads_as_zero_and_is_cached_too(api, tee):
     assert hit.json() == {
         "store": "berlin-01",
         "sku": "TEE",
+        "product_name": "T-shirt",
         "on_hand": 0,
         "reserved": 0,
         "available": 0,
