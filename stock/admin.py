@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
+from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.timezone import localtime
 
+from audit.selectors import audit_events_visible_to
 from stores.access import role_in_store
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
@@ -38,6 +41,26 @@ from .services import (
     stock_set_reorder_point,
     stock_transfer,
 )
+from .templatetags.stock_pages import movement_change
+
+LATEST_MOVEMENTS = 10  # shown on a level's page
+HISTORY_PAGE_SIZE = 100  # movements per page of a level's history
+
+
+def movements_of_level(level) -> QuerySet[Movement]:
+    """A level's movements, newest first, read through the one-movement-per-version
+    index (store, product, version_after), however busy the rest of the store is."""
+    return (
+        Movement.objects.filter(store_id=level.store_id, product_id=level.product_id)
+        .select_related("actor")
+        .order_by("-version_after")
+    )
+
+
+def level_movements_url(level) -> str:
+    """The movement list showing one level's movements."""
+    query = urlencode({"store": level.store.code, "sku": level.product.sku})
+    return f"{reverse('admin:stock_movement_changelist')}?{query}"
 
 
 class LowStockFilter(admin.SimpleListFilter):
@@ -194,11 +217,18 @@ class StockLevelAdmin(StoreScopedAdmin):
             return forms.IntegerField(min_value=0, max_value=MAX_QUANTITY, label="Reorder point")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "product")
+
     def is_manager_of(self, request, level) -> bool:
         """The user manages the level's store: by membership, or as staff holding
-        ``stock.change_stocklevel`` (``stores.access``)."""
-        _, role = role_in_store(request.user, level.store)
-        return role is not None and role.includes(Role.MANAGER)
+        ``stock.change_stocklevel`` (``stores.access``). Remembered for the request, as
+        Django asks for every button of the page."""
+        answers = request.__dict__.setdefault("_manages_store", {})
+        if level.store_id not in answers:
+            _, role = role_in_store(request.user, level.store)
+            answers[level.store_id] = role is not None and role.includes(Role.MANAGER)
+        return answers[level.store_id]
 
     def has_change_permission(self, request, obj=None):
         """Managers edit a level's reorder point; nothing else."""
@@ -222,18 +252,52 @@ class StockLevelAdmin(StoreScopedAdmin):
                 actor=request.user,
             )
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        level = self.get_object(request, object_id)
-        operations = []
-        if level is not None and self.is_manager_of(request, level):
-            operations = [
-                (operation.title, reverse(f"admin:stock_stocklevel_{name}", args=[level.pk]))
-                for name, operation in OPERATIONS.items()
-            ]
-        extra_context = {**(extra_context or {}), "stock_operations": operations}
-        if operations:
-            extra_context["low_stock_url"] = reverse("low-stock", args=[level.store.code])
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The level's form, its operations for a manager, and its latest movements."""
+        if obj is not None:
+            context["latest_movements"] = list(movements_of_level(obj)[:LATEST_MOVEMENTS])
+            context["level_movements_url"] = level_movements_url(obj)
+            context["stock_operations"] = []
+            if self.is_manager_of(request, obj):
+                context["stock_operations"] = [
+                    (operation.title, reverse(f"admin:stock_stocklevel_{name}", args=[obj.pk]))
+                    for name, operation in OPERATIONS.items()
+                ]
+                context["low_stock_url"] = reverse("low-stock", args=[obj.store.code])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The level's stock changes, newest first, and its reorder point changes.
+
+        Django's history lists the admin's LogEntry rows, which no stock change writes (the
+        services write the ledger and the audit log), so it would say "no change history".
+        """
+        level = self.get_object(request, unquote(object_id))
+        if level is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, level):
+            raise PermissionDenied
+        paginator = Paginator(movements_of_level(level), HISTORY_PAGE_SIZE)
+        movements = paginator.get_page(request.GET.get(PAGE_VAR))
+        reorder_point_changes = audit_events_visible_to(request.user).filter(
+            action="stock.reorder_point",
+            object_type="stock.stocklevel",
+            object_id=str(level.pk),
+        )[:HISTORY_PAGE_SIZE]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {level}",
+            "subtitle": None,
+            "object": level,
+            "opts": self.opts,
+            "movements": movements,
+            "page_range": paginator.get_elided_page_range(movements.number),
+            "page_var": PAGE_VAR,
+            "level_movements_url": level_movements_url(level),
+            "reorder_point_changes": list(reorder_point_changes),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/stock/stocklevel/history.html", context)
 
     def get_urls(self):
         operation_urls = [
@@ -369,14 +433,7 @@ class MovementAdmin(StoreScopedAdmin):
 
     @admin.display(description="change")
     def change(self, movement):
-        """The units it moved and what they came to: on hand, and reserved when a hold
-        changed them."""
-        changes = []
-        if movement.delta_on_hand or not movement.delta_reserved:
-            changes.append(f"on hand {movement.delta_on_hand:+d} → {movement.on_hand_after}")
-        if movement.delta_reserved:
-            changes.append(f"reserved {movement.delta_reserved:+d} → {movement.reserved_after}")
-        return format_html_join(mark_safe("<br>"), "{}", ((change,) for change in changes))
+        return movement_change(movement)
 
     @admin.display(ordering="reference", description="reference")
     def reference_short(self, movement):
