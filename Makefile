@@ -6,13 +6,40 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 .PHONY: run test lint bench bench-audit install migrate demo check-compose clean
 
+# The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
+PORT ?= 8000
+
+# `make run` first binds the port as runserver will (with the system's python3: the
+# virtualenv may not exist yet), so that a second `make run` while one is serving stops
+# here, before it installs, migrates or seeds anything.
+define PORT_CHECK
+import socket, sys
+port = sys.argv[1]
+if not port.isdigit() or not 0 < int(port) < 65536:
+    sys.exit(f"PORT={port!r} is not a port number (1-65535).")
+probe = socket.socket()
+probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    probe.bind(("127.0.0.1", int(port)))
+except OSError as error:
+    sys.exit(
+        f"Port {port} is taken ({error.strerror}): another server, perhaps an earlier "
+        f"`make run`, listens on 127.0.0.1:{port}. Stop it, or choose another port: "
+        f"make run PORT={int(port) % 65535 + 1}"
+    )
+endef
+export PORT_CHECK
+
 # The development server runs with DEBUG on (and so the development SECRET_KEY); the
 # settings default to DEBUG off, where a process without SECRET_KEY refuses to start.
 run migrate demo: export DEBUG ?= true
 
-## Install, migrate, load the demo data and serve http://127.0.0.1:8000
-run: install migrate demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+## Install, migrate, load the demo data and serve http://127.0.0.1:8000 (PORT=8001: another port)
+run:
+	@$(PYTHON) -c "$$PORT_CHECK" "$(PORT)"
+	@$(MAKE) --no-print-directory install migrate demo
+	@echo "Open http://127.0.0.1:$(PORT)/ : the home page links each login's stores."
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## Run the test suite (pass pytest options with ARGS="-k transfer")
 test: install
