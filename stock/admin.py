@@ -63,6 +63,16 @@ def level_movements_url(level) -> str:
     return f"{reverse('admin:stock_movement_changelist')}?{query}"
 
 
+def store_text(store) -> str:
+    """A store as text, where a link would lead members to the staff's store pages."""
+    return f"{store.code} ({store.name})"
+
+
+def product_text(product) -> str:
+    """A product as text, where a link would lead members to the staff's catalog."""
+    return f"{product.sku} ({product.name})"
+
+
 class LowStockFilter(admin.SimpleListFilter):
     title = "low stock"
     parameter_name = "low_stock"
@@ -191,11 +201,11 @@ class StockLevelAdmin(StoreScopedAdmin):
 
     @admin.display(description="store")
     def store_code(self, level):
-        return f"{level.store.code} ({level.store.name})"
+        return store_text(level.store)
 
     @admin.display(description="product")
     def product_label(self, level):
-        return f"{level.product.sku} ({level.product.name})"
+        return product_text(level.product)
 
     @admin.display(description="low", empty_value="")
     def low(self, level):
@@ -407,6 +417,12 @@ class MovementAdmin(StoreScopedAdmin):
     ]  # fmt: skip
     list_select_related = ["store", "product", "actor"]
     list_filter = [StoreFilter, "kind", ("created_at", MovementDateFilter), SkuFilter]
+    # A movement's page: its store, product and actor as text (``store_text``).
+    fields = [
+        "when", "store_label", "product_text", "kind", "change", "reason", "reference", "note",
+        "actor_name",
+    ]  # fmt: skip
+    readonly_fields = [*fields, "version"]
     search_fields = ["product__sku", "product__name", "reference"]
     ordering = ["-id"]
     show_full_result_count = False
@@ -418,6 +434,30 @@ class MovementAdmin(StoreScopedAdmin):
         is what the ledger's columns need."""
         extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
         return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "product", "actor")
+
+    def get_fields(self, request, obj=None):
+        """Staff also see the level's version the movement made (members never see
+        versions, the API's bookkeeping)."""
+        return self.fields + (["version"] if self.sees_every_store(request) else [])
+
+    @admin.display(description="store")
+    def store_label(self, movement):
+        return store_text(movement.store)
+
+    @admin.display(description="product")
+    def product_text(self, movement):
+        return product_text(movement.product)
+
+    @admin.display(description="actor")
+    def actor_name(self, movement):
+        return movement.actor.username if movement.actor else None
+
+    @admin.display(description="version")
+    def version(self, movement):
+        return movement.version_after
 
     @admin.display(ordering="id", description="when")
     def when(self, movement):
@@ -446,7 +486,7 @@ class MovementAdmin(StoreScopedAdmin):
 
 class ReservationLineInline(admin.TabularInline):
     model = ReservationLine
-    fields = ["product", "quantity"]
+    fields = ["product_label", "quantity"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -463,6 +503,10 @@ class ReservationLineInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
 
+    @admin.display(description="product")
+    def product_label(self, line):
+        return product_text(line.product)
+
 
 @admin.register(Reservation)
 class ReservationAdmin(StoreScopedAdmin):
@@ -475,3 +519,28 @@ class ReservationAdmin(StoreScopedAdmin):
     ordering = ["-created_at"]
     inlines = [ReservationLineInline]
     show_full_result_count = False
+    # A hold's page: its store and the people who opened and closed it as text.
+    fields = [
+        "reservation_id", "store_label", "status", "reference", "created_at", "created_by_name",
+        "expires_at", "closed_at", "closed_by_name", "closed_via",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "created_by", "closed_by")
+
+    @admin.display(description="ID")
+    def reservation_id(self, reservation):
+        return reservation.pk
+
+    @admin.display(description="store")
+    def store_label(self, reservation):
+        return store_text(reservation.store)
+
+    @admin.display(description="created by")
+    def created_by_name(self, reservation):
+        return reservation.created_by.username if reservation.created_by else None
+
+    @admin.display(description="closed by")
+    def closed_by_name(self, reservation):
+        return reservation.closed_by.username if reservation.closed_by else None

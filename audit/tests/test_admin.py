@@ -1,7 +1,10 @@
 """The audit log in the admin shows each user what the API shows them: the same events,
 and the address only where they may see it (no column nor field for viewers and clerks)."""
 
+import re
+
 import pytest
+from django.contrib.admin.templatetags.admin_list import result_headers
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -77,3 +80,61 @@ def test_staff_without_permissions_may_not_open_the_audit_log(store_audit_log, a
 
     assert client.get(URL).status_code == 403
     assert client.get(f"{URL}{event.pk}/change/").status_code == 403
+
+
+# --- Labels that read like words ------------------------------------------------------
+
+
+def labels_of(response) -> list[str]:
+    """The labels of a read-only admin page's fields, in order."""
+    return re.findall(r"<label>([^<]*):</label>", response.text)
+
+
+def headers_of(response) -> list[str]:
+    changelist = response.context["cl"]
+    return [str(header["text"]) for header in result_headers(changelist)]
+
+
+@pytest.mark.parametrize(
+    "audit_reader, headers",
+    [
+        ("manager", ["sequence", "when", "action", "actor", "IP address", "object"]),
+        ("viewer", ["sequence", "when", "action", "actor", "object"]),
+    ],
+    indirect=["audit_reader"],
+)
+def test_the_lists_columns_are_named_in_words(store_audit_log, audit_reader, headers):
+    response = browser(audit_reader.user).get(URL)
+
+    assert headers_of(response) == headers
+    assert "Actor username" not in response.text
+    assert "Object repr" not in response.text
+
+
+@pytest.mark.parametrize("audit_reader", ["manager"], indirect=True)
+def test_an_events_page_names_its_fields_in_words_and_its_store_by_code(
+    store_audit_log, audit_reader
+):
+    event = AuditEvent.objects.get(sequence=3)
+
+    response = browser(audit_reader.user).get(f"{URL}{event.pk}/change/")
+
+    assert labels_of(response) == [
+        "Sequence",
+        "When",
+        "Action",
+        "Store",
+        "Actor",
+        "IP address",
+        "Object type",
+        "Object ID",
+        "Object",
+        "Before",
+        "After",
+        "Request ID",
+        "Recorded at",
+        "Hash",
+        "Previous hash",
+    ]
+    assert '<div class="readonly">berlin-01</div>' in response.text
+    assert '<div class="readonly">someone</div>' in response.text
