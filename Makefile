@@ -37,7 +37,7 @@ run migrate demo: export DEBUG ?= true
 ## Install, migrate, load the demo data and serve http://127.0.0.1:8000 (PORT=8001: another port)
 run:
 	@$(PYTHON) -c "$$PORT_CHECK" "$(PORT)"
-	@$(MAKE) --no-print-directory install migrate demo
+	@$(MAKE) --no-print-directory migrate demo
 	@echo "Open http://127.0.0.1:$(PORT)/ : the home page links each login's stores."
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 

@@ -29,7 +29,7 @@ class StoreRow:
 
 
 def home(request):
-    context = {**admin.site.each_context(request), "title": "Home"}
+    context = admin.site.each_context(request)
     if request.user.is_authenticated:
         rows, more = store_rows(request.user)
         context.update(store_rows=rows, more_stores=more)

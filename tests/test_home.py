@@ -44,6 +44,7 @@ def test_an_anonymous_visitor_gets_a_welcome_with_the_login_and_the_api(client):
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert "<title>Inventory</title>" in response.text
     assert '<div id="site-name"><a href="/admin/">Inventory</a></div>' in response.text
+    assert re.findall(r"<h1>(.*?)</h1>", response.text) == ["Inventory"]
     assert links(site_links(response.text)) == [
         "/admin/login/?next=/",
         "/api/v1/",
@@ -69,6 +70,7 @@ def test_a_member_sees_their_stores_and_the_low_stock_page_of_those_they_manage(
         "berlin-01": store_links("berlin-01", manages=False),
         "hamburg-01": store_links("hamburg-01", manages=True),
     }
+    assert re.findall(r"<h1>(.*?)</h1>", response.text) == ["Welcome, alice"]
     assert re.search(r'<tr data-store="berlin-01">.*?<td>clerk</td>', response.text, re.S)
     assert re.search(r'<tr data-store="hamburg-01">.*?<td>manager</td>', response.text, re.S)
     assert links(site_links(response.text)) == ["/admin/", "/api/v1/", "/api/v1/docs/"]
