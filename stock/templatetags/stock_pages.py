@@ -1,10 +1,19 @@
 """Template helpers of the stock pages in the admin."""
 
 from django import template
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from stores.access import stores_visible_to
+from stores.models import Role, Store
+
+from ..models import StockLevel
+
 register = template.Library()
+
+YOUR_STORES_SHOWN = 20  # on the admin's home page; the stock list's filter has them all
 
 
 def movement_changes(movement) -> list[str]:
@@ -23,3 +32,33 @@ def movement_change(movement):
     return format_html_join(
         mark_safe("<br>"), "{}", ((change,) for change in movement_changes(movement))
     )
+
+
+def stores_with_low_counts(user) -> QuerySet[Store]:
+    """The stores ``user`` sees, by code, each annotated with ``managed`` (the user holds
+    the manager role there) and ``low_count`` (its levels at or below their reorder
+    point, as the low-stock page counts them): one query."""
+    managed = stores_visible_to(user, role=Role.MANAGER).filter(pk=OuterRef("pk"))
+    low = (
+        StockLevel.objects.filter(store=OuterRef("pk"), available__lte=F("reorder_point"))
+        .order_by()
+        .values("store")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        stores_visible_to(user)
+        .annotate(managed=Exists(managed), low_count=Coalesce(Subquery(low), 0))
+        .order_by("code")
+    )
+
+
+@register.inclusion_tag("admin/stock/your_stores.html", takes_context=True)
+def your_stores(context):
+    """The admin home page's "Your stores" box: each store's stock, and for the stores
+    the user manages their low-stock page and CSV files."""
+    stores = list(stores_with_low_counts(context["request"].user)[: YOUR_STORES_SHOWN + 1])
+    return {
+        "your_stores": stores[:YOUR_STORES_SHOWN],
+        "more_stores": len(stores) > YOUR_STORES_SHOWN,
+    }
