@@ -1,12 +1,12 @@
 import django_filters
 
-from inventory_site.api.filters import UtcIsoDateTimeFilter
+from inventory_site.api.filters import ApiFilterSet, UtcIsoDateTimeFilter
 from stores.models import Store
 
 from .models import AuditEvent
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(ApiFilterSet):
     store = django_filters.CharFilter(method="filter_store", help_text="Store code.")
     action = django_filters.CharFilter(
         method="filter_action",

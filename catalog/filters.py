@@ -1,12 +1,14 @@
 import django_filters
 from django.db.models import Q
 
+from inventory_site.api.filters import ApiFilterSet, BooleanFilter
+
 from .models import Product
 
 
-class ProductFilter(django_filters.FilterSet):
+class ProductFilter(ApiFilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="Part of SKU or name.")
-    is_active = django_filters.BooleanFilter()
+    is_active = BooleanFilter()
 
     class Meta:
         model = Product

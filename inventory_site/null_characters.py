@@ -6,7 +6,8 @@ parameter contains one. No store code, SKU or username can contain one, so a pat
 NUL names nothing that exists: 404, before any view or URL converter passes it on. The
 admin's filters and search, and the pages, answer a NUL in the query string 400. The
 API's query parameters are read through its filtersets, whose form fields refuse a NUL
-(400 naming the parameter); a parameter no view reads is ignored there, as any other.
+(400 naming the parameter); on a list, a parameter it does not read is a 400 naming it
+too (``inventory_site.api.filters``), and elsewhere in the API it is ignored.
 """
 
 from inventory_site.api.errors import is_api_request, json_bad_request, json_not_found

@@ -286,7 +286,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "inventory_site.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's, refusing unknown query parameters (400) on every list.
+    "DEFAULT_FILTER_BACKENDS": ["inventory_site.api.filters.FilterBackend"],
     "EXCEPTION_HANDLER": "inventory_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Names of the browsable API's pages and breadcrumbs: "Stores / Store / Stock levels".

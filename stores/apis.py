@@ -32,7 +32,7 @@ class StoreListApi(ApiView):
     def get_queryset(self):
         return stores_visible_to(self.request.user).order_by("code")
 
-    @extend_schema(responses={200: StoreSerializer(many=True), **errors(404)})
+    @extend_schema(responses={200: StoreSerializer(many=True), **errors(400, 404)})
     def get(self, request):
         return self.paginated_response(self.get_queryset(), StoreSerializer)
 
@@ -69,7 +69,7 @@ class MemberListApi(ApiView):
     serializer_class = MembershipSerializer
     queryset = Membership.objects.none()  # for the schema; requests use store_members()
 
-    @extend_schema(responses={200: MembershipSerializer(many=True), **errors(403, 404)})
+    @extend_schema(responses={200: MembershipSerializer(many=True), **errors(400, 403, 404)})
     def get(self, request, code):
         store = store_for_members(request.user, code, "stores.view_membership")
         return self.paginated_response(store_members(store), MembershipSerializer)
