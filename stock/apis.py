@@ -67,6 +67,16 @@ IF_MATCH = OpenApiParameter(
     required=False,
     description='"<version>": refuse with 412 unless the level is still at this version.',
 )
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description='"<version>" (or several, comma-separated): 304 with no body while the '
+    "level is still at that version.",
+)
+NOT_MODIFIED = OpenApiResponse(
+    description="The level is still at the version If-None-Match names; no body."
+)
 ETAG_PATTERN = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
 
 
@@ -86,6 +96,21 @@ def expected_version(request) -> int | None:
     return int(match[1])
 
 
+def names_version(if_none_match: str | None, version: int) -> bool:
+    """Whether an If-None-Match header names ``version``: ``*``, or any tag of its
+    comma-separated list, weak (``W/"7"``) or not, as GET compares them (RFC 9110
+    13.1.2). A tag that is no version of ours matches nothing."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    for tag in if_none_match.split(","):
+        match = ETAG_PATTERN.fullmatch(tag)
+        if match is not None and int(match[1]) == version:
+            return True
+    return False
+
+
 class StockLevelListApi(ApiView):
     serializer_class = StockLevelSerializer
     filterset_class = StockLevelFilter
@@ -103,7 +128,10 @@ class StockLevelListApi(ApiView):
 class StockLevelDetailApi(ApiView):
     serializer_class = StockLevelReadSerializer
 
-    @extend_schema(responses={200: StockLevelReadSerializer, **errors(404)})
+    @extend_schema(
+        parameters=[IF_NONE_MATCH],
+        responses={200: StockLevelReadSerializer, 304: NOT_MODIFIED, **errors(404)},
+    )
     def get(self, request, code, sku):
         store = store_for(request.user, code)
         product = product_or_404(sku)
@@ -113,6 +141,8 @@ class StockLevelDetailApi(ApiView):
             load=lambda: StockLevelSerializer(stock_level_or_zero(store, product)).data,
         )
         headers = {"ETag": f'"{body["version"]}"', "X-Cache": "HIT" if hit else "MISS"}
+        if names_version(request.headers.get("If-None-Match"), body["version"]):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response({**body, "source": "cache" if hit else "database"}, headers=headers)
 
     @extend_schema(
