@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.urls import reverse
+
+from stock.selectors import stock_levels_of_product_visible_to
 
 from .models import Product
 from .services import EDITABLE_FIELDS, product_create, product_update
@@ -12,6 +15,15 @@ class ProductAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["sku"] if obj else []
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The product's first levels in the stores the user sees, and a link to all of
+        them (the page store members reach from the stock list)."""
+        if obj is not None:
+            levels = stock_levels_of_product_visible_to(obj, request.user)
+            context["product_levels"] = list(levels[:PRODUCT_LEVELS_SHOWN])
+            context["product_stock_url"] = reverse("admin:stock_stocklevel_product", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         """Through the catalog services, so that admin saves are audited like API ones."""
@@ -35,3 +47,4 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 PRODUCT_CREATE_FIELDS = ["sku", "name", "price", "description", "is_active"]
+PRODUCT_LEVELS_SHOWN = 50  # on the product's page; the stock page has them all

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
@@ -25,6 +25,7 @@ from django.utils.http import urlencode
 from django.utils.timezone import localtime
 
 from audit.selectors import audit_events_visible_to
+from catalog.models import Product
 from stores.access import role_in_store
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
@@ -32,6 +33,7 @@ from stores.models import Role
 from .exceptions import StockError
 from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
 from .models import Movement, Reservation, ReservationLine, StockLevel
+from .selectors import stock_levels_of_product_visible_to, total_available
 from .services import (
     MAX_QUANTITY,
     StockLine,
@@ -41,9 +43,10 @@ from .services import (
     stock_set_reorder_point,
     stock_transfer,
 )
-from .templatetags.stock_pages import movement_change
+from .templatetags.stock_pages import low_label, movement_change
 
 LATEST_MOVEMENTS = 10  # shown on a level's page
+PRODUCT_PAGE_SIZE = 100  # stores per page of a product's stock
 HISTORY_PAGE_SIZE = 100  # movements per page of a level's history
 
 
@@ -61,6 +64,19 @@ def level_movements_url(level) -> str:
     """The movement list showing one level's movements."""
     query = urlencode({"store": level.store.code, "sku": level.product.sku})
     return f"{reverse('admin:stock_movement_changelist')}?{query}"
+
+
+def shortened(text: str, limit: int):
+    """``text`` as it is when it fits in ``limit`` characters; else cut, with an
+    ellipsis, and the whole of it as the tooltip."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1])
+
+
+NOTE_SHOWN = 40  # characters of a note in the list; the whole note is its tooltip
+REFERENCE_SHOWN = 16  # a transfer's reference is 41 characters long
+PRODUCT_NAME_SHOWN = 28
 
 
 def store_text(store) -> str:
@@ -173,8 +189,8 @@ def require_manager(user, store, *, to: str) -> None:
 @admin.register(StockLevel)
 class StockLevelAdmin(StoreScopedAdmin):
     list_display = [
-        "store", "sku", "product_name", "on_hand", "reserved", "available", "reorder_point",
-        "low", "version", "updated_at",
+        "store", "product_label", "on_hand", "reserved", "available", "reorder_point", "low",
+        "version", "updated",
     ]  # fmt: skip
     list_select_related = ["store", "product"]
     list_filter = [StoreFilter, LowStockFilter]
@@ -184,36 +200,40 @@ class StockLevelAdmin(StoreScopedAdmin):
     # The store and product as text: links would lead members to admin pages of the
     # catalog and stores, which are staff's.
     fields = [
-        "store_code", "product_label", "on_hand", "reserved", "available", "reorder_point",
+        "store_code", "product_line", "on_hand", "reserved", "available", "reorder_point",
         "version", "updated_at",
     ]  # fmt: skip
     readonly_fields = [field for field in fields if field != "reorder_point"]
     change_form_template = "admin/stock/stocklevel/change_form.html"
     change_list_template = "admin/stock/stocklevel/change_list.html"
 
-    @admin.display(ordering="product__sku", description="SKU")
-    def sku(self, level):
-        return level.product.sku
+    @admin.display(ordering="product__sku", description="product")
+    def product_label(self, level):
+        """The SKU over the name; the SKU leads to the product's stock in every store."""
+        url = reverse("admin:stock_stocklevel_product", args=[level.product_id])
+        return format_html(
+            '<a href="{}" title="{} in every store">{}</a><br><span class="quiet">{}</span>',
+            url,
+            level.product.sku,
+            level.product.sku,
+            shortened(level.product.name, PRODUCT_NAME_SHOWN),
+        )
 
-    @admin.display(ordering="product__name", description="product")
-    def product_name(self, level):
-        return level.product.name
+    @admin.display(ordering="updated_at", description="updated")
+    def updated(self, level):
+        return date_format(localtime(level.updated_at), "Y-m-d H:i")
 
     @admin.display(description="store")
     def store_code(self, level):
         return store_text(level.store)
 
     @admin.display(description="product")
-    def product_label(self, level):
+    def product_line(self, level):
         return product_text(level.product)
 
     @admin.display(description="low", empty_value="")
     def low(self, level):
-        """A warning on a low level and nothing on a healthy one: Django's boolean icons
-        would put a green tick on the level that needs attention."""
-        if level.available <= level.reorder_point:
-            return format_html('<span class="low-stock">{}</span>', "LOW")
-        return ""
+        return low_label(level)
 
     def get_list_display(self, request):
         """The version is the API's compare-and-set token, not something a store's people
@@ -268,6 +288,9 @@ class StockLevelAdmin(StoreScopedAdmin):
             context["latest_movements"] = list(movements_of_level(obj)[:LATEST_MOVEMENTS])
             context["level_movements_url"] = level_movements_url(obj)
             context["stock_operations"] = []
+            context["product_stock_url"] = reverse(
+                "admin:stock_stocklevel_product", args=[obj.product_id]
+            )
             if self.is_manager_of(request, obj):
                 context["stock_operations"] = [
                     (operation.title, reverse(f"admin:stock_stocklevel_{name}", args=[obj.pk]))
@@ -309,7 +332,35 @@ class StockLevelAdmin(StoreScopedAdmin):
         }
         return TemplateResponse(request, "admin/stock/stocklevel/history.html", context)
 
+    def product_stock_view(self, request, product_id):
+        """One product's level in each store the user sees, for any role: the catalog's
+        product pages are staff's."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        product = get_object_or_404(Product, pk=product_id)
+        levels = stock_levels_of_product_visible_to(product, request.user)
+        paginator = Paginator(levels, PRODUCT_PAGE_SIZE)
+        page = paginator.get_page(request.GET.get(PAGE_VAR))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{product.name} ({product.sku}) in your stores",
+            "opts": self.opts,
+            "product": product,
+            "levels": page,
+            "page_range": paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+            "total_available": total_available(levels),
+        }
+        return TemplateResponse(request, "admin/stock/stocklevel/product.html", context)
+
     def get_urls(self):
+        page_urls = [
+            path(
+                "product/<int:product_id>/",
+                self.admin_site.admin_view(self.product_stock_view),
+                name="stock_stocklevel_product",
+            ),
+        ]
         operation_urls = [
             path(
                 f"<path:object_id>/{name}/",
@@ -319,7 +370,7 @@ class StockLevelAdmin(StoreScopedAdmin):
             )
             for name in OPERATIONS
         ]
-        return operation_urls + super().get_urls()
+        return page_urls + operation_urls + super().get_urls()
 
     def operation_view(self, request, object_id, operation):
         """A stock operation's form; on submit the service runs, and its refusal (not
@@ -387,19 +438,6 @@ class SkuFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(product__sku=self.value())
         return queryset
-
-
-def shortened(text: str, limit: int):
-    """``text`` as it is when it fits in ``limit`` characters; else cut, with an
-    ellipsis, and the whole of it as the tooltip."""
-    if len(text) <= limit:
-        return text
-    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1])
-
-
-NOTE_SHOWN = 40  # characters of a note in the list; the whole note is its tooltip
-REFERENCE_SHOWN = 16  # a transfer's reference is 41 characters long
-PRODUCT_NAME_SHOWN = 28
 
 
 @admin.register(Movement)

@@ -3,7 +3,7 @@
 from django import template
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from stores.access import stores_visible_to
@@ -25,6 +25,15 @@ def movement_changes(movement) -> list[str]:
     if movement.delta_reserved:
         changes.append(f"reserved {movement.delta_reserved:+d} → {movement.reserved_after}")
     return changes
+
+
+@register.filter
+def low_label(level):
+    """A warning on a level at or below its reorder point, nothing on a healthy one
+    (Django's boolean icons would put a green tick on the level that needs attention)."""
+    if level.available <= level.reorder_point:
+        return format_html('<span class="low-stock">{}</span>', "LOW")
+    return ""
 
 
 @register.filter
