@@ -103,6 +103,10 @@ def test_a_user_without_stores_is_told_so_and_offered_the_api(client):
     assert 'id="stores"' not in response.text
     assert links(site_links(response.text)) == ["/api/v1/", "/api/v1/docs/"]
     assert 'action="/api/v1/auth/logout/"' in response.text
+    assert '<input type="hidden" name="next" value="/">' in response.text
+    logout = client.post("/api/v1/auth/logout/", {"next": "/"})
+    assert (logout.status_code, logout["Location"]) == (302, "/")
+    assert "Log in" in client.get("/").text
 
 
 @pytest.mark.django_db
