@@ -223,3 +223,24 @@ def test_the_admin_login_keeps_landing_on_the_admin(client):
     )
 
     assert (response.status_code, response["Location"]) == (302, "/admin/")
+
+
+@pytest.mark.parametrize(
+    "view_class, name",
+    [
+        ("stock.apis.StockLevelListApi", "Stock levels"),
+        ("stock.apis.StockLevelDetailApi", "Stock level"),
+        ("stock.apis.TransferCreateApi", "Transfers"),
+        ("stock.apis.StockPurchaseApi", "Stock purchase"),
+        ("stock.apis.ReservationCommitApi", "Reservation commit"),
+        ("audit.apis.AuditEventListApi", "Audit events"),
+        ("accounts.apis.ObtainTokenApi", "Obtain token"),
+        ("inventory_site.api.root.ApiRootApi", "API root"),
+    ],
+)
+def test_views_are_named_as_a_person_would_say_it(view_class, name):
+    from django.utils.module_loading import import_string
+
+    view = import_string(view_class)()
+
+    assert view.get_view_name() == name
