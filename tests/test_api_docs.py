@@ -53,13 +53,16 @@ def test_every_operation_documents_its_body_and_its_errors(schema):
             assert {"401", "429"} <= statuses or path == "/api/v1/auth/token/", (path, method)
             if method in {"post", "patch"} and not path.endswith(("/commit/", "/release/")):
                 assert "requestBody" in operation, (path, method)
-                assert {"400", "413"} <= statuses, (path, method)
+                assert {"400", "413", "415"} <= statuses, (path, method)
             if "{code}" in path or "{sku}" in path:
                 assert "404" in statuses, (path, method)
     purchase = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/purchase/"]["post"]
-    assert {"200", "400", "401", "403", "404", "409", "413", "422", "429"} == set(
+    assert {"200", "400", "401", "403", "404", "409", "413", "415", "422", "429"} == set(
         purchase["responses"]
     )
+    detail = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/"]["get"]
+    assert "304" in detail["responses"]
+    assert "If-None-Match" in {p["name"] for p in detail["parameters"]}
     set_count = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/set/"]["post"]
     assert "412" in set_count["responses"]
     assert {p["name"] for p in set_count["parameters"]} >= {"If-Match", "Idempotency-Key"}

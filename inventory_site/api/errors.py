@@ -64,10 +64,9 @@ def api_exception_handler(exc, context):
             f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
         )
     elif isinstance(exc, exceptions.UnsupportedMediaType):
-        # API.md: a wrong content type is a malformed request like any other (400).
-        exc = exceptions.ParseError(
-            f"{exc.detail} Send the body as JSON (Content-Type: application/json).",
-            code="unsupported_media_type",
+        # 415, as HTTP says, with a sentence on what to send instead.
+        exc = exceptions.UnsupportedMediaType(
+            None, f"{exc.detail} Send the body as JSON (Content-Type: application/json)."
         )
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -56,6 +56,7 @@ ERRORS = {
     ),
     412: OpenApiResponse(VersionMismatchSerializer, "If-Match does not match the version."),
     413: OpenApiResponse(ErrorSerializer, "The request body is larger than the limit."),
+    415: OpenApiResponse(ErrorSerializer, "The body is not JSON (Content-Type)."),
     422: OpenApiResponse(ErrorSerializer, "Idempotency-Key reused with another request."),
     429: OpenApiResponse(ErrorSerializer, "Rate limit hit; see Retry-After."),
 }
@@ -63,8 +64,8 @@ ERRORS = {
 
 def errors(*statuses: int) -> dict:
     """The error responses for ``statuses``; 401 and 429 apply to every endpoint, and 413
-    to every one that reads a body (those that can answer 400)."""
-    implied = {401, 429} | ({413} if 400 in statuses else set())
+    and 415 to every one that reads a body (those that can answer 400)."""
+    implied = {401, 429} | ({413, 415} if 400 in statuses else set())
     return {status: ERRORS[status] for status in sorted(implied | set(statuses))}
 
 
