@@ -5,7 +5,9 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.module_loading import import_string
 
+from catalog.models import Product
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import TEST_PASSWORD, StaffFactory, StoreFactory, UserFactory, member
@@ -126,8 +128,6 @@ def test_the_api_root_only_answers_reads():
     ],
 )
 def test_the_breadcrumbs_of_the_browsable_api_name_every_step(client, path, names):
-    from catalog.models import Product
-
     StoreFactory(code="berlin-01")
     Product.objects.create(sku="TEE-RED", name="T-shirt, red", price="19.90")
     client.force_login(StaffFactory())
@@ -239,8 +239,6 @@ def test_the_admin_login_keeps_landing_on_the_admin(client):
     ],
 )
 def test_views_are_named_as_a_person_would_say_it(view_class, name):
-    from django.utils.module_loading import import_string
-
     view = import_string(view_class)()
 
     assert view.get_view_name() == name
