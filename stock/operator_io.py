@@ -300,6 +300,7 @@ def apply_stock_rows(
     source: str,
     force: bool = False,
     actor=None,
+    note: str = "",
 ) -> tuple[int, int]:
     """Apply checked rows in one transaction, all or none; returns (applied, unchanged).
 
@@ -314,14 +315,15 @@ def apply_stock_rows(
     between, so it is refused unless ``force``. A count is the service's compare-and-set
     (``stock_set_count(expected_version=...)``); an adjustment is checked against the
     locked level. A count that already matches is skipped whatever its version: it
-    would change nothing. Movements carry ``note`` "<source> line <N>".
+    would change nothing. Movements carry ``note`` "<source> line <N>", followed by the
+    operator's ``note`` when there is one (the admin's upload form asks for it).
     """
     locked = lock_stock_levels((row.store, row.product) for row in rows)
     applied, unchanged, refused, stale = 0, 0, [], 0
     for row in rows:
         level = locked.get((row.store.pk, row.product.pk))
         expected_version = None if force else row.version
-        note = f"{source} line {row.line}"
+        row_note = f"{source} line {row.line}" + (f": {note}" if note else "")
         try:
             if mode == SET:
                 if (level.on_hand if level else 0) == row.value:
@@ -333,7 +335,7 @@ def apply_stock_rows(
                     on_hand=row.value,
                     expected_version=expected_version,
                     reason=reason,
-                    note=note,
+                    note=row_note,
                     actor=actor,
                 )
             else:
@@ -345,7 +347,7 @@ def apply_stock_rows(
                     product=row.product,
                     delta=row.value,
                     reason=reason,
-                    note=note,
+                    note=row_note,
                     actor=actor,
                 )
         except VersionMismatch as mismatch:
