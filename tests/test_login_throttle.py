@@ -273,7 +273,7 @@ def test_the_schema_documents_the_token_endpoints_answers(client, db):
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
 
     token = schema["paths"][TOKEN]["post"]
-    assert set(token["responses"]) == {"200", "400", "401", "413", "429"}
+    assert set(token["responses"]) == {"200", "400", "401", "413", "415", "429"}
     assert token["responses"]["401"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
