@@ -15,7 +15,7 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,13 +26,30 @@ from django.utils.timezone import localtime
 
 from audit.selectors import audit_events_visible_to
 from catalog.models import Product
-from stores.access import role_in_store
+from stores.access import highest_role_anywhere, role_in_store, store_for_page
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
 
 from .exceptions import StockError
-from .forms import AdjustForm, ReceiveForm, SetCountForm, TransferForm
+from .forms import (
+    AdjustForm,
+    ReceiveForm,
+    SetCountForm,
+    StockExportForm,
+    StockImportForm,
+    TransferForm,
+)
 from .models import Movement, Reservation, ReservationLine, StockLevel
+from .operator_io import (
+    ITERATOR_CHUNK_SIZE,
+    SET,
+    StockFileInvalid,
+    StockImportRefused,
+    apply_stock_rows,
+    parse_stock_csv,
+    stock_levels_for_report,
+    write_stock_csv,
+)
 from .selectors import stock_levels_of_product_visible_to, total_available
 from .services import (
     MAX_QUANTITY,
@@ -77,6 +94,37 @@ def shortened(text: str, limit: int):
 NOTE_SHOWN = 40  # characters of a note in the list; the whole note is its tooltip
 REFERENCE_SHOWN = 16  # a transfer's reference is 41 characters long
 PRODUCT_NAME_SHOWN = 28
+
+
+NO_MANAGED_STORE = (
+    "Exporting or importing a store's stock needs the manager role there; you manage no store."
+)
+
+
+def stock_csv_response(store) -> HttpResponse:
+    """The store's levels as ``export_stock`` writes them, as a file to download."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="stock-{store.code}-{stamp}.csv"'
+    levels = stock_levels_for_report(store).iterator(chunk_size=ITERATOR_CHUNK_SIZE)
+    write_stock_csv(response, levels)
+    return response
+
+
+def rows_of_other_stores(rows, store) -> list[str]:
+    """An upload is for one store: rows naming another are problems, by line."""
+    return [
+        f"line {row.line}: the store is {row.store.code}, but this upload is for {store.code}."
+        for row in rows
+        if row.store.pk != store.pk
+    ]
+
+
+def import_summary(name, mode, applied, unchanged, store) -> str:
+    rows = f"{applied} row{'' if applied == 1 else 's'} applied"
+    if mode == SET:
+        return f"{name}: {rows}, {unchanged} unchanged (counts) in {store.code}."
+    return f"{name}: {rows} (adjustments) in {store.code}."
 
 
 def store_text(store) -> str:
@@ -353,12 +401,116 @@ class StockLevelAdmin(StoreScopedAdmin):
         }
         return TemplateResponse(request, "admin/stock/stocklevel/product.html", context)
 
+    # --- CSV files of a store's stock ---------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, with "Export CSV" and "Import CSV" for whoever manages a store: of
+        the store the list is filtered by, else the pages ask which store."""
+        extra = {}
+        if highest_role_anywhere(request.user) is Role.MANAGER:
+            code = request.GET.get("store")
+            query = f"?{urlencode({'store': code})}" if code else ""
+            extra["export_url"] = reverse("admin:stock_stocklevel_export") + query
+            extra["import_url"] = reverse("admin:stock_stocklevel_import") + query
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def export_view(self, request):
+        """``?store=CODE``: the store's stock as a CSV download (``export_stock``'s file,
+        with each level's version, so that an edited copy can be uploaded again). Without
+        it, a page to choose one of the stores the user manages."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        code = request.GET.get("store")
+        if code:
+            store = store_for_page(request.user, code, role=Role.MANAGER)
+            return stock_csv_response(store)
+        form = StockExportForm(user=request.user)
+        if not form.fields["store"].queryset.exists():
+            raise PermissionDenied(NO_MANAGED_STORE)
+        return self.csv_page(request, "Export a store's stock as CSV", form, "csv_export.html")
+
+    def import_view(self, request):
+        """Upload a CSV file of counts or adjustments for a store the user manages: read
+        and applied as ``import_stock`` does (``operator_io``), all rows or none; every
+        problem is listed by its line, and nothing changes (400 for a file that cannot
+        be read, 409 for rows the services refuse)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        code = request.GET.get("store")
+        if request.method == "GET" and code:
+            store_for_page(request.user, code, role=Role.MANAGER)
+        form = StockImportForm(
+            request.POST or None, request.FILES or None, user=request.user, initial={"store": code}
+        )
+        if not form.fields["store"].queryset.exists():
+            raise PermissionDenied(NO_MANAGED_STORE)
+        status, problems = 200, []
+        if request.method == "POST":
+            status = 400
+            if form.is_valid():
+                data = form.cleaned_data
+                store, (name, text) = data["store"], data["file"]
+                try:
+                    mode, rows = parse_stock_csv(text, mode=data["mode"] or None)
+                    problems = rows_of_other_stores(rows, store)
+                    if not problems:
+                        applied, unchanged = apply_stock_rows(
+                            mode,
+                            rows,
+                            reason=data["reason"],
+                            source=f"upload {name}",
+                            force=data["force"],
+                            actor=request.user,
+                            note=data["note"],
+                        )
+                except StockFileInvalid as invalid:
+                    problems = invalid.problems
+                except StockImportRefused as refused:
+                    status, problems = 409, refused.problems
+                else:
+                    if not problems:
+                        messages.success(
+                            request, import_summary(name, mode, applied, unchanged, store)
+                        )
+                        changelist = reverse("admin:stock_stocklevel_changelist")
+                        return redirect(f"{changelist}?{urlencode({'store': store.code})}")
+        return self.csv_page(
+            request,
+            "Import a CSV file of counts or adjustments",
+            form,
+            "csv_import.html",
+            status=status,
+            problems=problems,
+        )
+
+    def csv_page(self, request, title, form, template, *, status=200, **context):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "form": form,
+            **context,
+        }
+        return TemplateResponse(
+            request, f"admin/stock/stocklevel/{template}", context, status=status
+        )
+
     def get_urls(self):
         page_urls = [
             path(
                 "product/<int:product_id>/",
                 self.admin_site.admin_view(self.product_stock_view),
                 name="stock_stocklevel_product",
+            ),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="stock_stocklevel_export",
+            ),
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="stock_stocklevel_import",
             ),
         ]
         operation_urls = [

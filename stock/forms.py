@@ -2,9 +2,11 @@
 
 from django import forms
 
-from stores.models import Store
+from stores.access import stores_visible_to
+from stores.models import Role, Store
 
 from .models import AdjustmentReason
+from .operator_io import ADJUST, SET
 from .serializers import MAX_NOTE_LENGTH
 from .services import MAX_QUANTITY, MAX_REFERENCE_LENGTH
 
@@ -61,3 +63,78 @@ class TransferForm(forms.Form):
         self.fields["to_store"].queryset = (
             Store.objects.filter(is_active=True).exclude(pk=from_store.pk).order_by("code")
         )
+
+
+# --- CSV files of a store's stock -----------------------------------------------------
+
+# The largest CSV upload read (a store of 10,000 products exports about 500 KB).
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+IMPORT_MODES = [
+    ("", "From the file's header (on_hand: counts, delta: adjustments)"),
+    (SET, "Counts: on_hand is what was counted"),
+    (ADJUST, "Adjustments: delta is added to on hand"),
+]
+
+
+def managed_store_field(user) -> forms.ModelChoiceField:
+    """The stores ``user`` manages (``stores.access``), chosen by code."""
+    return forms.ModelChoiceField(
+        queryset=stores_visible_to(user, role=Role.MANAGER).order_by("code"),
+        to_field_name="code",
+    )
+
+
+class StockExportForm(forms.Form):
+    """Which store's stock to download (the export page without ``?store=``)."""
+
+    store = forms.ModelChoiceField(queryset=None, to_field_name="code")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"] = managed_store_field(user)
+
+
+class StockImportForm(forms.Form):
+    """A CSV file of counts or adjustments for one store the user manages. The rows are
+    checked and applied by ``operator_io`` (``parse_stock_csv``, ``apply_stock_rows``);
+    the form checks what the file is: its size and its encoding."""
+
+    store = forms.ModelChoiceField(queryset=None, to_field_name="code")
+    file = forms.FileField(
+        help_text="CSV with a header: store,sku,on_hand (counts) or store,sku,delta "
+        "(adjustments). An exported file may be edited and uploaded as it is."
+    )
+    mode = forms.ChoiceField(choices=IMPORT_MODES, required=False)
+    reason = forms.ChoiceField(
+        choices=AdjustmentReason.choices,
+        initial=AdjustmentReason.CORRECTION,
+        help_text="Recorded on every movement; an adjustment's sign must fit it "
+        "(damaged and lost lower stock, found and returned raise it).",
+    )
+    note = note_field()
+    force = forms.BooleanField(
+        required=False,
+        label="Overwrite newer changes",
+        help_text="Apply rows whose level has changed since the file was exported "
+        "(their version column), undoing those changes.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"] = managed_store_field(user)
+        self.fields["note"].help_text = "Added to every movement's note, after its line."
+
+    def clean_file(self):
+        """The file's text: UTF-8, a byte order mark allowed (spreadsheets write one)."""
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than the limit of {MAX_UPLOAD_BYTES:,} bytes."
+            )
+        content = upload.read()
+        try:
+            return upload.name, content.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError(
+                f"The file is not UTF-8 text ({error.reason} at byte {error.start})."
+            ) from None

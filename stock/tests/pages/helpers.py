@@ -1,6 +1,7 @@
 """What the page tests read back from an answer, and the state a refused request must
 leave as it was."""
 
+import html
 import re
 
 from django.test import Client
@@ -36,12 +37,12 @@ def stock_state() -> tuple:
 
 
 def refusal_of(response) -> str:
-    """The sentence of the admin-styled 403 page."""
+    """The sentence of the admin-styled 403 page, as the reader sees it."""
     text = response.content.decode()
     start = text.index('<p class="errornote" id="refusal">') + len(
         '<p class="errornote" id="refusal">'
     )
-    return text[start : text.index("</p>", start)].strip()
+    return html.unescape(text[start : text.index("</p>", start)].strip())
 
 
 def column(response, field: str) -> list[str]:
