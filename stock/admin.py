@@ -14,6 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -26,14 +27,21 @@ from django.utils.timezone import localtime
 
 from audit.selectors import audit_events_visible_to
 from catalog.models import Product
-from stores.access import highest_role_anywhere, role_in_store, store_for_page
+from stores.access import (
+    highest_role_anywhere,
+    role_in_store,
+    store_for_page,
+    stores_visible_to,
+)
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
 
 from .exceptions import StockError
 from .forms import (
     AdjustForm,
+    BulkTransferForm,
     ReceiveForm,
+    ReorderPointForm,
     SetCountForm,
     StockExportForm,
     StockImportForm,
@@ -64,6 +72,7 @@ from .templatetags.stock_pages import low_label, movement_change
 
 LATEST_MOVEMENTS = 10  # shown on a level's page
 PRODUCT_PAGE_SIZE = 100  # stores per page of a product's stock
+MAX_LEVELS_PER_ACTION = 200  # one form of the transfer action holds a quantity for each
 HISTORY_PAGE_SIZE = 100  # movements per page of a level's history
 
 
@@ -254,6 +263,7 @@ class StockLevelAdmin(StoreScopedAdmin):
     readonly_fields = [field for field in fields if field != "reorder_point"]
     change_form_template = "admin/stock/stocklevel/change_form.html"
     change_list_template = "admin/stock/stocklevel/change_list.html"
+    actions = ["transfer_selected", "set_reorder_point_selected"]
 
     @admin.display(ordering="product__sku", description="product")
     def product_label(self, level):
@@ -400,6 +410,136 @@ class StockLevelAdmin(StoreScopedAdmin):
             "total_available": total_available(levels),
         }
         return TemplateResponse(request, "admin/stock/stocklevel/product.html", context)
+
+    # --- Actions on several levels ------------------------------------------------------
+
+    def has_manage_permission(self, request) -> bool:
+        """The actions are offered to whoever manages some store; each run checks the
+        stores of the levels chosen."""
+        return highest_role_anywhere(request.user) is Role.MANAGER
+
+    @admin.action(permissions=["manage"], description="Transfer selected levels to a store…")
+    def transfer_selected(self, request, queryset):
+        """Several products of one store to another in one ``stock_transfer``: all lines
+        or none, with the operator's note on every movement."""
+        levels = list(queryset.order_by("product__sku")[: MAX_LEVELS_PER_ACTION + 1])
+        refusal = None
+        if len(levels) > MAX_LEVELS_PER_ACTION:
+            refusal = f"Select at most {MAX_LEVELS_PER_ACTION} levels for one transfer."
+        elif len({level.store_id for level in levels}) != 1:
+            refusal = "A transfer moves stock out of one store: select levels of one store only."
+        else:
+            try:
+                require_manager(request.user, levels[0].store, to="transfer stock")
+            except PermissionDenied as denied:
+                refusal = str(denied)
+        if refusal:
+            messages.error(request, f"{refusal} Nothing was moved.")
+            return None
+        from_store = levels[0].store
+        applying = "apply" in request.POST
+        form = BulkTransferForm(
+            request.POST if applying else None, from_store=from_store, levels=levels
+        )
+        status = 400 if applying else 200
+        if applying and form.is_valid():
+            lines = form.lines()
+            to_store = form.cleaned_data["to_store"]
+            try:
+                stock_transfer(
+                    from_store=from_store,
+                    to_store=to_store,
+                    lines=[StockLine(level.product, quantity) for level, quantity in lines],
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                )
+            except StockError as refused:
+                messages.error(request, f"{refused.detail} Nothing was moved.")
+                status = 409
+            else:
+                units = sum(quantity for _, quantity in lines)
+                messages.success(
+                    request,
+                    f"Moved {len(lines)} product{'' if len(lines) == 1 else 's'} ({units} "
+                    f"unit{'' if units == 1 else 's'}) from {from_store.code} to {to_store.code}.",
+                )
+                return None
+        return self.action_page(
+            request,
+            "transfer_selected",
+            f"Transfer from {from_store.code}",
+            form,
+            levels,
+            submit="Transfer",
+            status=status,
+        )
+
+    @admin.action(permissions=["manage"], description="Set the reorder point of selected levels…")
+    def set_reorder_point_selected(self, request, queryset):
+        """One reorder point for several levels, each through ``stock_set_reorder_point``
+        (audited one by one), all or none. Levels that have it already are left alone."""
+        levels = list(queryset.order_by("store__code", "product__sku"))
+        store_ids = {level.store_id for level in levels}
+        managed = set(
+            stores_visible_to(request.user, role=Role.MANAGER)
+            .filter(pk__in=store_ids)
+            .values_list("pk", flat=True)
+        )
+        not_managed = sorted(
+            {level.store.code for level in levels if level.store_id not in managed}
+        )
+        if not_managed:
+            messages.error(
+                request,
+                "Only a store's managers set its reorder points; you do not manage "
+                f"{', '.join(not_managed)}. Nothing was changed.",
+            )
+            return None
+        applying = "apply" in request.POST
+        form = ReorderPointForm(request.POST if applying else None)
+        if applying and form.is_valid():
+            value = form.cleaned_data["reorder_point"]
+            changing = [level for level in levels if level.reorder_point != value]
+            with transaction.atomic():
+                for level in changing:
+                    stock_set_reorder_point(
+                        store=level.store,
+                        product=level.product,
+                        reorder_point=value,
+                        actor=request.user,
+                    )
+            kept = len(levels) - len(changing)
+            messages.success(
+                request,
+                f"Reorder point {value} set for {len(changing)} "
+                f"level{'' if len(changing) == 1 else 's'}"
+                + (f"; {kept} had it already." if kept else "."),
+            )
+            return None
+        return self.action_page(
+            request,
+            "set_reorder_point_selected",
+            "Set the reorder point",
+            form,
+            levels,
+            submit="Set reorder point",
+            status=400 if applying else 200,
+        )
+
+    def action_page(self, request, action, title, form, levels, *, submit, status):
+        """The form an action asks for, posted back to the list with the chosen levels."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "form": form,
+            "levels": levels,
+            "action": action,
+            "submit": submit,
+        }
+        return TemplateResponse(
+            request, "admin/stock/stocklevel/action_form.html", context, status=status
+        )
 
     # --- CSV files of a store's stock ---------------------------------------------------
 

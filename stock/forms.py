@@ -51,6 +51,12 @@ class SetCountForm(forms.Form):
     expected_version = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
 
+def destination_stores(from_store):
+    """Any other active store may receive, as over the API: moving stock out of a store
+    is its manager's call, whoever runs the destination."""
+    return Store.objects.filter(is_active=True).exclude(pk=from_store.pk).order_by("code")
+
+
 class TransferForm(forms.Form):
     to_store = forms.ModelChoiceField(queryset=None, to_field_name="code")
     quantity = quantity_field()
@@ -58,11 +64,54 @@ class TransferForm(forms.Form):
 
     def __init__(self, *args, from_store, **kwargs):
         super().__init__(*args, **kwargs)
-        # Any other active store may receive, as over the API: moving stock out of a
-        # store is its manager's call, whoever runs the destination.
-        self.fields["to_store"].queryset = (
-            Store.objects.filter(is_active=True).exclude(pk=from_store.pk).order_by("code")
-        )
+        self.fields["to_store"].queryset = destination_stores(from_store)
+
+
+class BulkTransferForm(forms.Form):
+    """Several products of one store to another: a quantity per level (blank leaves the
+    product out), one destination and one note, for one ``stock_transfer``."""
+
+    to_store = forms.ModelChoiceField(queryset=None, to_field_name="code")
+    note = note_field()
+
+    def __init__(self, *args, from_store, levels, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_store"].queryset = destination_stores(from_store)
+        self.levels = levels
+        for level in levels:
+            self.fields[self.quantity_name(level)] = quantity_field(
+                required=False,
+                label=f"{level.product.sku} ({level.product.name})",
+                help_text=f"{level.available} available",
+            )
+        self.order_fields(["to_store", *map(self.quantity_name, levels), "note"])
+
+    @staticmethod
+    def quantity_name(level) -> str:
+        return f"quantity_{level.pk}"
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.lines() and not any(map(self.has_error, map(self.quantity_name, self.levels))):
+            raise forms.ValidationError("Enter a quantity for at least one product.")
+        return cleaned
+
+    def lines(self) -> list[tuple]:
+        """(level, quantity) of every level given a quantity."""
+        quantities = [
+            (level, self.cleaned_data.get(self.quantity_name(level))) for level in self.levels
+        ]
+        return [(level, quantity) for level, quantity in quantities if quantity]
+
+
+class ReorderPointForm(forms.Form):
+    """One reorder point for several levels."""
+
+    reorder_point = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_QUANTITY,
+        help_text="A level whose available units are at or below it counts as low stock.",
+    )
 
 
 # --- CSV files of a store's stock -----------------------------------------------------
