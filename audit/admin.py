@@ -3,6 +3,8 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import router, transaction
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from stores.access import AUDIT_EVERY_EVENT_PERMISSION, has_staff_permission, highest_role_anywhere
 from stores.admin import StoreFilter, StoreScopedAdmin
@@ -63,7 +65,8 @@ class AuditEventAdmin(StoreScopedAdmin):
 
     @admin.display(description="when", ordering="occurred_at")
     def when(self, event):
-        return event.occurred_at
+        """To the second, in a column that leaves the object room in the list."""
+        return date_format(localtime(event.occurred_at), "Y-m-d H:i:s")
 
     @admin.display(description="actor", ordering="actor_username")
     def actor(self, event):

@@ -107,6 +107,7 @@ def test_the_lists_columns_are_named_in_words(store_audit_log, audit_reader, hea
     response = browser(audit_reader.user).get(URL)
 
     assert headers_of(response) == headers
+    assert '<td class="field-when">2025-01-01 10:01:00</td>' in response.text
     assert "Actor username" not in response.text
     assert "Object repr" not in response.text
 
