@@ -246,8 +246,8 @@ def require_manager(user, store, *, to: str) -> None:
 @admin.register(StockLevel)
 class StockLevelAdmin(StoreScopedAdmin):
     list_display = [
-        "store", "product_label", "on_hand", "reserved", "available", "reorder_point", "low",
-        "version", "updated",
+        "store", "sku", "product_name", "on_hand", "reserved", "available", "reorder_point",
+        "low", "version", "updated",
     ]  # fmt: skip
     list_select_related = ["store", "product"]
     list_filter = [StoreFilter, LowStockFilter]
@@ -265,14 +265,16 @@ class StockLevelAdmin(StoreScopedAdmin):
     change_list_template = "admin/stock/stocklevel/change_list.html"
     actions = ["transfer_selected", "set_reorder_point_selected"]
 
-    @admin.display(ordering="product__sku", description="product")
-    def product_label(self, level):
-        """The SKU over the name; the SKU leads to the product's stock in every store."""
-        url = reverse("admin:stock_stocklevel_product", args=[level.product_id])
+    @admin.display(ordering="product__sku", description="SKU")
+    def sku(self, level):
+        return level.product.sku
+
+    @admin.display(ordering="product__name", description="product")
+    def product_name(self, level):
+        """The name, leading to the product's stock in every store the user sees."""
         return format_html(
-            '<a href="{}" title="{} in every store">{}</a><br><span class="quiet">{}</span>',
-            url,
-            level.product.sku,
+            '<a href="{}" title="{} in every store">{}</a>',
+            reverse("admin:stock_stocklevel_product", args=[level.product_id]),
             level.product.sku,
             shortened(level.product.name, PRODUCT_NAME_SHOWN),
         )
@@ -546,7 +548,8 @@ class StockLevelAdmin(StoreScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         """The list, with "Export CSV" and "Import CSV" for whoever manages a store: of
         the store the list is filtered by, else the pages ask which store."""
-        extra = {}
+        # Without the navigation sidebar, as the movement list: its width is the columns'.
+        extra = {"is_nav_sidebar_enabled": False}
         if highest_role_anywhere(request.user) is Role.MANAGER:
             code = request.GET.get("store")
             query = f"?{urlencode({'store': code})}" if code else ""
