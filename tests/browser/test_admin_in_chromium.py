@@ -15,8 +15,6 @@ which turns the missing browser into a failure.
 
 import os
 import re
-import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import Settings
@@ -25,37 +23,14 @@ from stock.models import AdjustmentReason, Movement, MovementKind, StockLevel
 from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import ROOT, ProjectProcesses, project_env, run, url_of_the_test_database
+
+from .driving import MISSING, MISSING_REASON, REQUIRE_BROWSER, click_and_wait, screenshot, text_of
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.wait import WebDriverWait
 except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    webdriver = None
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER", "").lower() in {"1", "true", "yes"}
-SCREENSHOT_DIR = Path(os.environ.get("BROWSER_SCREENSHOT_DIR") or ROOT / "artifacts" / "browser")
-WAIT = 15  # seconds for a page or an element
-
-
-def missing_browser() -> list[str]:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
-    if webdriver is None:
-        missing.append("the selenium package (pip install -r requirements-dev.txt)")
-    return missing
-
-
-MISSING = missing_browser()
-MISSING_REASON = (
-    f"needs headless Chromium: {', '.join(MISSING)} missing "
-    "(apt-get install chromium chromium-driver; REQUIRE_BROWSER=1 fails instead of skipping)"
-)
+    pass
 
 pytestmark = [
     pytest.mark.postgresql("bin/run web, driven by the browser, shares the test database"),
@@ -67,65 +42,6 @@ PASSWORD = "browser test password 1"
 
 
 @pytest.fixture
-def web(transactional_db, tmp_path):
-    """``bin/run web`` on the test database, its static files collected first; yields
-    the base URL. Stopped at teardown, before the test database is flushed."""
-    static_root = tmp_path / "static"
-    static_root.mkdir()
-    env = project_env(
-        DATABASE_URL=url_of_the_test_database(),
-        DEBUG="false",
-        SECRET_KEY="admin-in-chromium-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1",
-        CACHE_KEY_PREFIX=f"admin-in-chromium-{uuid.uuid4().hex}",
-        # No worker runs: the audit relay runs in the web process, no message is left
-        # in a broker.
-        CELERY_TASK_ALWAYS_EAGER="true",
-        WEB_CONCURRENCY="2",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-        STATIC_ROOT=str(static_root),
-    )
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]  # the cache, as in the services mode
-    collected = run(["bin/run", "collectstatic"], env)
-    assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
-    processes = ProjectProcesses(env, tmp_path)
-    try:
-        port = processes.start_web()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        processes.stop_all()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    """Headless Chromium through chromedriver, both Debian's."""
-    if MISSING:
-        pytest.fail(f"REQUIRE_BROWSER is set, but {MISSING_REASON}", pytrace=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--no-first-run",
-        "--disable-extensions",
-    ):
-        options.add_argument(argument)
-    service = Service(
-        executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
-    )
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
 def manager(settings):
     """A store's manager whose password the web process can check: the tests hash with
     MD5 for speed, which the site's own hashers do not accept."""
@@ -134,31 +50,6 @@ def manager(settings):
     user = UserFactory(username="browser-manager", password=PASSWORD)
     MembershipFactory(user=user, store=store, role=Role.MANAGER)
     return user, store
-
-
-def screenshot(driver, name: str) -> Path:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOT_DIR / name
-    assert driver.save_screenshot(str(path)), f"no screenshot written to {path}"
-    print(f"screenshot: {path}")
-    return path
-
-
-def text_of(driver, selector: str) -> str:
-    return (
-        WebDriverWait(driver, WAIT)
-        .until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selector)))
-        .text.strip()
-    )
-
-
-def click_and_wait(driver, element) -> None:
-    """Click a link or button and wait until the next page has loaded."""
-    element.click()
-    WebDriverWait(driver, WAIT).until(expected_conditions.staleness_of(element))
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
 
 
 def test_a_manager_adjusts_a_stock_level_in_chromium(browser, web, manager):

@@ -1,0 +1,60 @@
+"""Headless Chromium for the browser tests: where it is, whether it is there, and the
+few moves every test makes (wait for a page, read an element, keep a screenshot)."""
+
+import os
+from pathlib import Path
+
+from tests.processes import ROOT
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
+    webdriver = None
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER", "").lower() in {"1", "true", "yes"}
+SCREENSHOT_DIR = Path(os.environ.get("BROWSER_SCREENSHOT_DIR") or ROOT / "artifacts" / "browser")
+WAIT = 15  # seconds for a page or an element
+
+
+def missing_browser() -> list[str]:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+    if webdriver is None:
+        missing.append("the selenium package (pip install -r requirements-dev.txt)")
+    return missing
+
+
+MISSING = missing_browser()
+MISSING_REASON = (
+    f"needs headless Chromium: {', '.join(MISSING)} missing "
+    "(apt-get install chromium chromium-driver; REQUIRE_BROWSER=1 fails instead of skipping)"
+)
+
+
+def screenshot(driver, name: str) -> Path:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / name
+    assert driver.save_screenshot(str(path)), f"no screenshot written to {path}"
+    print(f"screenshot: {path}")
+    return path
+
+
+def text_of(driver, selector: str) -> str:
+    return (
+        WebDriverWait(driver, WAIT)
+        .until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selector)))
+        .text.strip()
+    )
+
+
+def click_and_wait(driver, element) -> None:
+    """Click a link or button and wait until the next page has loaded."""
+    element.click()
+    WebDriverWait(driver, WAIT).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
