@@ -132,8 +132,8 @@ def rows_of_other_stores(rows, store) -> list[str]:
 def import_summary(name, mode, applied, unchanged, store) -> str:
     rows = f"{applied} row{'' if applied == 1 else 's'} applied"
     if mode == SET:
-        return f"{name}: {rows}, {unchanged} unchanged (counts) in {store.code}."
-    return f"{name}: {rows} (adjustments) in {store.code}."
+        return f"Imported {name} into {store.code}: {rows}, {unchanged} unchanged (counts)."
+    return f"Imported {name} into {store.code}: {rows} (adjustments)."
 
 
 def store_text(store) -> str:

@@ -167,7 +167,7 @@ def test_an_exported_file_with_changed_counts_is_applied(manager, shelf, berlin,
     assert movement.note == "upload berlin.csv line 3: weekly count"
     listed = client.get(response["Location"])
     assert messages_of(listed) == [
-        ("success", "berlin.csv: 1 row applied, 1 unchanged (counts) in berlin-01.")
+        ("success", "Imported berlin.csv into berlin-01: 1 row applied, 1 unchanged (counts).")
     ]
     assert [(level.product.sku, level.on_hand) for level in listed.context["cl"].result_list] == [
         ("MUG-BLUE", 6),
@@ -176,14 +176,19 @@ def test_an_exported_file_with_changed_counts_is_applied(manager, shelf, berlin,
 
 
 def test_a_file_of_adjustments_is_applied_with_its_reason(manager, shelf, berlin, tee, mug):
+    client = browser(manager)
+
     response = upload(
-        browser(manager),
+        client,
         "store,sku,delta\nberlin-01,TEE-RED-M,-2\nberlin-01,MUG-BLUE,-1\n",
         reason="damaged",
     )
 
     assert response.status_code == 302
     assert (level_of(berlin, tee).on_hand, level_of(berlin, mug).on_hand) == (8, 5)
+    assert messages_of(client.get(response["Location"])) == [
+        ("success", "Imported stock.csv into berlin-01: 2 rows applied (adjustments).")
+    ]
     assert list(
         Movement.objects.filter(kind="adjust").order_by("id").values_list("reason", "note")
     ) == [("damaged", "upload stock.csv line 2"), ("damaged", "upload stock.csv line 3")]
