@@ -5,32 +5,15 @@ import pytest
 from stock.models import Movement, StockLevel
 from stock.services import stock_purchase, stock_receive
 from stores.models import Role
-from tests.api import api_client, assert_error
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.api import assert_error
+from tests.factories import MembershipFactory, ProductFactory, StoreFactory
 
 BASE = "/api/v1/stores/berlin-01"
 
 
 @pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01")
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE", name="T-shirt")
-
-
-@pytest.fixture
-def manager(berlin):
-    user = UserFactory(username="manager")
-    MembershipFactory(user=user, store=berlin, role=Role.MANAGER)
-    return user
-
-
-@pytest.fixture
-def client(manager):
-    return api_client(manager)
+def client(manager_api):
+    return manager_api
 
 
 def level_body(response):

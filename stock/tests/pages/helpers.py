@@ -36,6 +36,14 @@ def stock_state() -> tuple:
     return levels, Movement.objects.count(), AuditOutboxEntry.objects.count()
 
 
+def change_url(level) -> str:
+    return f"/admin/stock/stocklevel/{level.pk}/change/"
+
+
+def operation_url(level, operation) -> str:
+    return f"/admin/stock/stocklevel/{level.pk}/{operation}/"
+
+
 def refusal_of(response) -> str:
     """The sentence of the admin-styled 403 page, as the reader sees it."""
     text = response.content.decode()

@@ -27,6 +27,8 @@ from tests.factories import (
     StoreFactory,
 )
 
+from .helpers import browser, change_url, messages_of, operation_url, rows, stock_state
+
 MEMBER_MODELS = {"Stock levels", "Movements", "Reservations", "Audit events"}
 MEMBERS = ["manager", "clerk", "viewer"]
 READ_ONLY_MEMBERS = ["clerk", "viewer"]
@@ -63,46 +65,14 @@ def everywhere(staff, berlin, hamburg):
 # --- Helpers ------------------------------------------------------------------------
 
 
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def as_role(request, role) -> Client:
     return browser(request.getfixturevalue(role))
-
-
-def rows(response) -> list:
-    return list(response.context["cl"].result_list)
-
-
-def messages_of(response) -> list[tuple[str, str]]:
-    return [(message.level_tag, message.message) for message in response.context["messages"]]
 
 
 def filter_choices(response, title) -> list[str]:
     changelist = response.context["cl"]
     [spec] = [spec for spec in changelist.filter_specs if spec.title == title]
     return [choice["display"] for choice in spec.choices(changelist)]
-
-
-def stock_state() -> tuple:
-    """Everything a refused or forbidden request must leave as it was."""
-    levels = list(
-        StockLevel.objects.order_by("pk").values_list(
-            "pk", "on_hand", "reserved", "reorder_point", "version"
-        )
-    )
-    return levels, Movement.objects.count(), AuditOutboxEntry.objects.count()
-
-
-def change_url(level) -> str:
-    return f"/admin/stock/stocklevel/{level.pk}/change/"
-
-
-def operation_url(level, operation) -> str:
-    return f"/admin/stock/stocklevel/{level.pk}/{operation}/"
 
 
 def newest_movement() -> Movement:

@@ -6,13 +6,9 @@ import pytest
 from audit.services import audit_relay_pending
 from stock.services import stock_adjust, stock_receive, stock_set_reorder_point
 
-from .helpers import browser
+from .helpers import browser, change_url
 
 LATEST = 10
-
-
-def change_url(level) -> str:
-    return f"/admin/stock/stocklevel/{level.pk}/change/"
 
 
 def history_url(level) -> str:

@@ -5,14 +5,14 @@ manages every store.
 """
 
 import pytest
-from django.test import Client
 
-from audit.models import AuditOutboxEntry
-from stock.models import Movement, StockLevel
+from stock.models import Movement
 from stock.services import StockLine, reservation_create, stock_receive
 from stock.tests.helpers import level_of
 from stores.models import Role
 from tests.factories import MembershipFactory
+
+from .helpers import browser, change_url, operation_url, stock_state
 
 STAFF = ["staff_without_permissions", "staff_with_view_permissions", "staff"]
 OPERATIONS = ["receive", "adjust", "set-count", "transfer"]
@@ -23,29 +23,6 @@ VALID_INPUT = {
     "transfer": {"to_store": "hamburg-01", "quantity": "1"},
 }
 STORE_ROWS = ["/admin/stock/stocklevel/", "/admin/stock/movement/", "/admin/stock/reservation/"]
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def stock_state() -> tuple:
-    levels = list(
-        StockLevel.objects.order_by("pk").values_list(
-            "pk", "on_hand", "reserved", "reorder_point", "version"
-        )
-    )
-    return levels, Movement.objects.count(), AuditOutboxEntry.objects.count()
-
-
-def change_url(level) -> str:
-    return f"/admin/stock/stocklevel/{level.pk}/change/"
-
-
-def operation_url(level, operation) -> str:
-    return f"/admin/stock/stocklevel/{level.pk}/{operation}/"
 
 
 # (GET, POST) of the level's page with a new reorder point, per kind of staff user.

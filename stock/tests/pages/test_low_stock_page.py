@@ -14,14 +14,10 @@ from stock.services import (
 )
 from tests.factories import ProductFactory
 
+from .helpers import browser
+
 URL = "/stores/berlin-01/low-stock/"
 EMPTY_STATE = "<p>Nothing is at or below its reorder point.</p>"
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def stocked(store, sku, *, on_hand, reorder_point, actor=None):
