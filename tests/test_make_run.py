@@ -24,6 +24,9 @@ def make(tmp_path):
 
     def start(args: list[str], env: dict[str, str]):
         log = tmp_path / f"make-{len(processes)}.log"
+        # Run as a newcomer does, not as a sub-make of `make test` (which would print
+        # "Entering directory" lines and pass its own flags down).
+        env = {k: v for k, v in env.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
         with open(log, "w") as output:
             process = subprocess.Popen(
                 ["make", *args],
