@@ -14,7 +14,6 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -66,6 +65,7 @@ from .services import (
     stock_receive,
     stock_set_count,
     stock_set_reorder_point,
+    stock_set_reorder_points,
     stock_transfer,
 )
 from .templatetags.stock_pages import low_label, movement_change
@@ -478,9 +478,20 @@ class StockLevelAdmin(StoreScopedAdmin):
 
     @admin.action(permissions=["manage"], description="Set the reorder point of selected levels…")
     def set_reorder_point_selected(self, request, queryset):
-        """One reorder point for several levels, each through ``stock_set_reorder_point``
-        (audited one by one), all or none. Levels that have it already are left alone."""
-        levels = list(queryset.order_by("store__code", "product__sku"))
+        """One reorder point for several levels through ``stock_set_reorder_points`` (one
+        ordered lock round, audited one by one), all or none. Levels that have it already
+        are left alone."""
+        levels = list(
+            queryset.select_related("store", "product").order_by("store__code", "product__sku")[
+                : MAX_LEVELS_PER_ACTION + 1
+            ]
+        )
+        if len(levels) > MAX_LEVELS_PER_ACTION:
+            messages.error(
+                request,
+                f"Choose at most {MAX_LEVELS_PER_ACTION} levels at a time. Nothing was changed.",
+            )
+            return None
         store_ids = {level.store_id for level in levels}
         managed = set(
             stores_visible_to(request.user, role=Role.MANAGER)
@@ -502,14 +513,12 @@ class StockLevelAdmin(StoreScopedAdmin):
         if applying and form.is_valid():
             value = form.cleaned_data["reorder_point"]
             changing = [level for level in levels if level.reorder_point != value]
-            with transaction.atomic():
-                for level in changing:
-                    stock_set_reorder_point(
-                        store=level.store,
-                        product=level.product,
-                        reorder_point=value,
-                        actor=request.user,
-                    )
+            if changing:
+                stock_set_reorder_points(
+                    pairs=[(level.store, level.product) for level in changing],
+                    reorder_point=value,
+                    actor=request.user,
+                )
             kept = len(levels) - len(changing)
             messages.success(
                 request,

@@ -294,25 +294,48 @@ def stock_set_reorder_point(
     Not a stock movement: ``version`` and the ledger stay as they are. Receivers of
     ``stock_changed`` still hear of it (``kind`` None), since the level's data changed.
     """
+    [level] = _set_reorder_points([(store, product)], reorder_point, actor)
+    return level
+
+
+@counted("reorder_point")
+@transaction.atomic
+def stock_set_reorder_points(
+    *, pairs: Iterable[tuple[Store, Product]], reorder_point: int, actor=None
+) -> list[StockLevel]:
+    """``stock_set_reorder_point`` for many levels at once, all or none; returns them in
+    primary-key order. Their rows are locked in one ordered round, as every multi-row
+    change does; each level is audited on its own."""
+    return _set_reorder_points(list(pairs), reorder_point, actor)
+
+
+def _set_reorder_points(pairs, reorder_point, actor) -> list[StockLevel]:
+    """Precondition: inside ``transaction.atomic``."""
     if not _is_int(reorder_point) or not 0 <= reorder_point <= MAX_QUANTITY:
         raise InvalidStockOperation("reorder_point must be a whole number from 0 to 1,000,000.")
-    ensure_stock_levels([(store, product)])
-    level = lock_stock_levels([(store, product)])[(store.pk, product.pk)]
-    before = level.reorder_point
-    StockLevel.objects.filter(pk=level.pk).update(reorder_point=reorder_point)
-    level.reorder_point = reorder_point
-    audit_record(
-        action="stock.reorder_point",
-        object_type="stock.stocklevel",
-        object_id=level.pk,
-        object_repr=f"{product.sku} @ {store.code}",
-        store=store,
-        before={"reorder_point": before},
-        after={"reorder_point": reorder_point},
-        actor=actor,
+    ensure_stock_levels(pairs)
+    locked = lock_stock_levels(pairs)
+    stores = {store.pk: store for store, _ in pairs}
+    products = {product.pk: product for _, product in pairs}
+    levels = sorted(locked.values(), key=lambda level: level.pk)
+    StockLevel.objects.filter(pk__in=[level.pk for level in levels]).update(
+        reorder_point=reorder_point
     )
-    _announce(None, [level])
-    return level
+    for level in levels:
+        level.store, level.product = stores[level.store_id], products[level.product_id]
+        audit_record(
+            action="stock.reorder_point",
+            object_type="stock.stocklevel",
+            object_id=level.pk,
+            object_repr=f"{level.product.sku} @ {level.store.code}",
+            store=level.store,
+            before={"reorder_point": level.reorder_point},
+            after={"reorder_point": reorder_point},
+            actor=actor,
+        )
+        level.reorder_point = reorder_point
+    _announce(None, levels)
+    return levels
 
 
 def _refuse_shortages(store: Store, lines: list[StockLine], locked: dict) -> None:
