@@ -120,15 +120,6 @@ def stock_csv_response(store) -> HttpResponse:
     return response
 
 
-def rows_of_other_stores(rows, store) -> list[str]:
-    """An upload is for one store: rows naming another are problems, by line."""
-    return [
-        f"line {row.line}: the store is {row.store.code}, but this upload is for {store.code}."
-        for row in rows
-        if row.store.pk != store.pk
-    ]
-
-
 def import_summary(name, mode, applied, unchanged, store) -> str:
     rows = f"{applied} row{'' if applied == 1 else 's'} applied"
     if mode == SET:
@@ -603,29 +594,24 @@ class StockLevelAdmin(StoreScopedAdmin):
                 data = form.cleaned_data
                 store, (name, text) = data["store"], data["file"]
                 try:
-                    mode, rows = parse_stock_csv(text, mode=data["mode"] or None)
-                    problems = rows_of_other_stores(rows, store)
-                    if not problems:
-                        applied, unchanged = apply_stock_rows(
-                            mode,
-                            rows,
-                            reason=data["reason"],
-                            source=f"upload {name}",
-                            force=data["force"],
-                            actor=request.user,
-                            note=data["note"],
-                        )
+                    mode, rows = parse_stock_csv(text, mode=data["mode"] or None, store=store)
+                    applied, unchanged = apply_stock_rows(
+                        mode,
+                        rows,
+                        reason=data["reason"],
+                        source=f"upload {name}",
+                        force=data["force"],
+                        actor=request.user,
+                        note=data["note"],
+                    )
                 except StockFileInvalid as invalid:
                     problems = invalid.problems
                 except StockImportRefused as refused:
                     status, problems = 409, refused.problems
                 else:
-                    if not problems:
-                        messages.success(
-                            request, import_summary(name, mode, applied, unchanged, store)
-                        )
-                        changelist = reverse("admin:stock_stocklevel_changelist")
-                        return redirect(f"{changelist}?{urlencode({'store': store.code})}")
+                    messages.success(request, import_summary(name, mode, applied, unchanged, store))
+                    changelist = reverse("admin:stock_stocklevel_changelist")
+                    return redirect(f"{changelist}?{urlencode({'store': store.code})}")
         return self.csv_page(
             request,
             "Import a CSV file of counts or adjustments",

@@ -143,7 +143,9 @@ class _RawRow:
     version: str = ""
 
 
-def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[StockRow]]:
+def parse_stock_csv(
+    text: str, *, mode: str | None = None, store: Store | None = None
+) -> tuple[str, list[StockRow]]:
     """The mode and the checked rows of a ``store,sku,on_hand`` (set) or
     ``store,sku,delta`` (adjust) file.
 
@@ -152,6 +154,10 @@ def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[St
     optional ``version`` column (``export_stock`` writes one) is the level's version the
     row was read at (``apply_stock_rows`` refuses the row if the level has changed since);
     other columns, such as ``reserved``, are ignored; blank lines are skipped.
+
+    With ``store`` (an upload for one store), a row naming any other store is a problem
+    worded the same whether that store exists or not: the file tells nobody which store
+    codes are real.
     """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -162,7 +168,7 @@ def parse_stock_csv(text: str, *, mode: str | None = None) -> tuple[str, list[St
         raw_rows, problems = _read_rows(reader, columns, mode)
     except csv.Error as error:
         raise StockFileInvalid([f"line {reader.line_num}: not valid CSV ({error})."]) from None
-    rows, row_problems = _resolve_rows(raw_rows, mode)
+    rows, row_problems = _resolve_rows(raw_rows, mode, store)
     problems = sorted(problems + row_problems, key=lambda problem: problem[0])
     if problems:
         raise StockFileInvalid([f"line {line}: {problem}." for line, problem in problems])
@@ -215,6 +221,9 @@ def _read_rows(
         if missing:
             problems.append((line, f"no {' or '.join(missing)}"))
             continue
+        if any("\x00" in value for value in values.values()):
+            problems.append((line, "a null character"))  # no database can look it up
+            continue
         rows.append(
             _RawRow(
                 line,
@@ -228,18 +237,23 @@ def _read_rows(
 
 
 def _resolve_rows(
-    raw_rows: list[_RawRow], mode: str
+    raw_rows: list[_RawRow], mode: str, only_store: Store | None = None
 ) -> tuple[list[StockRow], list[tuple[int, str]]]:
     """Find every row's store and product (two queries for the whole file) and check
     its number. A store and SKU on two lines is a problem: the second line would
     silently override (set) or compound (adjust) the first."""
-    stores = Store.objects.in_bulk({row.store_code for row in raw_rows}, field_name="code")
+    if only_store is not None:
+        stores = {only_store.code: only_store}
+    else:
+        stores = Store.objects.in_bulk({row.store_code for row in raw_rows}, field_name="code")
     products = Product.objects.in_bulk({row.sku for row in raw_rows}, field_name="sku")
     rows, problems, first_line = [], [], {}
     for raw in raw_rows:
         found = []
         store, product = stores.get(raw.store_code), products.get(raw.sku)
-        if store is None:
+        if store is None and only_store is not None:
+            found.append(f"the store is {raw.store_code}, but this upload is for {only_store.code}")
+        elif store is None:
             found.append(f"unknown store {raw.store_code!r}")
         if product is None:
             found.append(f"unknown SKU {raw.sku!r}")

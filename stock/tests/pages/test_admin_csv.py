@@ -227,6 +227,30 @@ def test_a_line_of_another_store_is_refused(manager, shelf, hamburg):
     assert stock_state() == before
 
 
+def test_a_line_of_a_store_says_nothing_of_whether_it_exists(manager, shelf, hamburg):
+    """hamburg-01 exists but the manager does not see it; nowhere-01 does not exist."""
+    response = upload(
+        browser(manager),
+        "store,sku,on_hand\nhamburg-01,TEE-RED-M,5\nnowhere-01,TEE-RED-M,1\n",
+    )
+
+    assert response.status_code == 400
+    assert problems_of(response) == [
+        "line 2: the store is hamburg-01, but this upload is for berlin-01.",
+        "line 3: the store is nowhere-01, but this upload is for berlin-01.",
+    ]
+
+
+def test_a_null_character_in_a_line_is_a_problem_of_that_line(manager, shelf):
+    before = stock_state()
+
+    response = upload(browser(manager), "store,sku,on_hand\nberlin-01,TEE\x00RED,5\n")
+
+    assert response.status_code == 400
+    assert problems_of(response) == ["line 2: a null character."]
+    assert stock_state() == before
+
+
 def test_rows_the_services_refuse_undo_the_whole_file(manager, shelf):
     before = stock_state()
 
