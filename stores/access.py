@@ -194,10 +194,41 @@ def may_manage_members(user, store: Store, *permissions: str) -> bool:
     return membership_role(user, store) is Role.MANAGER
 
 
+# Staff holding any of these see every store in the store and membership endpoints,
+# whatever their stock permissions: they administer stores, not stock.
+STORE_ADMINISTRATION_PERMISSIONS = (
+    "stores.view_store",
+    "stores.change_store",
+    "stores.view_membership",
+    "stores.add_membership",
+    "stores.change_membership",
+    "stores.delete_membership",
+)
+
+
+def stores_listed_for(user) -> QuerySet[Store]:
+    """The stores ``GET /stores/`` shows: where ``user`` holds a role, or every store for
+    staff holding a permission on stores or memberships."""
+    if any(has_staff_permission(user, p) for p in STORE_ADMINISTRATION_PERMISSIONS):
+        return Store.objects.all()
+    return stores_visible_to(user)
+
+
+def store_for_administration(user, code: str, *permissions: str) -> Store:
+    """For the store and member endpoints: staff holding one of ``permissions`` reach
+    every store (404 only for one that does not exist); anyone else as ``store_for``."""
+    if any(has_staff_permission(user, permission) for permission in permissions):
+        store = Store.objects.filter(code=code).first()
+        if store is None:
+            raise NotFound("No such store.")
+        return store
+    return store_for(user, code)
+
+
 def store_for_members(user, code: str, *permissions: str) -> Store:
     """For the API: the store ``code`` if ``user`` may list or change its members (see
     ``may_manage_members``); 404 for a store the user does not see, else 403."""
-    store = store_for(user, code)
+    store = store_for_administration(user, code, *permissions)
     require_member_permission(user, store, *permissions)
     return store
 

@@ -11,9 +11,9 @@ from inventory_site.api.views import ApiView, validated
 from .access import (
     require_member_permission,
     require_permission,
-    store_for,
+    store_for_administration,
     store_for_members,
-    stores_visible_to,
+    stores_listed_for,
 )
 from .models import Membership
 from .selectors import store_members
@@ -30,7 +30,7 @@ class StoreListApi(ApiView):
     serializer_class = StoreSerializer
 
     def get_queryset(self):
-        return stores_visible_to(self.request.user).order_by("code")
+        return stores_listed_for(self.request.user).order_by("code")
 
     @extend_schema(responses={200: StoreSerializer(many=True), **errors(400, 404)})
     def get(self, request):
@@ -52,13 +52,16 @@ class StoreDetailApi(ApiView):
 
     @extend_schema(responses={200: StoreSerializer, **errors(404)})
     def get(self, request, code):
-        return Response(StoreSerializer(store_for(request.user, code)).data)
+        store = stores_listed_for(request.user).filter(code=code).first()
+        if store is None:
+            raise NotFound("No such store.")
+        return Response(StoreSerializer(store).data)
 
     @extend_schema(
         request=StoreUpdateSerializer, responses={200: StoreSerializer, **errors(400, 403, 404)}
     )
     def patch(self, request, code):
-        store = store_for(request.user, code)
+        store = store_for_administration(request.user, code, "stores.change_store")
         require_permission(request.user, "stores.change_store", to="change stores")
         changes = validated(StoreUpdateSerializer, request.data, partial=True)
         store = store_update(store=store, actor=request.user, **changes)

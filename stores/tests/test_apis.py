@@ -209,3 +209,34 @@ def test_staff_manage_members_only_with_the_membership_permissions(
         "stores.delete_membership": set(),
     }[permission]
     assert set(Membership.objects.values_list("user__username", "role")) == expected
+
+
+def test_staff_administering_stores_reach_every_store_but_not_its_stock(berlin):
+    """Store and membership permissions alone, no stock permission."""
+    administrator = StaffFactory(
+        permissions=[
+            "stores.view_store",
+            "stores.change_store",
+            "stores.view_membership",
+            "stores.add_membership",
+        ]
+    )
+    UserFactory(username="newcomer")
+    client = api_client(administrator)
+
+    listed = client.get("/api/v1/stores/")
+    read = client.get("/api/v1/stores/berlin-01/")
+    renamed = client.patch("/api/v1/stores/berlin-01/", {"name": "Mitte"}, format="json")
+    members = client.get("/api/v1/stores/berlin-01/members/")
+    granted = client.post(
+        "/api/v1/stores/berlin-01/members/",
+        {"username": "newcomer", "role": "clerk"},
+        format="json",
+    )
+    stock = client.get("/api/v1/stores/berlin-01/stock/")
+
+    assert [store["code"] for store in listed.json()["results"]] == ["berlin-01"]
+    assert (read.status_code, renamed.status_code, members.status_code) == (200, 200, 200)
+    assert granted.status_code == 201
+    assert_error(stock, 404)
+    assert_error(client.get("/api/v1/stores/nowhere-01/"), 404)
