@@ -149,8 +149,17 @@ def test_a_movement_is_shown_with_its_kind_delta_reason_and_actor(manager, shelv
         ("adjust", -1, "damaged", manager),
         ("receive", 1, "", manager),
     ]
-    assert "Adjust -1 (damaged) by manager</div>" in response.text
-    assert "Receive +1 by manager</div>" in response.text
+    assert "Adjust: on hand -1 → 0 (damaged) by manager</div>" in response.text
+    assert "Receive: on hand +1 → 1 by manager</div>" in response.text
+
+
+def test_a_hold_is_shown_as_what_it_reserved(manager, berlin):
+    product = stocked(berlin, "HELD", on_hand=3, reorder_point=5)
+    reservation_create(store=berlin, lines=[StockLine(product, 2)], actor=manager)
+
+    response = browser(manager).get(URL)
+
+    assert "Reserve: reserved +2 → 2 by manager</div>" in response.text
 
 
 def test_the_page_says_so_when_nothing_is_low(manager, berlin, hamburg):
