@@ -151,7 +151,8 @@ class StockImportForm(forms.Form):
     store = forms.ModelChoiceField(queryset=None, to_field_name="code")
     file = forms.FileField(
         help_text="CSV with a header: store,sku,on_hand (counts) or store,sku,delta "
-        "(adjustments). An exported file may be edited and uploaded as it is."
+        "(adjustments). An exported file may be uploaded as it is, with its on_hand "
+        "edited: its other columns (reserved, available, reorder_point) are not read."
     )
     mode = forms.ChoiceField(choices=IMPORT_MODES, required=False)
     reason = forms.ChoiceField(
