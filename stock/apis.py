@@ -128,6 +128,12 @@ class StockLevelListApi(ApiView):
 class StockLevelDetailApi(ApiView):
     serializer_class = StockLevelReadSerializer
 
+    def get_serializer_class(self):
+        # The browsable API builds its PATCH form from this: offer what PATCH takes.
+        if self.request is not None and self.request.method == "PATCH":
+            return ReorderPointSerializer
+        return StockLevelReadSerializer
+
     @extend_schema(
         parameters=[IF_NONE_MATCH],
         responses={200: StockLevelReadSerializer, 304: NOT_MODIFIED, **errors(404)},

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.test import Client
 from django.utils.module_loading import import_string
+from rest_framework.test import APIClient
 
 from catalog.models import Product
 from stores.models import Role
@@ -170,10 +171,12 @@ def test_paths_that_are_not_endpoints_stay_json_404s_in_a_browser(client, path):
 
     response = client.get(path, HTTP_ACCEPT="text/html")
 
-    assert assert_error(response, 404, "not_found") == {
-        "detail": "Not found.",
-        "code": "not_found",
-    }
+    detail = assert_error(response, 404, "not_found")["detail"]
+    endpoint = f"{path}/"
+    if path in ("/api/v1", "/api/v1/stores/berlin-01/stock"):  # but for the slash
+        assert detail == f"Not found; the endpoint is {endpoint} (with a slash)."
+    else:
+        assert detail == "Not found."
 
 
 @pytest.mark.django_db
@@ -242,3 +245,13 @@ def test_views_are_named_as_a_person_would_say_it(view_class, name):
     view = import_string(view_class)()
 
     assert view.get_view_name() == name
+
+
+def test_a_post_without_the_trailing_slash_names_the_endpoint(db):
+    response = APIClient().post("/api/v1/auth/token", {}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "Not found; the endpoint is /api/v1/auth/token/ (with a slash).",
+        "code": "not_found",
+    }

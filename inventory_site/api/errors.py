@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -119,8 +120,24 @@ def unknown_api_path(request, path=""):
     the DRF views that each prefix of the path resolves to, and a DRF catch-all would
     add "Unknown Api Path" for every prefix that is not an endpoint (``/api/v1/stores``
     without its slash). Being no DRF view, it also answers a browser with JSON rather
-    than a browsable page offering forms to send to a path that does not exist."""
+    than a browsable page offering forms to send to a path that does not exist.
+
+    A path that is an endpoint but for its trailing slash says so: Django redirects only
+    a GET there, and a client's POST would otherwise get a bare "Not found."."""
+    if not request.path.endswith("/") and _is_endpoint(f"{request.path}/"):
+        body = {
+            "detail": f"Not found; the endpoint is {request.path}/ (with a slash).",
+            "code": "not_found",
+        }
+        return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
     return JsonResponse(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).func is not unknown_api_path
+    except Resolver404:
+        return False
 
 
 def is_api_request(request) -> bool:

@@ -1,6 +1,7 @@
 """The stock endpoints: levels, the four operations, reorder points, transfers, ledger."""
 
 import pytest
+from django.test import Client
 
 from stock.models import Movement, StockLevel
 from stock.services import stock_purchase, stock_receive
@@ -297,3 +298,16 @@ def test_a_since_with_an_extreme_offset_or_date_is_no_500(client, berlin, tee, s
         assert list(assert_error(response, 400)["errors"]) == ["since"]
     else:
         assert (response.status_code, response.json()["count"]) == (200, count)
+
+
+def test_the_browsable_api_offers_the_reorder_point_as_a_levels_patch_form(manager, berlin, tee):
+    stock_receive(store=berlin, product=tee, quantity=3)
+    client = Client()
+    client.force_login(manager)
+
+    page = client.get(f"{BASE}/stock/TEE/", HTTP_ACCEPT="text/html").content.decode()
+
+    form = page[page.index('data-method="PUT"') :]
+    form = form[: form.index("</form>")]
+    assert "&quot;reorder_point&quot;" in form and 'data-method="PATCH"' in form
+    assert "product_name" not in form
