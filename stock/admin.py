@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -46,7 +46,7 @@ from .forms import (
     StockImportForm,
     TransferForm,
 )
-from .models import Movement, Reservation, ReservationLine, StockLevel
+from .models import LOW_STOCK, Movement, Reservation, ReservationLine, StockLevel
 from .operator_io import (
     ITERATOR_CHUNK_SIZE,
     SET,
@@ -145,11 +145,11 @@ class LowStockFilter(admin.SimpleListFilter):
         return [("yes", "At or below reorder point"), ("no", "Above reorder point")]
 
     def queryset(self, request, queryset):
-        low = {"available__lte": F("reorder_point")}
+        low = LOW_STOCK
         if self.value() == "yes":
-            return queryset.filter(**low)
+            return queryset.filter(low)
         if self.value() == "no":
-            return queryset.exclude(**low)
+            return queryset.exclude(low)
         return queryset
 
 

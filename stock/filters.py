@@ -1,4 +1,4 @@
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_filters import CharFilter, ChoiceFilter
 
@@ -10,7 +10,7 @@ from inventory_site.api.filters import (
     UtcIsoDateTimeFilter,
 )
 
-from .models import Movement, MovementKind, Reservation, ReservationStatus, StockLevel
+from .models import LOW_STOCK, Movement, MovementKind, Reservation, ReservationStatus, StockLevel
 
 # SKUs one ?sku= may name: a page of levels (the largest page size).
 MAX_SKUS = 200
@@ -44,7 +44,7 @@ class StockLevelFilter(ApiFilterSet):
         fields = ["sku", "low_stock", "search"]
 
     def filter_low_stock(self, queryset, name, value):
-        low = Q(available__lte=F("reorder_point"))
+        low = LOW_STOCK
         return queryset.filter(low) if value else queryset.exclude(low)
 
     def filter_search(self, queryset, name, value):

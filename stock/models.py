@@ -15,6 +15,9 @@ from django.utils import timezone
 from catalog.models import Product
 from stores.models import Store
 
+# The one definition of low stock: a level at or below its reorder point.
+LOW_STOCK = Q(available__lte=F("reorder_point"))
+
 
 class StockLevel(models.Model):
     """How many units of one product one store holds.
@@ -66,6 +69,11 @@ class StockLevel(models.Model):
 
     def __str__(self):
         return f"{self.product.sku} @ {self.store.code}"
+
+    @property
+    def is_low(self) -> bool:
+        """``LOW_STOCK`` for a level in hand."""
+        return self.available <= self.reorder_point
 
 
 class MovementKind(models.TextChoices):

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 
 from catalog.models import Product
 from stores.models import Store
 
 from .exceptions import StockError, VersionMismatch
 from .locks import lock_stock_levels
-from .models import StockLevel
+from .models import LOW_STOCK, StockLevel
 from .services import MAX_QUANTITY, stock_adjust, stock_set_count
 
 # A whole number as people write it in a file or on a command line: ASCII digits only,
@@ -77,9 +77,7 @@ def low_stock_levels(store: Store | None = None) -> QuerySet[StockLevel]:
     """Levels whose available units are at or below their reorder point (the API's
     ``low_stock=true``), leaving out retired products, and closed stores unless one is
     asked for by name."""
-    levels = stock_levels_for_report(store).filter(
-        available__lte=F("reorder_point"), product__is_active=True
-    )
+    levels = stock_levels_for_report(store).filter(LOW_STOCK, product__is_active=True)
     return levels if store is not None else levels.filter(store__is_active=True)
 
 

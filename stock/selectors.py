@@ -7,7 +7,7 @@ from catalog.models import Product
 from stores.access import stores_visible_to
 from stores.models import Store
 
-from .models import Movement, Reservation, ReservationLine, ReservationStatus, StockLevel
+from .models import LOW_STOCK, Movement, Reservation, ReservationLine, ReservationStatus, StockLevel
 
 
 def stock_levels_with_ledger_drift() -> QuerySet[StockLevel]:
@@ -128,7 +128,7 @@ def low_stock_levels_of_store(store: Store) -> QuerySet[StockLevel]:
     """Levels at or below their reorder point, the furthest below it first."""
     return (
         stock_levels_of_store(store)
-        .filter(available__lte=F("reorder_point"))
+        .filter(LOW_STOCK)
         .order_by(F("available") - F("reorder_point"), "product__sku")
     )
 

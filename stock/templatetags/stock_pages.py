@@ -1,7 +1,7 @@
 """Template helpers of the stock pages in the admin."""
 
 from django import template
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from stores.access import stores_visible_to
 from stores.models import Role, Store
 
-from ..models import StockLevel
+from ..models import LOW_STOCK, StockLevel
 
 register = template.Library()
 
@@ -31,7 +31,7 @@ def movement_changes(movement) -> list[str]:
 def low_label(level):
     """A warning on a level at or below its reorder point, nothing on a healthy one
     (Django's boolean icons would put a green tick on the level that needs attention)."""
-    if level.available <= level.reorder_point:
+    if level.is_low:
         return format_html('<span class="low-stock">{}</span>', "LOW")
     return ""
 
@@ -49,7 +49,7 @@ def stores_with_low_counts(user) -> QuerySet[Store]:
     point, as the low-stock page counts them): one query."""
     managed = stores_visible_to(user, role=Role.MANAGER).filter(pk=OuterRef("pk"))
     low = (
-        StockLevel.objects.filter(store=OuterRef("pk"), available__lte=F("reorder_point"))
+        StockLevel.objects.filter(LOW_STOCK, store=OuterRef("pk"))
         .order_by()
         .values("store")
         .annotate(count=Count("pk"))

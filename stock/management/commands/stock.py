@@ -163,7 +163,7 @@ class Command(BaseCommand):
                 " ".join(
                     marker
                     for marker, applies in (
-                        ("LOW", level.available <= level.reorder_point),
+                        ("LOW", level.is_low),
                         ("inactive", not level.product.is_active),
                     )
                     if applies
