@@ -20,7 +20,7 @@ def test_an_unexpected_error_in_an_api_view_is_a_json_500(db, monkeypatch, caplo
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("stores.apis.stores_visible_to", broken)
+    monkeypatch.setattr("stores.apis.stores_listed_for", broken)
 
     response = api_client(UserFactory()).get("/api/v1/stores/")
 
