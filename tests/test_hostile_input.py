@@ -287,3 +287,13 @@ def test_a_token_no_key_can_match_answers_401(manager, key):
 
     assert_error(client.post(PURCHASE, {"quantity": 1}, format="json"), 401)
     assert_nothing_changed()
+
+
+def test_a_token_sent_as_bearer_is_told_the_scheme(manager):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer 0123456789abcdef")
+
+    body = assert_error(client.post(PURCHASE, {"quantity": 1}, format="json"), 401)
+
+    assert body["detail"] == "Send the API token as 'Authorization: Token <key>', not Bearer."
+    assert_nothing_changed()
