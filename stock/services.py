@@ -495,9 +495,6 @@ def _finish(reservation, *, status, kind, actor, repeat_returns) -> Reservation:
             return locked
         if locked.status == ReservationStatus.ACTIVE:
             if locked.expires_at > timezone.now():
-                if kind == MovementKind.COMMIT:  # a sale; a release only gives units back
-                    held = ReservationLine.objects.filter(reservation=locked).values("product")
-                    refuse_inactive(locked.store, Product.objects.filter(pk__in=held))
                 _close([locked], status, kind, via=str(kind), actor=actor)
                 return locked
             _close(
@@ -512,7 +509,8 @@ def _finish(reservation, *, status, kind, actor, repeat_returns) -> Reservation:
 
 def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: str, actor):
     """End active ``reservations`` (locked by the caller): give back their reserved units
-    (and, for a commit, take them from on_hand), one movement per line.
+    (and, for a commit, take them from on_hand), one movement per line. A commit of a
+    deactivated store or product is refused (``refuse_inactive``) before anything changes.
 
     Precondition: inside ``transaction.atomic`` with the reservations locked; their
     stock levels are locked here, in primary-key order.
@@ -523,6 +521,9 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
         ReservationLine.objects.filter(reservation__in=reservations).select_related("product")
     )
     by_id = {reservation.pk: reservation for reservation in reservations}
+    if kind == MovementKind.COMMIT:  # a sale; a release or an expiry only gives units back
+        for line in lines:
+            refuse_inactive(by_id[line.reservation_id].store, [line.product])
     lock_stock_levels((by_id[line.reservation_id].store, line.product) for line in lines)
     levels = [
         _apply(
