@@ -45,20 +45,47 @@ def audit_record(
     ``actor`` is the user who made the change (None or anonymous for the system);
     the client address and request id come from ``audit.context``.
     """
+    audit_records(
+        [
+            {
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "object_repr": object_repr,
+                "store": store,
+                "before": before,
+                "after": after,
+            }
+        ],
+        actor=actor,
+    )
+
+
+def audit_records(records, *, actor=None) -> None:
+    """``audit_record`` for several changes by one actor, as ONE INSERT: each record is
+    a dict of ``audit_record``'s keywords but ``actor`` (``object_id``, ``object_repr``,
+    ``store``, ``before`` and ``after`` may be left out). A change of many rows (a
+    transfer, a checkout) adds its entries in one round trip while it holds their locks."""
     if not settings.AUDIT_ENABLED:
         return
-    AuditOutboxEntry.objects.create(
-        **audit_origin_fields(actor),
-        occurred_at=timezone.now(),
-        action=action,
-        store_id=getattr(store, "pk", store),
-        object_type=object_type,
-        object_id=str(object_id),
-        object_repr=str(object_repr)[:200],
-        before=before,
-        after=after,
-    )
-    relay_after_commit()
+    origin, now = audit_origin_fields(actor), timezone.now()
+    entries = [
+        AuditOutboxEntry(
+            **origin,
+            occurred_at=now,
+            action=record["action"],
+            store_id=getattr(record.get("store"), "pk", record.get("store")),
+            object_type=record["object_type"],
+            object_id=str(record.get("object_id", "")),
+            object_repr=str(record.get("object_repr", ""))[:200],
+            before=record.get("before"),
+            after=record.get("after"),
+        )
+        for record in records
+    ]
+    if entries:
+        AuditOutboxEntry.objects.bulk_create(entries)
+        relay_after_commit()
 
 
 def audit_origin_fields(actor) -> dict:
@@ -283,23 +310,32 @@ def movement_levels(*, on_hand, reserved, version, delta_on_hand, delta_reserved
 
 def audit_movement(movement, *, actor) -> None:
     """Record ``movement`` (a saved Movement) in the outbox."""
-    before, after = movement_levels(
-        on_hand=movement.on_hand_after,
-        reserved=movement.reserved_after,
-        version=movement.version_after,
-        delta_on_hand=movement.delta_on_hand,
-        delta_reserved=movement.delta_reserved,
-    )
-    audit_record(
-        action=f"stock.{movement.kind}",
-        object_type=MOVEMENT,
-        object_id=movement.pk,
-        object_repr=_movement_repr(movement.product, movement.store),
-        store=movement.store,
-        before=before,
-        after=after,
-        actor=actor,
-    )
+    audit_records(movement_audit_records([movement]), actor=actor)
+
+
+def movement_audit_records(movements) -> list[dict]:
+    """The audit records (for ``audit_records``) of saved ``movements``."""
+    records = []
+    for movement in movements:
+        before, after = movement_levels(
+            on_hand=movement.on_hand_after,
+            reserved=movement.reserved_after,
+            version=movement.version_after,
+            delta_on_hand=movement.delta_on_hand,
+            delta_reserved=movement.delta_reserved,
+        )
+        records.append(
+            {
+                "action": f"stock.{movement.kind}",
+                "object_type": MOVEMENT,
+                "object_id": movement.pk,
+                "object_repr": _movement_repr(movement.product, movement.store),
+                "store": movement.store,
+                "before": before,
+                "after": after,
+            }
+        )
+    return records
 
 
 def movement_outbox_params(*, kind, store, product, actor) -> dict:
