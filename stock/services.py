@@ -10,6 +10,7 @@ in the same statement, so the row lock is held for one round trip plus the commi
 Multi-row changes lock their rows in primary-key order first (``stock.locks``).
 """
 
+import contextlib
 import functools
 import logging
 import uuid
@@ -25,6 +26,8 @@ from django.utils import timezone
 from audit.services import (
     audit_movement,
     audit_record,
+    audit_records,
+    movement_audit_records,
     movement_outbox_params,
     movement_outbox_sql,
     relay_after_commit,
@@ -215,8 +218,14 @@ def stock_purchase(
 ) -> StockLevel:
     """Sell ``quantity`` available units, or raise InsufficientStock and change nothing.
 
-    When stock is short and holds on this level are due, they are expired and the sale
-    tried once more (``_retry_after_expiring_due_holds`` owns the transactions).
+    On PostgreSQL, called outside any ``atomic`` block (the API), the sale is ONE
+    statement in autocommit (the guarded UPDATE with its ledger and audit outbox INSERTs):
+    the statement is its own transaction, so the hot row is locked for that statement and
+    its commit, and a refusal leaves no lock behind. Inside a caller's ``atomic`` block
+    (admin, commands) it joins that transaction. When stock is short, one plain SELECT
+    reads what the refusal names and whether holds on this level are due; only if some
+    are, they are expired and the sale tried once more
+    (``_retry_after_expiring_due_holds`` owns the transactions).
     """
     _check_quantity(quantity)
     _check_reference(reference)
@@ -230,7 +239,12 @@ def stock_purchase(
         actor=actor,
     )
     return _retry_after_expiring_due_holds(
-        lambda: _apply_and_announce(change), store, [product], via="purchase", actor=actor
+        lambda: _apply_and_announce(change, due_holds=True),
+        store,
+        [product],
+        via="purchase",
+        actor=actor,
+        one_statement=True,
     )
 
 
@@ -260,27 +274,25 @@ def stock_transfer(
         (store, line.product) for store in (from_store, to_store) for line in lines
     )
     _refuse_shortages(from_store, lines, locked)
-
-    def move(store, kind, delta_on_hand, product):
-        return _apply(
-            _Change(
-                store=store,
-                product=product,
-                kind=kind,
-                delta_on_hand=delta_on_hand,
-                reference=reference,
-                note=note,
-                actor=actor,
-            )
+    changes = [
+        _Change(
+            store=store,
+            product=line.product,
+            kind=kind,
+            delta_on_hand=sign * line.quantity,
+            reference=reference,
+            note=note,
+            actor=actor,
         )
-
-    source_levels = [
-        move(from_store, MovementKind.TRANSFER_OUT, -line.quantity, line.product) for line in lines
+        for store, kind, sign in (
+            (from_store, MovementKind.TRANSFER_OUT, -1),
+            (to_store, MovementKind.TRANSFER_IN, 1),
+        )
+        for line in lines
     ]
-    destination_levels = [
-        move(to_store, MovementKind.TRANSFER_IN, line.quantity, line.product) for line in lines
-    ]
-    _announce(MovementKind.TRANSFER_OUT, source_levels + destination_levels)
+    levels = _apply_locked(changes, locked)
+    source_levels, destination_levels = levels[: len(lines)], levels[len(lines) :]
+    _announce(MovementKind.TRANSFER_OUT, levels)
     return Transfer(reference, lines, source_levels, destination_levels)
 
 
@@ -390,34 +402,33 @@ def reservation_create(
             ReservationLine(reservation=reservation, product=line.product, quantity=line.quantity)
             for line in lines
         )
-        levels = [
-            _apply(
-                _Change(
-                    store=store,
-                    product=line.product,
-                    kind=MovementKind.RESERVE,
-                    delta_on_hand=0,
-                    delta_reserved=line.quantity,
-                    reference=_reservation_reference(reservation),
-                    actor=actor,
-                )
+        changes = [
+            _Change(
+                store=store,
+                product=line.product,
+                kind=MovementKind.RESERVE,
+                delta_on_hand=0,
+                delta_reserved=line.quantity,
+                reference=_reservation_reference(reservation),
+                actor=actor,
             )
             for line in lines
         ]
-        audit_record(
-            action="reservation.create",
-            object_type=RESERVATION,
-            object_id=reservation.pk,
-            object_repr=_reservation_reference(reservation),
-            store=store,
-            after={
+        created = {
+            "action": "reservation.create",
+            "object_type": RESERVATION,
+            "object_id": reservation.pk,
+            "object_repr": _reservation_reference(reservation),
+            "store": store,
+            "before": None,
+            "after": {
                 "status": str(reservation.status),
                 "expires_at": reservation.expires_at.isoformat(),
                 "reference": reference,
                 "lines": [{"sku": line.product.sku, "quantity": line.quantity} for line in lines],
             },
-            actor=actor,
-        )
+        }
+        levels = _apply_locked(changes, locked, also_audit=[created])
         _announce(MovementKind.RESERVE, levels)
         return reservation
 
@@ -524,58 +535,69 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
     if kind == MovementKind.COMMIT:  # a sale; a release or an expiry only gives units back
         for line in lines:
             refuse_inactive(by_id[line.reservation_id].store, [line.product])
-    lock_stock_levels((by_id[line.reservation_id].store, line.product) for line in lines)
-    levels = [
-        _apply(
-            _Change(
-                store=by_id[line.reservation_id].store,
-                product=line.product,
-                kind=kind,
-                delta_on_hand=-line.quantity if kind == MovementKind.COMMIT else 0,
-                delta_reserved=-line.quantity,
-                reason=via,
-                reference=_reservation_reference(by_id[line.reservation_id]),
-                actor=actor,
-            )
+    locked = lock_stock_levels((by_id[line.reservation_id].store, line.product) for line in lines)
+    changes = [
+        _Change(
+            store=by_id[line.reservation_id].store,
+            product=line.product,
+            kind=kind,
+            delta_on_hand=-line.quantity if kind == MovementKind.COMMIT else 0,
+            delta_reserved=-line.quantity,
+            reason=via,
+            reference=_reservation_reference(by_id[line.reservation_id]),
+            actor=actor,
         )
         for line in lines
     ]
+    closed = [
+        {
+            "action": f"reservation.{kind}",
+            "object_type": RESERVATION,
+            "object_id": reservation.pk,
+            "object_repr": _reservation_reference(reservation),
+            "store": reservation.store,
+            "before": {"status": str(reservation.status)},
+            "after": {"status": str(status), "closed_via": via},
+        }
+        for reservation in reservations
+    ]
+    levels = _apply_locked(changes, locked, also_audit=closed)
     now, closed_by = timezone.now(), _user(actor)
     Reservation.objects.filter(pk__in=by_id).update(
         status=status, closed_at=now, closed_by=closed_by, closed_via=via
     )
     for reservation in reservations:
-        audit_record(
-            action=f"reservation.{kind}",
-            object_type=RESERVATION,
-            object_id=reservation.pk,
-            object_repr=_reservation_reference(reservation),
-            store=reservation.store,
-            before={"status": str(reservation.status)},
-            after={"status": str(status), "closed_via": via},
-            actor=actor,
-        )
         reservation.status, reservation.closed_at, reservation.closed_via = status, now, via
         reservation.closed_by = closed_by
     _announce(kind, levels)
 
 
-def _retry_after_expiring_due_holds(attempt, store, products, *, via: str, actor):
+def _retry_after_expiring_due_holds(
+    attempt, store, products, *, via: str, actor, one_statement: bool = False
+):
     """Run ``attempt`` in a transaction; if stock is short and holds on ``products`` are
     due, expire them and run it once more, in a second transaction.
 
     A refused change may still hold a row lock: an UPDATE or SELECT FOR UPDATE that
     waited for a concurrent writer locks the row's new version before it re-checks its
     WHERE clause, and keeps the lock when the check fails. So each attempt runs in its own
-    ``atomic`` block (a savepoint inside a caller's transaction), whose rollback releases
-    whatever it locked, and the expiry takes its locks together with the retry's in one
-    ordered round (``_expire_due_holds_before_retry``).
+    transaction (a savepoint inside a caller's transaction), whose end releases whatever
+    it locked, and the expiry takes its locks together with the retry's in one ordered
+    round (``_expire_due_holds_before_retry``).
+
+    ``one_statement``: the attempt is a single guarded statement. On PostgreSQL, outside
+    any ``atomic`` block, it then runs in autocommit: the statement is its own transaction
+    (no BEGIN or COMMIT round trip), and a refused statement's lock ends with it. A refusal
+    raised by ``_apply(..., due_holds=True)`` already carries the due lines, read by the
+    same SELECT as the available count.
     """
     try:
-        with transaction.atomic():
+        with _own_transaction(one_statement):
             return attempt()
-    except InsufficientStock:
-        due_lines = _lines_of_due_holds(store, products)
+    except InsufficientStock as short:
+        due_lines = getattr(short, "due_lines", None)
+        if due_lines is None:
+            due_lines = _lines_of_due_holds(store, products)
         if not due_lines:
             raise
     with transaction.atomic():
@@ -587,10 +609,24 @@ def _retry_after_expiring_due_holds(attempt, store, products, *, via: str, actor
         return attempt()
 
 
+def _own_transaction(one_statement: bool):
+    """The transaction an attempt runs in: none of its own (autocommit) for one statement
+    on PostgreSQL outside any ``atomic`` block, else an ``atomic`` block. SQLite keeps its
+    IMMEDIATE transaction: its portable change is several statements."""
+    if (
+        one_statement
+        and connection.vendor == "postgresql"
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+    ):
+        return contextlib.nullcontext()
+    return transaction.atomic()
+
+
 def _lines_of_due_holds(store: Store, products) -> list[tuple[int, int]]:
     """(reservation id, product id) of every line of the active holds past their expiry
     that hold any of ``products`` in ``store``. A plain SELECT: it locks nothing, so a
-    sold-out sale with no due hold (the usual case) costs one query here."""
+    short reservation with no due hold (the usual case) costs one query here."""
     due = Reservation.objects.filter(
         store=store, status=ReservationStatus.ACTIVE, expires_at__lte=timezone.now()
     ).filter(pk__in=ReservationLine.objects.filter(product__in=products).values("reservation"))
@@ -677,19 +713,21 @@ class _Change:
         return self.delta_reserved - self.delta_on_hand
 
 
-def _apply_and_announce(change: _Change) -> StockLevel:
+def _apply_and_announce(change: _Change, *, due_holds: bool = False) -> StockLevel:
     """A single-row operation: apply the change, send stock_changed after commit."""
-    level = _apply(change)
+    level = _apply(change, due_holds=due_holds)
     _announce(change.kind, [level])
     return level
 
 
-def _apply(change: _Change) -> StockLevel:
+def _apply(change: _Change, *, due_holds: bool = False) -> StockLevel:
     """Apply ``change`` with one guarded UPDATE and record its Movement.
 
     The guard keeps ``0 <= reserved <= on_hand`` after the change. A change that only adds
     units creates the missing level first; any other refused change raises
-    InsufficientStock naming what is available now.
+    InsufficientStock naming what is available now (one plain SELECT, which with
+    ``due_holds`` also reads the lines of due holds on the level into the error's
+    ``due_lines``, for ``_retry_after_expiring_due_holds``).
     """
     now = timezone.now()
     level = _guarded_update(change, now)
@@ -697,15 +735,178 @@ def _apply(change: _Change) -> StockLevel:
         ensure_stock_levels([(change.store, change.product)])
         level = _guarded_update(change, now)
     if level is None:
-        available = (
-            StockLevel.objects.filter(store=change.store, product=change.product)
-            .values_list("available", flat=True)
-            .first()
-        ) or 0
-        raise InsufficientStock(
+        if due_holds:
+            available, due_lines = _available_and_due_holds(change.store, change.product)
+        else:
+            available, due_lines = _available(change.store, change.product), None
+        short = InsufficientStock(
             [Shortage(change.product.sku, requested=change.available_drop, available=available)]
         )
+        short.due_lines = due_lines
+        raise short
     return level
+
+
+def _available(store: Store, product: Product) -> int:
+    return (
+        StockLevel.objects.filter(store=store, product=product)
+        .values_list("available", flat=True)
+        .first()
+    ) or 0
+
+
+def _available_and_due_holds(store: Store, product: Product) -> tuple[int, list]:
+    """What is available of ``product`` in ``store`` now, and the lines of the due holds
+    on that level (as ``_lines_of_due_holds``), in ONE plain SELECT: a sold-out sale with
+    no due hold answers from its refused statement and this, taking no lock."""
+    quote = connection.ops.quote_name
+    level_table = quote(StockLevel._meta.db_table)
+    hold_table = quote(Reservation._meta.db_table)
+    line_table = quote(ReservationLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT on_hand - reserved, NULL, NULL
+              FROM {level_table}
+             WHERE store_id = %s AND product_id = %s
+            UNION ALL
+            SELECT NULL, line.reservation_id, line.product_id
+              FROM {line_table} AS line
+              JOIN {hold_table} AS hold ON hold.id = line.reservation_id
+             WHERE hold.store_id = %s AND hold.status = %s AND hold.expires_at <= %s
+               AND hold.id IN (SELECT reservation_id FROM {line_table} WHERE product_id = %s)
+            """,
+            [
+                store.pk,
+                product.pk,
+                store.pk,
+                str(ReservationStatus.ACTIVE),
+                timezone.now(),
+                product.pk,
+            ],
+        )
+        rows = cursor.fetchall()
+    available = next((row[0] for row in rows if row[0] is not None), 0)
+    return available, [(row[1], row[2]) for row in rows if row[0] is None]
+
+
+def _apply_locked(
+    changes: list[_Change], locked: dict, *, also_audit: Iterable[dict] = ()
+) -> list[StockLevel]:
+    """Apply ``changes`` to their levels with ONE UPDATE (all rows, whatever their store),
+    record their movements with ONE INSERT and their audit outbox entries, with the
+    ``also_audit`` records (``audit_records``), with one more; returns the level after
+    each change, in order.
+
+    Several changes of one level become one row of the UPDATE and keep one movement each,
+    in order, each with the values after it. The UPDATE's guard is the per-row
+    invariant; a row it refuses (the caller's checks on the locked rows should have
+    refused first) raises InsufficientStock, and the caller's transaction rolls back.
+
+    Precondition: inside ``transaction.atomic`` with every level of ``changes`` locked;
+    ``locked`` is what ``lock_stock_levels`` returned.
+    """
+    if not changes:
+        return []
+    now = timezone.now()
+    steps: dict[int, list[int]] = {}  # level id -> indexes of its changes, in order
+    for index, change in enumerate(changes):
+        level = locked[(change.store.pk, change.product.pk)]
+        steps.setdefault(level.pk, []).append(index)
+    rows = [
+        (
+            level_id,
+            sum(changes[index].delta_on_hand for index in indexes),
+            sum(changes[index].delta_reserved for index in indexes),
+            len(indexes),
+        )
+        for level_id, indexes in steps.items()
+    ]
+    updated = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, _LEVELS_PER_UPDATE):
+            cursor.execute(
+                _levels_update_sql(len(chunk)), [value for row in chunk for value in row] + [now]
+            )
+            updated.update({row[0]: row[1:] for row in cursor.fetchall()})
+    refused = [changes[steps[level_id][0]] for level_id in steps if level_id not in updated]
+    if refused:
+        raise InsufficientStock(
+            [
+                Shortage(
+                    change.product.sku,
+                    requested=change.available_drop,
+                    available=locked[(change.store.pk, change.product.pk)].available,
+                )
+                for change in refused
+            ]
+        )
+    after = [None] * len(changes)
+    for level_id, indexes in steps.items():
+        on_hand, reserved, reorder_point, version = updated[level_id]
+        for index in reversed(indexes):  # walk back from the final values
+            after[index] = (level_id, on_hand, reserved, reorder_point, version)
+            change = changes[index]
+            on_hand, reserved = on_hand - change.delta_on_hand, reserved - change.delta_reserved
+            version -= 1
+    movements = Movement.objects.bulk_create(
+        [
+            Movement(
+                store=change.store,
+                product=change.product,
+                kind=change.kind,
+                delta_on_hand=change.delta_on_hand,
+                delta_reserved=change.delta_reserved,
+                on_hand_after=on_hand,
+                reserved_after=reserved,
+                version_after=version,
+                reason=change.reason,
+                reference=change.reference,
+                note=change.note,
+                actor_id=getattr(_user(change.actor), "pk", None),
+                created_at=now,
+            )
+            for change, (_, on_hand, reserved, _, version) in zip(changes, after, strict=True)
+        ]
+    )
+    audit_records([*movement_audit_records(movements), *also_audit], actor=changes[0].actor)
+    return [
+        _level(change, now, *values, movement.pk)
+        for change, values, movement in zip(changes, after, movements, strict=True)
+    ]
+
+
+# Rows per UPDATE of ``_apply_locked``: 4 parameters each stays far below SQLite's and
+# PostgreSQL's parameter limits; a transfer or a checkout has a handful.
+_LEVELS_PER_UPDATE = 1000
+
+
+def _chunks(rows: list, size: int):
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+@functools.cache
+def _levels_update_sql(rows: int) -> str:
+    """One guarded UPDATE of ``rows`` levels by id, each with its own deltas and its
+    number of steps (the version grows by one per change); answers each updated row's
+    new values. ``UPDATE ... FROM`` a VALUES list: PostgreSQL, and SQLite since 3.33."""
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    row = "(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT))"
+    return f"""
+        WITH v (id, delta_on_hand, delta_reserved, steps) AS (VALUES {", ".join([row] * rows)})
+        UPDATE {table}
+           SET on_hand = {table}.on_hand + v.delta_on_hand,
+               reserved = {table}.reserved + v.delta_reserved,
+               version = {table}.version + v.steps,
+               updated_at = %s
+          FROM v
+         WHERE {table}.id = v.id
+           AND {table}.on_hand + v.delta_on_hand >= {table}.reserved + v.delta_reserved
+           AND {table}.reserved + v.delta_reserved >= 0
+        RETURNING {table}.id, {table}.on_hand, {table}.reserved, {table}.reorder_point,
+                  {table}.version
+    """
 
 
 def _guarded_update(change: _Change, now) -> StockLevel | None:
