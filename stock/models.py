@@ -160,10 +160,10 @@ class Movement(models.Model):
 class IdempotencyRecord(models.Model):
     """The stored answer to a stock POST sent with an ``Idempotency-Key``.
 
-    The record is inserted before the operation runs and completed in the same
-    transaction, so a concurrent request with the same key waits on the unique index
-    and then replays the committed answer. Outside that transaction ``response_status``
-    is never null.
+    The record is inserted pending (``response_status`` null) and committed before the
+    operation runs, and completed after it, in transactions of their own, so no stock row
+    is ever locked while it is written (``stock.idempotency`` says how a pending record
+    is answered and when it may be deleted).
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
