@@ -1,5 +1,8 @@
 """Fixtures shared by every test module."""
 
+import contextlib
+import dataclasses
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -53,3 +56,42 @@ def empty_cache():
     except Exception:  # noqa: BLE001 - a test may point CACHES at a dead server
         pass
     yield
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedStatement:
+    """One SQL statement the default connection sent, and whether it ran as its own
+    transaction: autocommit on and outside any ``atomic`` block, so Django sent no BEGIN
+    before it and no COMMIT after (the database committed it as it ended)."""
+
+    sql: str
+    own_transaction: bool
+
+    def touches(self, table: str) -> bool:
+        return f'"{table}"' in self.sql
+
+    @property
+    def locks(self) -> bool:
+        return "FOR UPDATE" in self.sql.upper()
+
+
+@pytest.fixture
+def record_statements():
+    """``with record_statements() as statements:`` lists (``RecordedStatement``) every
+    statement the default connection sends in the block, through
+    ``connection.execute_wrapper``, in order. Django's transaction control (BEGIN,
+    COMMIT) does not pass there, but savepoints do; ``own_transaction`` tells the rest."""
+
+    @contextlib.contextmanager
+    def record():
+        statements = []
+
+        def wrapper(execute, sql, params, many, context):
+            own = connection.get_autocommit() and not connection.in_atomic_block
+            statements.append(RecordedStatement(sql, own))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(wrapper):
+            yield statements
+
+    return record

@@ -204,6 +204,28 @@ def test_the_sweep_expires_due_holds_only(store, product, other_product, stocked
     assert_consistent(store, product, other_product)
 
 
+def test_holds_on_one_level_closed_together_record_one_step_each(store, product, stocked):
+    """One UPDATE changes the level by both holds at once; the ledger still has one
+    movement per line, each with the values after its own step."""
+    holds = [
+        reservation_create(store=store, lines=[StockLine(product, quantity)], ttl_seconds=60)
+        for quantity in (2, 3)
+    ]
+    for reservation in holds:
+        make_due(reservation)
+
+    assert reservations_expire_due(via="test") == 2
+
+    first, second = Movement.objects.filter(kind=MovementKind.EXPIRE).order_by("id")
+    assert sorted([first.delta_reserved, second.delta_reserved]) == [-3, -2]
+    assert (first.reserved_after, first.version_after) == (5 + first.delta_reserved, 4)
+    assert (second.reserved_after, second.version_after) == (0, 5)
+    assert {first.on_hand_after, second.on_hand_after} == {10}
+    level = level_of(store, product)
+    assert (level.on_hand, level.reserved, level.version) == (10, 0, 5)
+    assert_consistent(store, product)
+
+
 def test_the_task_and_the_command_expire_due_holds(store, product, stocked, capsys):
     first = reservation_create(store=store, lines=[StockLine(product, 1)], ttl_seconds=60)
     second = reservation_create(store=store, lines=[StockLine(product, 1)], ttl_seconds=60)
