@@ -1,13 +1,17 @@
 """Every change to stock goes through this module.
 
 Each service is one transaction that changes one or more stock levels and writes exactly
-one Movement per level it changes. After commit it sends ``stock_changed``.
+one Movement per change. After commit it sends ``stock_changed``.
 
 Single-row changes are one guarded UPDATE whose WHERE clause carries the invariant
 (``on_hand - reserved >= quantity``): zero rows updated means the change was refused, and
-no value is ever read into Python and written back. On PostgreSQL the ledger INSERT rides
-in the same statement, so the row lock is held for one round trip plus the commit.
-Multi-row changes lock their rows in primary-key order first (``stock.locks``).
+no value is ever read into Python and written back. On PostgreSQL the ledger and audit
+outbox INSERTs ride in the same statement, so the row lock is held for one round trip
+plus the commit; a purchase made outside any ``atomic`` block runs that statement in
+autocommit, as its own transaction (no BEGIN or COMMIT round trip under the lock).
+Multi-row changes lock their rows in primary-key order first (``stock.locks``), then
+change them all with one guarded UPDATE and record their movements with one INSERT
+(``_apply_locked``), whatever the number of lines.
 """
 
 import contextlib
