@@ -83,8 +83,11 @@ INSTALLED_APPS = [
     "audit",
 ]
 
+# Each entry is paid by every request; bench/request_layers.py measures what each costs
+# (README, "Performance"). Sessions, CSRF and authentication stay for the browsable API's
+# session login; the messages are for the admin's pages only; request metrics are three
+# series per request (inventory_site/middleware.py), not django-prometheus's twelve.
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "inventory_site.null_characters.RefuseNullCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,9 +95,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.middleware.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "inventory_site.middleware.PageMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "inventory_site.middleware.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "inventory_site.urls"
@@ -139,7 +142,7 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 if not DEBUG:
     # Without DEBUG, gunicorn serves the collected static files itself (no web server
     # in front is needed); with DEBUG, runserver serves them from the apps.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # after security
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
