@@ -5,7 +5,8 @@ import shutil
 
 from prometheus_client import multiprocess
 
-accesslog = "-"
+# One line per request on stdout; WEB_ACCESS_LOG="" turns it off, a path writes there.
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 
 
 def on_starting(server):
