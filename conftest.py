@@ -43,12 +43,14 @@ def empty_cache():
     from django.core.cache import cache
 
     from catalog import cache as catalog_cache
-    from inventory_site import cache_outage
-    from inventory_site.api import ratelimits
+    from inventory_site import cache_outage, lookup_cache
+    from inventory_site.api import gate, ratelimits
     from stock import cache as stock_cache
 
     stock_cache.stock_level_cache.reset()
-    for module in (stock_cache, catalog_cache, ratelimits):
+    gate.reset()
+    lookup_cache.lookups.clear_local()
+    for module in (stock_cache, catalog_cache, ratelimits, lookup_cache):
         module.outage.failing = False
     cache_outage.reset_circuits()
     try:

@@ -20,6 +20,7 @@ from inventory_site.cache_outage import (
     cache_circuit,
     cache_error_event,
 )
+from inventory_site.lookup_cache import lookups
 from stock.metrics import CACHE_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def cached_response_body(name: str, load):
 
 
 def new_catalog_generation() -> None:
-    """Retire every cached catalog response (after a product change has committed)."""
+    """Retire every cached catalog response and product lookup (after a product change)."""
+    lookups.forget_generations()  # the rest of this request reads the new generation
     try:
         with cache_circuit:
             _bump_generation()

@@ -2,7 +2,11 @@
 
 from django.db.models import QuerySet
 
+from inventory_site.lookup_cache import lookups
+
 from .models import Product
+
+PRODUCT_FIELDS = Product._meta.concrete_fields
 
 
 def product_list() -> QuerySet[Product]:
@@ -10,4 +14,17 @@ def product_list() -> QuerySet[Product]:
 
 
 def product_by_sku(sku: str) -> Product | None:
-    return Product.objects.filter(sku=sku).first()
+    """The product ``sku``, from the lookup cache (``inventory_site.lookup_cache``): a warm
+    process finds it without a query; any product change retires the entry once it
+    commits (the catalog generation)."""
+
+    def load():
+        product = Product.objects.filter(sku=sku).first()
+        if product is None:
+            return None
+        return {field.attname: getattr(product, field.attname) for field in PRODUCT_FIELDS}
+
+    fields = lookups.get("product", sku, load)
+    if fields is None:
+        return None
+    return Product.from_db("default", list(fields), list(fields.values()))

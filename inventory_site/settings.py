@@ -204,6 +204,10 @@ CACHE_CIRCUIT_OPEN_SECONDS = env.float("CACHE_CIRCUIT_OPEN_SECONDS", default=5)
 STOCK_CACHE_TTL = env.int("STOCK_CACHE_TTL", default=60)
 # Seconds a cached product detail or product list answer lives (changes retire it at once).
 CATALOG_CACHE_TTL = env.int("CATALOG_CACHE_TTL", default=300)
+# Seconds a cached lookup (token to user, user and store to role, SKU to product) lives, in
+# Redis and in each process. Changes retire them at once; this bounds how long a change
+# made while Redis was unreachable can go unseen by other processes.
+LOOKUP_CACHE_TTL = env.int("LOOKUP_CACHE_TTL", default=60)
 
 # Checkout holds: the TTL when a request names none, how often beat expires due holds,
 # and how many it expires per transaction.

@@ -15,8 +15,10 @@ the stores themselves and their memberships are managed with the model permissio
 those models (``catalog.add_product``, ``stores.change_store``,
 ``stores.add_membership``, ...); a store's managers by membership manage its members too.
 
-Everything that decides access goes through the functions below, so that caching them
-later (token to user, user and store to role) changes one module.
+Everything that decides access goes through the functions below. The store and the
+user's membership role there come from the lookup cache (``inventory_site.lookup_cache``),
+as the token's user does (``accounts.authentication``): a warm process answers without a
+query, and a change retires the entries once it commits (``stores.receivers``).
 """
 
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from django.core.exceptions import PermissionDenied as PagePermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from rest_framework.exceptions import NotFound, PermissionDenied
+
+from inventory_site.lookup_cache import lookups
 
 from .models import Membership, Role, Store
 
@@ -96,21 +100,39 @@ def may_use_admin(user) -> bool:
 
 
 def role_in_store(user, store_or_code: Store | str) -> tuple[Store | None, Role | None]:
-    """The store as ``user`` sees it and the role they hold there (at most one query).
+    """The store as ``user`` sees it and the role they hold there, from the lookup cache
+    (``inventory_site.lookup_cache``; at most one query on a miss).
 
     (None, None) when the store does not exist or the user holds no role there.
     """
     if not is_active_user(user):
         return None, None
-    from_staff = staff_role(user)
-    if isinstance(store_or_code, Store):
-        store = store_or_code
-        if from_staff is Role.MANAGER:  # nothing is higher: no need to ask
-            return store, from_staff
-        membership = membership_role(user, store)
-    else:
+    code = store_or_code.code if isinstance(store_or_code, Store) else store_or_code
+    entry = _store_and_membership(user, code)
+    if entry is None:
+        return None, None
+    role = highest(staff_role(user), entry["membership"])
+    if not role:
+        return None, None
+    store = store_or_code if isinstance(store_or_code, Store) else _store_from(entry["store"])
+    return store, role
+
+
+def membership_role(user, store: Store) -> Role | None:
+    """The role ``user`` holds in ``store`` by membership alone."""
+    if not is_active_user(user):
+        return None
+    entry = _store_and_membership(user, store.code)
+    return Role(entry["membership"]) if entry and entry["membership"] else None
+
+
+def _store_and_membership(user, code: str) -> dict | None:
+    """The store ``code`` and ``user``'s membership role there, as plain data (None: no
+    such store), through the lookup cache."""
+
+    def load():
         store = (
-            Store.objects.filter(code=store_or_code)
+            Store.objects.filter(code=code)
             .annotate(
                 membership_role=Subquery(
                     Membership.objects.filter(store=OuterRef("pk"), user=user).values("role")[:1]
@@ -119,18 +141,18 @@ def role_in_store(user, store_or_code: Store | str) -> tuple[Store | None, Role 
             .first()
         )
         if store is None:
-            return None, None
-        membership = store.membership_role
-    role = highest(from_staff, membership)
-    return (store, role) if role else (None, None)
+            return None
+        fields = {field.attname: getattr(store, field.attname) for field in STORE_FIELDS}
+        return {"store": fields, "membership": store.membership_role}
+
+    return lookups.get("store-role", f"{user.pk}:{code}", load)
 
 
-def membership_role(user, store: Store) -> Role | None:
-    """The role ``user`` holds in ``store`` by membership alone."""
-    if not is_active_user(user):
-        return None
-    role = Membership.objects.filter(user=user, store=store).values_list("role", flat=True).first()
-    return Role(role) if role else None
+STORE_FIELDS = Store._meta.concrete_fields
+
+
+def _store_from(fields: dict) -> Store:
+    return Store.from_db("default", list(fields), list(fields.values()))
 
 
 def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:

@@ -1,21 +1,29 @@
 from rest_framework.generics import GenericAPIView
 
-from .ratelimits import enforce_ip_rate_limit, enforce_user_rate_limit
+from inventory_site.lookup_cache import lookups
+
+from .gate import enforce_user_limit, open_gate
 
 
 class ApiView(GenericAPIView):
     """Base of every API endpoint.
 
-    The per-IP limit is counted before authentication, so that floods of bad tokens and
-    anonymous requests are limited too; the per-user limit once the user is known.
+    Before authentication, one Redis round trip counts the client address (so that
+    floods of bad tokens and anonymous requests are limited too) and, when the token is
+    known to this process, its user, and reads the lookup cache's generations; see
+    ``inventory_site.api.gate``. The per-user limit is enforced once the user is known.
     """
 
+    def dispatch(self, request, *args, **kwargs):
+        with lookups.request_scope():
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request, *args, **kwargs):
-        enforce_ip_rate_limit(request)
+        open_gate(request)
         super().initial(request, *args, **kwargs)
 
     def check_permissions(self, request):
-        enforce_user_rate_limit(request)
+        enforce_user_limit(request)
         super().check_permissions(request)
 
     def paginated_response(self, queryset, serializer_class):

@@ -1,0 +1,204 @@
+"""The lookups every request makes before it can do anything: token to user, user and
+store code to store and role, SKU to product. Cached, so that a cache-hit stock read
+touches no database at all.
+
+Two layers, both keyed by two generation numbers:
+
+- ``access``: bumped after any change to who may do what commits (a token deleted or
+  rotated, a user saved or deleted, permissions or groups changed, a store or membership
+  saved or deleted; see ``accounts.receivers`` and ``stores.receivers``);
+- ``catalog``: bumped after any product change commits (``catalog.cache``).
+
+A bump retires every entry at once: Redis keys carry the generations, so a reader that
+loaded a row before the change can only fill a key nobody reads any more.
+
+The process-local layer (a bounded dict) is trusted only for a request that has read
+the current generations from Redis: an API request reads them in the round trip that
+counts its rate limits (``inventory_site.api.gate``), so a warm process answers every
+lookup from memory and still sees a change on the very next request. Anything else
+(the admin, the pages, a command) reads the generations itself once per context.
+
+Only what exists is cached: an unknown token, store or SKU is asked of the database each
+time (the rate limits bound how often), so a row created by a path that sends no signal
+(``bulk_create``) is never hidden behind a cached "not found".
+
+When Redis fails, lookups go to the database and the local layer is not used; the
+process that saw the failure starts new generations before it trusts the cache again,
+since a change made meanwhile could not retire anything.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.core.cache import cache
+
+from inventory_site.cache_outage import CACHE_ERRORS, OutageLog, cache_circuit, cache_error_event
+from stock.metrics import CACHE_EVENTS
+
+logger = logging.getLogger(__name__)
+outage = OutageLog(logger, "lookup cache")
+
+ACCESS_GENERATION_KEY = "access:generation"
+CATALOG_GENERATION_KEY = "catalog:generation"  # catalog.cache bumps it
+GENERATION_KEYS = (ACCESS_GENERATION_KEY, CATALOG_GENERATION_KEY)
+
+# The generations this request has read from Redis ("<access>.<catalog>"), or None when
+# nothing has read them yet in this context.
+_request_generations: ContextVar[str | None] = ContextVar("lookup_generations", default=None)
+
+_MISSING = object()
+
+
+def generations_from(values) -> str:
+    """The generations as one string, from the values of GENERATION_KEYS (None: 0)."""
+    return ".".join(str(int(value or 0)) for value in values)
+
+
+class LookupCache:
+    """See the module docstring. ``get(kind, key, load)`` answers ``load()``'s value,
+    which must be plain data (it is pickled into Redis and shared between threads);
+    None means "does not exist" and is never cached."""
+
+    def __init__(self, local_size: int = 20_000):
+        self.local_size = local_size
+        self._local: dict[tuple[str, str], tuple[str, float, object]] = {}
+        self._lock = threading.Lock()
+
+    # --- Generations -----------------------------------------------------------------
+
+    @contextmanager
+    def request_scope(self):
+        """A request's lookups trust only the generations read during the request (a
+        thread serves many requests; its context outlives each of them)."""
+        token = _request_generations.set(None)
+        try:
+            yield
+        finally:
+            _request_generations.reset(token)
+
+    def use_generations(self, values) -> None:
+        """This request read GENERATION_KEYS' ``values`` (in its gate round trip)."""
+        if self._recovered():
+            # A change made while Redis failed retired nothing: start new generations.
+            # Lookups in this request then load from the database.
+            _request_generations.set(None)
+            return
+        _request_generations.set(generations_from(values))
+
+    def forget_generations(self) -> None:
+        """The gate could not read them (Redis failing): lookups go to the database."""
+        _request_generations.set(None)
+
+    def _current_generations(self) -> str | None:
+        generations = _request_generations.get()
+        if generations is not None:
+            return generations
+        try:
+            with cache_circuit:
+                if self._recovered():
+                    return None
+                values = cache.get_many(GENERATION_KEYS)
+        except CACHE_ERRORS as error:
+            self._failed(error)
+            return None
+        return generations_from(values.get(key) for key in GENERATION_KEYS)
+
+    def _recovered(self) -> bool:
+        """After this process saw Redis fail, bump the access generation before anything
+        else (raises while Redis still fails); True when that just happened."""
+        if not outage.failing:
+            return False
+        _bump(ACCESS_GENERATION_KEY)
+        outage.succeeded()
+        self.clear_local()
+        return True
+
+    # --- Lookups ---------------------------------------------------------------------
+
+    def get(self, kind: str, key: str, load):
+        generations = self._current_generations()
+        if generations is None:
+            return load()
+        local_key = (kind, key)
+        found = self._local.get(local_key)
+        if found is not None and found[0] == generations and found[1] > time.monotonic():
+            CACHE_EVENTS.labels("lookup", "hit").inc()
+            return found[2]
+        redis_key = f"lookup:g{generations}:{kind}:{_digest(key)}"
+        try:
+            with cache_circuit:
+                value = cache.get(redis_key, _MISSING)
+        except CACHE_ERRORS as error:
+            self._failed(error)
+            return load()
+        if value is _MISSING:
+            CACHE_EVENTS.labels("lookup", "miss").inc()
+            value = load()
+            if value is None:
+                return None
+            try:
+                with cache_circuit:
+                    cache.set(redis_key, value, settings.LOOKUP_CACHE_TTL)
+            except CACHE_ERRORS as error:
+                self._failed(error)
+                return value
+        self._remember(local_key, generations, value)
+        return value
+
+    def peek(self, kind: str, key: str):
+        """The locally cached value, whatever its generation (None if absent): good
+        enough to name a rate-limit counter before the generations are read."""
+        found = self._local.get((kind, key))
+        return None if found is None else found[2]
+
+    def _remember(self, local_key, generations: str, value) -> None:
+        with self._lock:
+            if len(self._local) >= self.local_size:
+                self._local.clear()
+            # Expires with the Redis entry, so that a change whose bump was lost (Redis
+            # failed just then) stops being hidden after LOOKUP_CACHE_TTL in any case.
+            self._local[local_key] = (
+                generations,
+                time.monotonic() + settings.LOOKUP_CACHE_TTL,
+                value,
+            )
+
+    def clear_local(self) -> None:
+        with self._lock:
+            self._local.clear()
+
+    def _failed(self, error) -> None:
+        CACHE_EVENTS.labels("lookup", cache_error_event(error)).inc()
+        outage.failed(error, "lookups go to the database")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _bump(generation_key: str) -> None:
+    cache.add(generation_key, 0, None)
+    cache.incr(generation_key)
+
+
+def access_changed() -> None:
+    """Retire every cached token, user and role (run after the change commits)."""
+    try:
+        with cache_circuit:
+            _bump(ACCESS_GENERATION_KEY)
+        CACHE_EVENTS.labels("lookup", "invalidation").inc()
+    except CACHE_ERRORS as error:
+        # The process bumps the generation before it uses the cache again; other
+        # processes drop what they hold after LOOKUP_CACHE_TTL.
+        lookups._failed(error)
+    lookups.clear_local()
+    # The rest of this request reads the new generations too.
+    _request_generations.set(None)
+
+
+lookups = LookupCache()
