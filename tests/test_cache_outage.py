@@ -25,12 +25,13 @@ import uuid
 import pytest
 
 from catalog import cache as catalog_cache
-from inventory_site import cache_outage
+from inventory_site import cache_outage, lookup_cache
 from inventory_site.api import ratelimits
 from stock import cache as stock_cache
 from stock.models import StockLevel
 from stock.services import stock_receive
-from stores.models import Role
+from stores.models import Membership, Role
+from stores.services import membership_revoke
 from tests.api import api_client, assert_error
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
 from tests.processes import RedisServer, free_port
@@ -46,6 +47,7 @@ OUTAGE_LOGS = {
     "stock.cache": stock_cache.outage,
     "catalog.cache": catalog_cache.outage,
     "inventory_site.api.ratelimits": ratelimits.outage,
+    "inventory_site.lookup_cache": lookup_cache.outage,
 }
 
 
@@ -158,6 +160,7 @@ def test_redis_outage_serves_from_the_database_logs_once_and_never_serves_stale(
     assert len(records(caplog, "stock.cache", logging.ERROR)) == 1, caplog.text
     assert len(records(caplog, "catalog.cache", logging.ERROR)) == 1, caplog.text
     assert len(records(caplog, "inventory_site.api.ratelimits", logging.ERROR)) == 1
+    assert len(records(caplog, "inventory_site.lookup_cache", logging.ERROR)) == 1
     others = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name not in OUTAGE_LOGS]
     assert not others, caplog.text
 
@@ -181,6 +184,26 @@ def test_redis_outage_serves_from_the_database_logs_once_and_never_serves_stale(
     answers_again = records(caplog, "stock.cache", logging.WARNING)
     assert len(answers_again) == 1 and "answers again" in answers_again[0], caplog.text
     assert not records(caplog, "stock.cache", logging.ERROR), caplog.text
+
+
+def test_a_membership_revoked_during_an_outage_is_not_served_from_the_cache_after_it(
+    redis_server, shop
+):
+    """The revocation cannot retire the cached lookups while Redis is down; the process
+    that saw the outage starts new generations when Redis is back, so neither its memory
+    nor the pre-outage Redis entries let the revoked user in."""
+    store, _, client, base = shop
+    manager = Membership.objects.get(store=store).user
+    assert read_level(client, base)[0] in {"HIT", "MISS"}
+    assert client.get(base).status_code == 200  # the lookups are cached, in Redis too
+
+    redis_server.stop(keep_data=True)
+    membership_revoke(store=store, user=manager, actor=None)
+    assert_error(client.get(base), 404)  # from the database during the outage
+
+    restart(redis_server)
+    for _ in range(3):
+        assert_error(client.get(base), 404)
 
 
 def test_each_outage_is_logged_once_and_an_empty_restarted_redis_fills_again(
