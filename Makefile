@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-audit install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit bench-layers install migrate demo check-compose clean
 
 # The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
 PORT ?= 8000
@@ -50,9 +50,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## Cache benchmark: gunicorn on PostgreSQL and Redis, wrk as the load (see bench/)
+## The request path over HTTP against issue 12's targets, then the audit benchmark (see bench/)
 bench: install
-	$(PY) bench/cache_bench.py
+	$(PY) bench/http_bench.py
+
+## What each middleware, hook and gunicorn worker setup costs a request (see bench/)
+bench-layers: install
+	$(PY) bench/request_layers.py
 
 ## Audit benchmark: purchase throughput with the audit log on and off (see bench/)
 bench-audit: install

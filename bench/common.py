@@ -1,0 +1,251 @@
+"""What the benchmarks share: a scratch PostgreSQL database, the project's processes
+started through ``bin/run``, wrk as the load, and CPU time read from /proc."""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.processes import answers_health, stop, wait_until  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WRK_RESULT = "BENCH-RESULT "
+
+# One wrk script for every scenario. Arguments (after `--`): method, a file of paths
+# (requested round-robin), a token ("" for none), a body ("" for none), an
+# Idempotency-Key prefix ("" for none: no header; else a key unique per request), and the
+# statuses counted as expected ("200,201"). Prints one BENCH-RESULT JSON line.
+WRK_SCRIPT = r"""
+local paths, method, body, key_prefix, expected = {}, "GET", nil, "", {}
+local headers = {}
+local n = 0
+ok, unexpected, first_unexpected, hits, misses = 0, 0, 0, 0, 0
+function setup(thread)
+  setup_count = (setup_count or 0) + 1
+  thread:set("thread_id", setup_count)
+  threads = threads or {}
+  threads[#threads + 1] = thread
+end
+function init(args)
+  method = args[1]
+  for line in io.lines(args[2]) do paths[#paths + 1] = line end
+  if args[3] ~= "" then headers["Authorization"] = "Token " .. args[3] end
+  if args[4] ~= "" then
+    body = args[4]
+    headers["Content-Type"] = "application/json"
+  end
+  key_prefix = args[5]
+  for status in string.gmatch(args[6], "%d+") do expected[tonumber(status)] = true end
+end
+function request()
+  n = n + 1
+  local path = paths[(n - 1) % #paths + 1]
+  if key_prefix ~= "" then
+    headers["Idempotency-Key"] = key_prefix .. "-" .. thread_id .. "-" .. n
+  end
+  return wrk.format(method, path, headers, body)
+end
+function response(status, hdrs, content)
+  if expected[status] then ok = ok + 1 else
+    unexpected = unexpected + 1
+    if first_unexpected == 0 then first_unexpected = status end
+  end
+  local cache = hdrs["X-Cache"]
+  if cache == "HIT" then hits = hits + 1 elseif cache == "MISS" then misses = misses + 1 end
+end
+function done(summary, latency, requests)
+  local o, u, f, h, m = 0, 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    o, u, h, m = o + t:get("ok"), u + t:get("unexpected"), h + t:get("hits"), m + t:get("misses")
+    if f == 0 then f = t:get("first_unexpected") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"ok": %d, "unexpected": %d, "first_unexpected": %d, "hits": %d, "misses": %d, '
+    .. '"socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    o, u, f, h, m, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def require_tools(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            hint = " (apt-get install -y wrk)" if tool == "wrk" else ""
+            raise SystemExit(f"{tool} is not on PATH{hint}")
+
+
+def pg_args(url: str) -> tuple[list[str], str]:
+    parts = urlparse(url)
+    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    if parts.username:
+        args += ["-U", parts.username]
+    return args, parts.path.lstrip("/")
+
+
+def checked(args: list[str], env: dict, what: str, timeout: float = 120) -> str:
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr)[-2000:]
+        raise SystemExit(f"{what} failed ({done.returncode}):\n{output}")
+    return done.stdout
+
+
+def refuse_existing_database(url: str) -> None:
+    pg, database = pg_args(url)
+    query = f"SELECT 1 FROM pg_database WHERE datname = '{database}'"
+    existing = subprocess.run(
+        ["psql", *pg, "-d", "postgres", "-tAc", query], capture_output=True, text=True
+    ).stdout.strip()
+    if existing == "1":
+        raise SystemExit(f"database {database} exists (left by a crashed run?): dropdb {database}")
+
+
+def drop_database(url: str) -> None:
+    pg, database = pg_args(url)
+    subprocess.run(["dropdb", *pg, "--force", "--if-exists", database], check=False)
+
+
+# --- Processes ---------------------------------------------------------------------
+
+
+def start(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """``bin/run <args>`` in its own session (stopped with tests.processes.stop)."""
+    with open(log_path, "a") as output:
+        return subprocess.Popen(
+            ["bin/run", *args], cwd=ROOT, env=env, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def start_web(env: dict, log_path: Path, *args: str) -> subprocess.Popen:
+    """``bin/run web`` on env's PORT, once it answers /healthz."""
+    server = start(["web", *args], env, log_path)
+    port = int(env["PORT"])
+    if (
+        not wait_until(
+            lambda: server.poll() is not None or answers_health(port), timeout=60, interval=0.2
+        )
+        or server.poll() is not None
+    ):
+        stop(server)
+        raise SystemExit(f"bin/run web did not start:\n{log_path.read_text()[-3000:]}")
+    return server
+
+
+def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
+    """``bin/run worker``, once it answers a ping."""
+    worker = start(["worker"], env, log_path)
+
+    def answers() -> bool:
+        if worker.poll() is not None:
+            return True
+        ping = subprocess.run(["bin/run", "ping-worker"], cwd=ROOT, env=env, capture_output=True)
+        return ping.returncode == 0
+
+    if not wait_until(answers, timeout=60, interval=0.5) or worker.poll() is not None:
+        stop(worker)
+        raise SystemExit(f"bin/run worker did not start:\n{log_path.read_text()[-3000:]}")
+    return worker
+
+
+# --- CPU time from /proc -------------------------------------------------------------
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def session_pids(session: int) -> list[int]:
+    """The processes of a session: a child started with start_new_session and its forks
+    (gunicorn's master and workers, Celery's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))) is not None:
+            if int(fields[3]) == session:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_by_pid(pids) -> dict[int, float]:
+    """User + system CPU seconds of each live process of ``pids``."""
+    times = {}
+    for pid in pids:
+        fields = proc_stat(pid)
+        if fields is not None:
+            times[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return times
+
+
+def cpu_used_since(before: dict[int, float], pids) -> float:
+    """CPU seconds the processes ``pids`` used since ``before`` (a ``cpu_by_pid``): a
+    process started since counts whole; one that exited since takes its share with it
+    (a lower bound, never negative)."""
+    after = cpu_by_pid(pids)
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core spent not idle since boot (from /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+# --- wrk -------------------------------------------------------------------------------
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    *,
+    paths: list[str],
+    seconds: float,
+    connections: int,
+    work: Path,
+    method: str = "GET",
+    token: str = "",
+    body: str = "",
+    key_prefix: str = "",
+    expected: str = "200",
+    threads: int = 1,
+) -> dict:
+    """One wrk run; the figures of its BENCH-RESULT line plus ``rps``."""
+    paths_file = work / f"paths-{time.monotonic_ns()}.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    output = checked(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+         "--timeout", "10s", "--latency", "-s", str(script), url, "--",
+         method, str(paths_file), token, body, key_prefix, expected],
+        os.environ.copy(), "wrk", timeout=seconds + 60,
+    )  # fmt: skip
+    paths_file.unlink()
+    line = next(line for line in output.splitlines() if line.startswith(WRK_RESULT))
+    result = json.loads(line.removeprefix(WRK_RESULT))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def median(values) -> float:
+    values = [value for value in values if value is not None]
+    return statistics.median(values) if values else float("nan")
