@@ -28,3 +28,10 @@ def product_by_sku(sku: str) -> Product | None:
     if fields is None:
         return None
     return Product.from_db("default", list(fields), list(fields.values()))
+
+
+def known_product_id(sku: str) -> int | None:
+    """The id of product ``sku`` if this process holds it in memory (no I/O, no check of
+    its generation: a guess, for reading ahead)."""
+    fields = lookups.peek("product", sku)
+    return fields["id"] if fields else None

@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from inventory_site.api.gate import GenerationKeyedRead
 from inventory_site.cache_outage import CACHE_ERRORS, OutageLog, cache_circuit, cache_error_event
 
 from .metrics import CACHE_EVENTS
@@ -75,12 +76,20 @@ class _RedisLevels:
         self.write_script = self.client.register_script(WRITE_IF_NEWER_SCRIPT)
 
     def read(self, store_id, product_id) -> tuple[str, dict | None]:
-        generation, raw = self.read_script(
-            keys=[self.generation_key], args=[self.prefix, _suffix(store_id, product_id)]
+        return self.parse(
+            *self.read_script(
+                keys=[self.generation_key], args=[self.prefix, _suffix(store_id, product_id)]
+            )
         )
+
+    @staticmethod
+    def parse(generation: bytes, raw: bytes | None) -> tuple[str, dict | None]:
         if raw is None:
             return generation.decode(), None
         return generation.decode(), json.loads(raw.split(b":", 1)[1])
+
+    def keyed_read(self, store_id, product_id) -> GenerationKeyedRead:
+        return GenerationKeyedRead(self.generation_key, self.prefix, _suffix(store_id, product_id))
 
     def write_if_newer(
         self, store_id, product_id, body: dict, generation: str = "", replace_equal=False
@@ -156,13 +165,25 @@ class StockLevelCache:
         """Forget the backend, to pick it anew from the CACHES setting."""
         self._levels = None
 
-    def read(self, store_id: int, product_id: int, load) -> tuple[dict, bool]:
+    def gate_read(self, store_id: int, product_id: int) -> GenerationKeyedRead | None:
+        """How the API gate's round trip can read this level's entry along with the rate
+        limits (``inventory_site.api.gate``); None when it cannot (the embedded mode's
+        local cache, or an outage to recover from first)."""
+        if outage.failing or not isinstance(self.levels, _RedisLevels):
+            return None
+        return self.levels.keyed_read(store_id, product_id)
+
+    def read(self, store_id: int, product_id: int, load, prefetched=None) -> tuple[dict, bool]:
         """The level's body and whether it came from the cache; ``load()`` reads the
-        database on a miss, and its result fills the cache."""
+        database on a miss, and its result fills the cache. ``prefetched`` is what the
+        gate read (``request.gate_read``), used when it read this very entry."""
         try:
             with cache_circuit:
                 self._recover_after_an_outage()
-                generation, body = self.levels.read(store_id, product_id)
+                if prefetched and prefetched[0] == self.gate_read(store_id, product_id):
+                    generation, body = _RedisLevels.parse(*prefetched[1:])
+                else:
+                    generation, body = self.levels.read(store_id, product_id)
         except CACHE_ERRORS as error:
             self._cache_failed(error, "stock reads go to the database")
             return load(), False

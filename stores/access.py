@@ -151,6 +151,13 @@ def _store_and_membership(user, code: str) -> dict | None:
 STORE_FIELDS = Store._meta.concrete_fields
 
 
+def known_store_id(user_id, code: str) -> int | None:
+    """The id of store ``code`` if this process holds it in memory for ``user_id`` (no
+    I/O, no check of its generation: a guess, for reading ahead)."""
+    entry = lookups.peek("store-role", f"{user_id}:{code}")
+    return entry["store"]["id"] if entry else None
+
+
 def _store_from(fields: dict) -> Store:
     return Store.from_db("default", list(fields), list(fields.values()))
 

@@ -12,6 +12,7 @@ count the very same numbers.
 Embedded mode (local-memory cache) counts through django-ratelimit itself.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -33,20 +34,26 @@ from rest_framework.exceptions import Throttled
 from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
 from inventory_site.lookup_cache import GENERATION_KEYS, lookups
 
-from .ratelimits import outage
+from .ratelimits import client_ip, outage
 
-# KEYS: the generation keys, then the counters; ARGV: each counter's expiry in seconds.
-# Returns the generations' values, then each counter's count.
+# KEYS: the two generation keys, the counters, and (optional) the generation key of a
+# cached entry to read. ARGV: the number of counters, each counter's expiry in seconds,
+# then (with the optional key) the entry key's prefix and suffix, between which its
+# generation goes (the shape of stock.cache's keys).
+# Returns the generations' values, each counter's count, then the entry's generation and
+# value (false when absent).
 GATE_SCRIPT = """
-local answer = {}
-local generations = #KEYS - #ARGV
-for i = 1, generations do
-  answer[i] = redis.call('GET', KEYS[i]) or '0'
+local counters = tonumber(ARGV[1])
+local answer = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0'}
+for i = 1, counters do
+  local count = redis.call('INCR', KEYS[2 + i])
+  if count == 1 then redis.call('EXPIRE', KEYS[2 + i], ARGV[1 + i]) end
+  answer[2 + i] = count
 end
-for i = 1, #ARGV do
-  local count = redis.call('INCR', KEYS[generations + i])
-  if count == 1 then redis.call('EXPIRE', KEYS[generations + i], ARGV[i]) end
-  answer[generations + i] = count
+if #KEYS > 2 + counters then
+  local generation = redis.call('GET', KEYS[#KEYS]) or '0'
+  answer[#answer + 1] = generation
+  answer[#answer + 1] = redis.call('GET', ARGV[2 + counters] .. generation .. ARGV[3 + counters])
 end
 return answer
 """
@@ -62,17 +69,43 @@ class Counter:
 
     @property
     def limit(self) -> int:
-        return _split_rate(self.rate)[0]
+        return _rate(self.rate)[0]
 
     @property
     def period(self) -> int:
-        return _split_rate(self.rate)[1]
+        return _rate(self.rate)[1]
 
     def window(self) -> int:
         return _get_window(self.value, self.period)
 
     def cache_key(self, window: int) -> str:
         return _make_cache_key(self.group, window, self.rate, self.value, ALL)
+
+
+@functools.lru_cache(maxsize=32)
+def _rate(rate: str) -> tuple[int, int]:
+    """(limit, period in seconds) of a "<count>/<period>" rate; parsed once per rate."""
+    return _split_rate(rate)
+
+
+def client_key(request) -> str:
+    """django-ratelimit's value of the "ip" key: the client address, masked (an IPv6
+    address to its /64 by default). A plain IPv4 address under the default /32 mask is
+    its own network address; only other addresses pay for the ipaddress module."""
+    address = client_ip(request)
+    if ":" not in address and getattr(settings, "RATELIMIT_IPV4_MASK", 32) == 32:
+        return address
+    return _get_ip(request)
+
+
+@dataclass(frozen=True)
+class GenerationKeyedRead:
+    """A cached entry whose key is ``prefix + <generation> + suffix``, the generation
+    being the value of ``generation_key`` (full Redis keys)."""
+
+    generation_key: str
+    prefix: str
+    suffix: str
 
 
 @dataclass(frozen=True)
@@ -93,28 +126,30 @@ class _RedisGate:
         self.script = get_redis_connection("default").register_script(GATE_SCRIPT)
         self.generation_keys = [cache.make_key(key) for key in GENERATION_KEYS]
 
-    def run(self, counters: list[Counter]) -> tuple[list, list[Usage]]:
+    def run(self, counters: list[Counter], entry=None) -> tuple[list, list[Usage], tuple | None]:
         windows = [counter.window() for counter in counters]
-        answer = self.script(
-            keys=[
-                *self.generation_keys,
-                *(cache.make_key(c.cache_key(w)) for c, w in zip(counters, windows, strict=True)),
-            ],
-            args=[counter.period + EXPIRATION_FUDGE for counter in counters],
-        )
-        generations = answer[: len(self.generation_keys)]
-        counts = answer[len(self.generation_keys) :]
+        keys = [
+            *self.generation_keys,
+            *(cache.make_key(c.cache_key(w)) for c, w in zip(counters, windows, strict=True)),
+        ]
+        args = [len(counters), *(counter.period + EXPIRATION_FUDGE for counter in counters)]
+        if entry is not None:
+            keys.append(entry.generation_key)
+            args += [entry.prefix, entry.suffix]
+        answer = self.script(keys=keys, args=args)
+        counts = answer[2 : 2 + len(counters)]
         usages = [
             Usage(int(count), counter.limit, window)
             for counter, count, window in zip(counters, counts, windows, strict=True)
         ]
-        return generations, usages
+        read = tuple(answer[2 + len(counters) :]) if entry is not None else None
+        return answer[:2], usages, read
 
 
 class _LocalGate:
     """Embedded mode: django-ratelimit's own counting on the local-memory cache."""
 
-    def run(self, counters: list[Counter]) -> tuple[list, list[Usage]]:
+    def run(self, counters: list[Counter], entry=None) -> tuple[list, list[Usage], None]:
         values = cache.get_many(GENERATION_KEYS)
         usages = []
         for counter in counters:
@@ -125,7 +160,7 @@ class _LocalGate:
             else:
                 count = cache.incr(key)
             usages.append(Usage(count, counter.limit, window))
-        return [values.get(key) for key in GENERATION_KEYS], usages
+        return [values.get(key) for key in GENERATION_KEYS], usages, None
 
 
 _gate = None
@@ -155,28 +190,36 @@ def user_counter(user_id) -> Counter:
     return Counter("api-user", str(user_id), settings.API_RATE_PER_USER)
 
 
-def open_gate(request) -> None:
+def open_gate(request, entry_to_read=None) -> None:
     """Before authentication: count the client address (and the user, when this process
     already knows whose the token is) and read the lookup generations, in one round
     trip. Raises Throttled when the address is over its limit.
 
     ``request.gate_user`` records the user counted and their usage (or that the cache
     could not count), for ``enforce_user_limit`` after authentication.
+
+    ``entry_to_read(user_id)``, if given, names a cached entry the view will want (a
+    ``GenerationKeyedRead``, or None), guessed from what this process holds in memory;
+    the same round trip reads it, into ``request.gate_read`` as (entry, generation,
+    value). The view uses it only once its own checks have named the same entry.
     """
-    request.gate_user = None
+    request.gate_user = request.gate_read = None
     counters = []
+    user_id = token_owner_known_here(request)
     if settings.RATELIMIT_ENABLE:
-        counters.append(Counter("api-ip", _get_ip(request), settings.API_RATE_PER_IP))
-        user_id = token_owner_known_here(request)
+        counters.append(Counter("api-ip", client_key(request), settings.API_RATE_PER_IP))
         if user_id is not None:
             counters.append(user_counter(user_id))
-    answer = _count(counters)
+    entry = entry_to_read(user_id) if entry_to_read and user_id is not None else None
+    answer = _count(counters, entry)
     if answer is None:
         lookups.forget_generations()
         request.gate_user = (UNCOUNTED, None)
         return
-    generations, usages = answer
+    generations, usages, read = answer
     lookups.use_generations(generations)
+    if read is not None:
+        request.gate_read = (entry, *read)
     if usages:
         usages[0].refuse_if_over(_now())
     if len(usages) > 1:
@@ -193,7 +236,7 @@ def enforce_user_limit(request) -> None:
     if counted[0] == UNCOUNTED:
         return
     if counted[0] != str(user.pk):
-        answer = _count([user_counter(user.pk)])
+        answer = _count([user_counter(user.pk)], None)
         if answer is None:
             return
         counted = (str(user.pk), answer[1][0])
@@ -203,12 +246,13 @@ def enforce_user_limit(request) -> None:
 UNCOUNTED = ""  # the cache failed and RATELIMIT_FAIL_OPEN let the request through
 
 
-def _count(counters: list[Counter]) -> tuple[list, list[Usage]] | None:
-    """Count ``counters`` and read the generations; None when the cache failed and the
-    request goes on uncounted (RATELIMIT_FAIL_OPEN), Throttled when it must not."""
+def _count(counters: list[Counter], entry) -> tuple | None:
+    """Count ``counters``, read the generations (and ``entry``); None when the cache
+    failed and the request goes on uncounted (RATELIMIT_FAIL_OPEN), Throttled when it
+    must not."""
     try:
         with cache_circuit:
-            answer = _backend().run(counters)
+            answer = _backend().run(counters, entry)
     except CACHE_ERRORS as error:
         if not counters:
             return None
