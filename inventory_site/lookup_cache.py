@@ -83,10 +83,15 @@ class LookupCache:
 
     def use_generations(self, values) -> None:
         """This request read GENERATION_KEYS' ``values`` (in its gate round trip)."""
-        if self._recovered():
-            # A change made while Redis failed retired nothing: start new generations.
-            # Lookups in this request then load from the database.
+        if outage.failing:
+            # A change made while Redis failed retired nothing: start new generations
+            # first. Lookups in this request then load from the database.
             _request_generations.set(None)
+            try:
+                with cache_circuit:
+                    self._recovered()
+            except CACHE_ERRORS as error:
+                self._failed(error)
             return
         _request_generations.set(generations_from(values))
 
