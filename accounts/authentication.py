@@ -33,9 +33,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         entry = lookups.get("token", key, lambda: token_entry(key))
         if entry is None:
+            # The gate names no user counter after it for a revoked key any more.
+            lookups.forget("token", key)
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = user_from_entry(entry["user"])
         if not user.is_active:
+            lookups.forget("token", key)
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         token = Token(key=key, user_id=user.pk, created=entry["created"])
         token.user = user

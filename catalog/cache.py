@@ -20,7 +20,7 @@ from inventory_site.cache_outage import (
     cache_circuit,
     cache_error_event,
 )
-from inventory_site.lookup_cache import lookups
+from inventory_site.lookup_cache import bump, lookups
 from stock.metrics import CACHE_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,9 @@ def new_catalog_generation() -> None:
 def _cache_failed(error) -> None:
     CACHE_EVENTS.labels("catalog", cache_error_event(error)).inc()
     outage.failed(error, "catalog reads go to the database")
+    # The product lookups hang on this generation too: they start anew after the outage.
+    lookups.failed(error)
 
 
 def _bump_generation() -> None:
-    cache.add(GENERATION_KEY, 0, None)
-    cache.incr(GENERATION_KEY)
+    bump(GENERATION_KEY)

@@ -54,9 +54,17 @@ _request_generations: ContextVar[str | None] = ContextVar("lookup_generations", 
 _MISSING = object()
 
 
-def generations_from(values) -> str:
-    """The generations as one string, from the values of GENERATION_KEYS (None: 0)."""
-    return ".".join(str(int(value or 0)) for value in values)
+def fresh_start() -> int:
+    """Where a missing generation starts: microseconds since the epoch. A generation lost
+    with Redis's data (a restart without persistence, a flush, an eviction) so starts
+    again above every value it had, never at one some process still holds entries of."""
+    return time.time_ns() // 1000
+
+
+def bump(generation_key: str) -> int:
+    """Start a new generation of ``generation_key``; returns it."""
+    cache.add(generation_key, fresh_start(), None)
+    return cache.incr(generation_key)
 
 
 class LookupCache:
@@ -68,6 +76,8 @@ class LookupCache:
         self.local_size = local_size
         self._local: dict[tuple[str, str], tuple[str, float, object]] = {}
         self._lock = threading.Lock()
+        # The highest generations this process has seen: it never trusts lower ones.
+        self._highest = (0,) * len(GENERATION_KEYS)
 
     # --- Generations -----------------------------------------------------------------
 
@@ -82,18 +92,15 @@ class LookupCache:
             _request_generations.reset(token)
 
     def use_generations(self, values) -> None:
-        """This request read GENERATION_KEYS' ``values`` (in its gate round trip)."""
-        if outage.failing:
-            # A change made while Redis failed retired nothing: start new generations
-            # first. Lookups in this request then load from the database.
-            _request_generations.set(None)
-            try:
-                with cache_circuit:
-                    self._recovered()
-            except CACHE_ERRORS as error:
-                self._failed(error)
-            return
-        _request_generations.set(generations_from(values))
+        """This request read GENERATION_KEYS' ``values`` (in its gate round trip, which
+        starts missing ones at ``fresh_start()``)."""
+        _request_generations.set(None)
+        try:
+            with cache_circuit:
+                if not self._recovered():
+                    _request_generations.set(self._trusted(values))
+        except CACHE_ERRORS as error:
+            self.failed(error)
 
     def forget_generations(self) -> None:
         """The gate could not read them (Redis failing): lookups go to the database."""
@@ -108,17 +115,39 @@ class LookupCache:
                 if self._recovered():
                     return None
                 values = cache.get_many(GENERATION_KEYS)
+                for key in GENERATION_KEYS:
+                    if key not in values:
+                        cache.add(key, fresh_start(), None)
+                        values[key] = cache.get(key)
+                return self._trusted([values[key] for key in GENERATION_KEYS])
         except CACHE_ERRORS as error:
-            self._failed(error)
+            self.failed(error)
             return None
-        return generations_from(values.get(key) for key in GENERATION_KEYS)
+
+    def _trusted(self, values) -> str | None:
+        """The generations as one string, or None when one is lower than this process
+        has seen, and this request loads its lookups from the database: another thread
+        has just seen a newer one, or Redis went back in time (an old snapshot
+        restored), in which case new generations start above all it had (raises while
+        Redis fails)."""
+        seen = tuple(int(value) for value in values)
+        if any(now < before for now, before in zip(seen, self._highest, strict=True)):
+            for key, before in zip(GENERATION_KEYS, self._highest, strict=True):
+                cache.add(key, fresh_start(), None)
+                current = int(cache.get(key))
+                if current < before:
+                    cache.incr(key, before - current + 1)
+            return None
+        self._highest = tuple(map(max, seen, self._highest))
+        return ".".join(map(str, seen))
 
     def _recovered(self) -> bool:
-        """After this process saw Redis fail, bump the access generation before anything
-        else (raises while Redis still fails); True when that just happened."""
+        """After this process saw Redis fail, start new generations (both: the catalog's
+        bump may have failed too) before anything else (raises while Redis still
+        fails); True when that just happened."""
         if not outage.failing:
             return False
-        _bump(ACCESS_GENERATION_KEY)
+        self._highest = tuple(bump(key) for key in GENERATION_KEYS)
         outage.succeeded()
         self.clear_local()
         return True
@@ -131,28 +160,34 @@ class LookupCache:
             return load()
         local_key = (kind, key)
         found = self._local.get(local_key)
-        if found is not None and found[0] == generations and found[1] > time.monotonic():
+        if found is not None and found[0] == generations and found[1] > time.time():
             return found[2]  # not counted: the hot path pays for no metric here
         redis_key = f"lookup:g{generations}:{kind}:{_digest(key)}"
         try:
             with cache_circuit:
-                value = cache.get(redis_key, _MISSING)
+                entry = cache.get(redis_key)  # (expires at, value)
         except CACHE_ERRORS as error:
-            self._failed(error)
+            self.failed(error)
             return load()
-        if value is _MISSING:
+        if entry is None:
             CACHE_EVENTS.labels("lookup", "miss").inc()
             value = load()
             if value is None:
                 return None
+            entry = (time.time() + settings.LOOKUP_CACHE_TTL, value)
             try:
                 with cache_circuit:
-                    cache.set(redis_key, value, settings.LOOKUP_CACHE_TTL)
+                    cache.set(redis_key, entry, settings.LOOKUP_CACHE_TTL)
             except CACHE_ERRORS as error:
-                self._failed(error)
+                self.failed(error)
                 return value
-        self._remember(local_key, generations, value)
-        return value
+        self._remember(local_key, generations, entry)
+        return entry[1]
+
+    def forget(self, kind: str, key: str) -> None:
+        """Drop one entry from this process's memory (a token that failed to
+        authenticate, so that ``peek`` no longer names its former user)."""
+        self._local.pop((kind, key), None)
 
     def peek(self, kind: str, key: str):
         """The locally cached value, whatever its generation (None if absent): good
@@ -160,23 +195,22 @@ class LookupCache:
         found = self._local.get((kind, key))
         return None if found is None else found[2]
 
-    def _remember(self, local_key, generations: str, value) -> None:
+    def _remember(self, local_key, generations: str, entry: tuple[float, object]) -> None:
         with self._lock:
             if len(self._local) >= self.local_size:
                 self._local.clear()
-            # Expires with the Redis entry, so that a change whose bump was lost (Redis
-            # failed just then) stops being hidden after LOOKUP_CACHE_TTL in any case.
-            self._local[local_key] = (
-                generations,
-                time.monotonic() + settings.LOOKUP_CACHE_TTL,
-                value,
-            )
+            # Expires with the Redis entry (LOOKUP_CACHE_TTL after the database read),
+            # so that a change whose bump was lost (Redis failed just then) stops being
+            # hidden by then in any case.
+            self._local[local_key] = (generations, *entry)
 
     def clear_local(self) -> None:
         with self._lock:
             self._local.clear()
 
-    def _failed(self, error) -> None:
+    def failed(self, error) -> None:
+        """Redis failed: lookups go to the database, and new generations start before
+        the cache is trusted again (a bump may have been lost)."""
         CACHE_EVENTS.labels("lookup", cache_error_event(error)).inc()
         outage.failed(error, "lookups go to the database")
 
@@ -185,21 +219,16 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _bump(generation_key: str) -> None:
-    cache.add(generation_key, 0, None)
-    cache.incr(generation_key)
-
-
 def access_changed() -> None:
     """Retire every cached token, user and role (run after the change commits)."""
     try:
         with cache_circuit:
-            _bump(ACCESS_GENERATION_KEY)
+            bump(ACCESS_GENERATION_KEY)
         CACHE_EVENTS.labels("lookup", "invalidation").inc()
     except CACHE_ERRORS as error:
         # The process bumps the generation before it uses the cache again; other
         # processes drop what they hold after LOOKUP_CACHE_TTL.
-        lookups._failed(error)
+        lookups.failed(error)
     lookups.clear_local()
     # The rest of this request reads the new generations too.
     _request_generations.set(None)

@@ -179,7 +179,8 @@ class StockLevelCache:
         gate read (``request.gate_read``), used when it read this very entry."""
         try:
             with cache_circuit:
-                self._recover_after_an_outage()
+                if self._recover_after_an_outage():
+                    prefetched = None  # read under the generation just retired
                 if prefetched and prefetched[0] == self.gate_read(store_id, product_id):
                     generation, body = _RedisLevels.parse(*prefetched[1:])
                 else:
@@ -229,12 +230,15 @@ class StockLevelCache:
         CACHE_EVENTS.labels("stock", cache_error_event(error)).inc()
         outage.failed(error, consequence)
 
-    def _recover_after_an_outage(self) -> None:
+    def _recover_after_an_outage(self) -> bool:
         """After this process saw the cache fail, start a new generation of keys before
-        anything else: a refresh may have been lost meanwhile. Raises while it is down."""
+        anything else: a refresh may have been lost meanwhile. Raises while it is down.
+        True when it did."""
         if outage.failing:
             self.levels.new_generation()
             outage.succeeded()
+            return True
+        return False
 
 
 stock_level_cache = StockLevelCache()

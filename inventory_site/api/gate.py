@@ -32,28 +32,32 @@ from rest_framework import authentication
 from rest_framework.exceptions import Throttled
 
 from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
-from inventory_site.lookup_cache import GENERATION_KEYS, lookups
+from inventory_site.lookup_cache import GENERATION_KEYS, fresh_start, lookups
 
 from .ratelimits import client_ip, outage
 
-# KEYS: the two generation keys, the counters, and (optional) the generation key of a
-# cached entry to read. ARGV: the number of counters, each counter's expiry in seconds,
+# KEYS: the two lookup generation keys, the counters, and (optional) the generation key
+# of a cached entry to read. ARGV: where a missing lookup generation starts
+# (lookup_cache.fresh_start), the number of counters, each counter's expiry in seconds,
 # then (with the optional key) the entry key's prefix and suffix, between which its
 # generation goes (the shape of stock.cache's keys).
 # Returns the generations' values, each counter's count, then the entry's generation and
 # value (false when absent).
 GATE_SCRIPT = """
-local counters = tonumber(ARGV[1])
-local answer = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0'}
+local answer = {}
+for i = 1, 2 do
+  answer[i] = redis.call('GET', KEYS[i]) or redis.call('INCRBY', KEYS[i], ARGV[1])
+end
+local counters = tonumber(ARGV[2])
 for i = 1, counters do
   local count = redis.call('INCR', KEYS[2 + i])
-  if count == 1 then redis.call('EXPIRE', KEYS[2 + i], ARGV[1 + i]) end
+  if count == 1 then redis.call('EXPIRE', KEYS[2 + i], ARGV[2 + i]) end
   answer[2 + i] = count
 end
 if #KEYS > 2 + counters then
   local generation = redis.call('GET', KEYS[#KEYS]) or '0'
   answer[#answer + 1] = generation
-  answer[#answer + 1] = redis.call('GET', ARGV[2 + counters] .. generation .. ARGV[3 + counters])
+  answer[#answer + 1] = redis.call('GET', ARGV[3 + counters] .. generation .. ARGV[4 + counters])
 end
 return answer
 """
@@ -93,7 +97,7 @@ def client_key(request) -> str:
     address to its /64 by default). A plain IPv4 address under the default /32 mask is
     its own network address; only other addresses pay for the ipaddress module."""
     address = client_ip(request)
-    if ":" not in address and getattr(settings, "RATELIMIT_IPV4_MASK", 32) == 32:
+    if address and ":" not in address and getattr(settings, "RATELIMIT_IPV4_MASK", 32) == 32:
         return address
     return _get_ip(request)
 
@@ -132,7 +136,11 @@ class _RedisGate:
             *self.generation_keys,
             *(cache.make_key(c.cache_key(w)) for c, w in zip(counters, windows, strict=True)),
         ]
-        args = [len(counters), *(counter.period + EXPIRATION_FUDGE for counter in counters)]
+        args = [
+            fresh_start(),
+            len(counters),
+            *(counter.period + EXPIRATION_FUDGE for counter in counters),
+        ]
         if entry is not None:
             keys.append(entry.generation_key)
             args += [entry.prefix, entry.suffix]
@@ -150,6 +158,8 @@ class _LocalGate:
     """Embedded mode: django-ratelimit's own counting on the local-memory cache."""
 
     def run(self, counters: list[Counter], entry=None) -> tuple[list, list[Usage], None]:
+        for key in GENERATION_KEYS:
+            cache.add(key, fresh_start(), None)
         values = cache.get_many(GENERATION_KEYS)
         usages = []
         for counter in counters:
