@@ -206,6 +206,21 @@ def test_a_membership_revoked_during_an_outage_is_not_served_from_the_cache_afte
         assert_error(client.get(base), 404)
 
 
+def test_a_product_deactivated_during_an_outage_is_not_sold_after_it(redis_server, shop):
+    """The deactivation could not retire the cached product lookup (the catalog bump
+    failed); the lookups start new generations once Redis is back."""
+    _, product, client, base = shop
+    assert client.post(f"{base}purchase/", {"quantity": 1}, format="json").status_code == 200
+
+    redis_server.stop(keep_data=True)
+    product.is_active = False
+    product.save()
+    restart(redis_server)
+
+    refused = client.post(f"{base}purchase/", {"quantity": 1}, format="json")
+    assert_error(refused, 409, "product_inactive")
+
+
 def test_each_outage_is_logged_once_and_an_empty_restarted_redis_fills_again(
     redis_server, shop, caplog
 ):

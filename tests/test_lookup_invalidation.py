@@ -3,17 +3,22 @@ from a cache (``inventory_site.lookup_cache``), and every path that changes them
 them once it commits: the very next request sees the change.
 
 Each test commits for real (``transaction=True``), first shows that the lookup is served
-from the cache (the stock read makes no query), then makes the change and asks again.
+from the cache (the stock read makes no query), then makes the change as another worker
+would (``elsewhere``: this process keeps in memory what it held, as a second gunicorn
+worker would) and asks again.
 """
 
+import contextlib
 import threading
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from accounts.services import api_token_revoke, token_for_user
 from catalog.selectors import product_by_sku
+from inventory_site.lookup_cache import ACCESS_GENERATION_KEY, GENERATION_KEYS, lookups
 from stock.services import stock_receive
 from stores.access import role_in_store
 from stores.models import Role
@@ -47,6 +52,16 @@ def member(store, role):
     return user
 
 
+@contextlib.contextmanager
+def elsewhere():
+    """Run the block as another process would: the lookups this process holds in memory
+    survive it (the writer's own process forgets its memory; the others only learn of
+    the change from the generations)."""
+    kept = dict(lookups._local)
+    yield
+    lookups._local.update(kept)
+
+
 @pytest.fixture
 def served_from_cache(django_assert_num_queries):
     """Assert that a read is answered with no query at all: lookups and level cached."""
@@ -69,7 +84,8 @@ def test_a_revoked_token_is_refused_at_once(berlin, served_from_cache):
     client = api_client(user)
     served_from_cache(client)
 
-    api_token_revoke(user=user, why="test")
+    with elsewhere():
+        api_token_revoke(user=user, why="test")
 
     assert_error(client.get(LEVEL), 401)
 
@@ -79,8 +95,9 @@ def test_a_rotated_token_refuses_the_old_key_and_takes_the_new(berlin, served_fr
     old = api_client(user)
     served_from_cache(old)
 
-    api_token_revoke(user=user, why="rotation")
-    new_key = token_for_user(user=user, actor=user).key
+    with elsewhere():
+        api_token_revoke(user=user, why="rotation")
+        new_key = token_for_user(user=user, actor=user).key
 
     assert_error(old.get(LEVEL), 401)
     new = api_client()
@@ -93,8 +110,9 @@ def test_a_deactivated_user_is_refused_at_once(berlin, served_from_cache):
     client = api_client(user)
     served_from_cache(client)
 
-    user.is_active = False
-    user.save()
+    with elsewhere():
+        user.is_active = False
+        user.save()
 
     assert_error(client.get(LEVEL), 401)
 
@@ -104,8 +122,9 @@ def test_a_new_password_refuses_the_old_token_at_once(berlin, served_from_cache)
     client = api_client(user)
     served_from_cache(client)
 
-    user.set_password("a new and long password")
-    user.save()
+    with elsewhere():
+        user.set_password("a new and long password")
+        user.save()
 
     assert_error(client.get(LEVEL), 401)
 
@@ -118,7 +137,8 @@ def test_a_granted_membership_counts_at_once(berlin):
     client = api_client(user)
     assert_error(client.get(LEVEL), 404)  # the store and "no role" are now cached
 
-    membership_grant(store=berlin, user=user, role=Role.VIEWER, actor=None)
+    with elsewhere():
+        membership_grant(store=berlin, user=user, role=Role.VIEWER, actor=None)
 
     assert client.get(LEVEL).status_code == 200
 
@@ -128,7 +148,8 @@ def test_a_revoked_membership_hides_the_store_at_once(berlin, served_from_cache)
     client = api_client(user)
     served_from_cache(client)
 
-    membership_revoke(store=berlin, user=user, actor=None)
+    with elsewhere():
+        membership_revoke(store=berlin, user=user, actor=None)
 
     assert_error(client.get(LEVEL), 404)
 
@@ -139,7 +160,8 @@ def test_a_lowered_role_is_refused_at_once(berlin, served_from_cache):
     served_from_cache(client)
     assert client.post(RECEIVE, {"quantity": 1}, format="json").status_code == 200
 
-    membership_grant(store=berlin, user=user, role=Role.VIEWER, actor=None)
+    with elsewhere():
+        membership_grant(store=berlin, user=user, role=Role.VIEWER, actor=None)
 
     assert_error(client.post(RECEIVE, {"quantity": 1}, format="json"), 403)
 
@@ -152,8 +174,9 @@ def test_a_deactivated_store_refuses_sales_at_once(berlin, served_from_cache):
     served_from_cache(client)
     assert client.post(PURCHASE, {"quantity": 1}, format="json").status_code == 200
 
-    berlin.is_active = False
-    berlin.save()
+    with elsewhere():
+        berlin.is_active = False
+        berlin.save()
 
     assert_error(client.post(PURCHASE, {"quantity": 1}, format="json"), 409, "store_inactive")
 
@@ -164,8 +187,9 @@ def test_a_deactivated_product_refuses_sales_at_once(berlin, served_from_cache):
     assert client.post(PURCHASE, {"quantity": 1}, format="json").status_code == 200
 
     product = product_by_sku("TEE")
-    product.is_active = False
-    product.save()
+    with elsewhere():
+        product.is_active = False
+        product.save()
 
     assert_error(client.post(PURCHASE, {"quantity": 1}, format="json"), 409, "product_inactive")
 
@@ -183,10 +207,12 @@ def test_a_staff_permission_taken_away_counts_at_once(berlin, served_from_cache)
     served_from_cache(client)
     assert client.post(RECEIVE, {"quantity": 1}, format="json").status_code == 200
 
-    user.user_permissions.remove(Permission.objects.get(codename="change_stocklevel"))
+    with elsewhere():
+        user.user_permissions.remove(Permission.objects.get(codename="change_stocklevel"))
 
     assert_error(client.post(RECEIVE, {"quantity": 1}, format="json"), 403)  # a viewer now
-    user.user_permissions.clear()
+    with elsewhere():
+        user.user_permissions.clear()
     assert_error(client.get(LEVEL), 404)  # no role in any store
 
 
@@ -199,7 +225,8 @@ def test_a_permission_taken_from_a_group_counts_at_once(berlin, served_from_cach
     served_from_cache(client)
     assert client.post(RECEIVE, {"quantity": 1}, format="json").status_code == 200
 
-    group.permissions.clear()
+    with elsewhere():
+        group.permissions.clear()
 
     assert_error(client.get(LEVEL), 404)
 
@@ -209,8 +236,9 @@ def test_staff_status_taken_away_counts_at_once(berlin, served_from_cache):
     client = api_client(user)
     served_from_cache(client)
 
-    user.is_staff = False
-    user.save()
+    with elsewhere():
+        user.is_staff = False
+        user.save()
 
     assert_error(client.get(LEVEL), 404)
 
@@ -244,3 +272,39 @@ def test_a_lookup_loaded_before_the_commit_is_retired_by_it(berlin):
     assert seen == [Role.CLERK]
 
     assert_error(client.get(LEVEL), 404)
+
+
+# --- Generations never repeat -----------------------------------------------------------
+
+
+def test_a_revocation_after_the_cache_lost_its_data_is_seen(berlin, served_from_cache):
+    """Redis restarted empty (or flushed): the generations start again above every value
+    they had, so memory loaded under the old ones is not trusted."""
+    user = member(berlin, Role.CLERK)
+    client = api_client(user)
+    served_from_cache(client)
+
+    cache.clear()
+    with elsewhere():
+        membership_revoke(store=berlin, user=user, actor=None)
+
+    assert_error(client.get(LEVEL), 404)
+
+
+def test_generations_that_go_back_in_time_are_not_trusted(berlin, served_from_cache):
+    """An old snapshot restored: the generations go back to values under which Redis
+    still holds entries from before a revocation. The process has seen newer ones, so
+    it loads from the database instead, and starts new generations above all it saw."""
+    user = member(berlin, Role.CLERK)
+    client = api_client(user)
+    served_from_cache(client)  # the clerk's entries, in Redis under these generations
+    old = cache.get_many(GENERATION_KEYS)
+    with elsewhere():
+        membership_revoke(store=berlin, user=user, actor=None)
+    assert_error(client.get(LEVEL), 404)
+    seen = cache.get_many(GENERATION_KEYS)
+
+    cache.set_many(old, None)  # the restore
+
+    assert_error(client.get(LEVEL), 404)
+    assert cache.get(ACCESS_GENERATION_KEY) > seen[ACCESS_GENERATION_KEY]

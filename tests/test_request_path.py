@@ -63,7 +63,7 @@ def test_a_cache_hit_makes_no_query_and_one_redis_round_trip(
     assert len(trips) == 1, trips.commands()  # rate limits, generations and the level
 
 
-def test_a_cold_process_asks_the_database_once_per_lookup(
+def test_a_cold_process_finds_the_lookups_in_redis(
     berlin, redis_round_trips, django_assert_max_num_queries
 ):
     """The same read after the process forgot its lookups (another worker, say) finds
