@@ -95,7 +95,9 @@ def test_the_connection_health_check_runs_only_for_requests_that_query(settings,
     checks = []
     real_is_usable = type(connections["default"]).is_usable
     monkeypatch.setattr(
-        type(connections["default"]), "is_usable", lambda conn: checks.append(1) or real_is_usable(conn)
+        type(connections["default"]),
+        "is_usable",
+        lambda conn: checks.append(1) or real_is_usable(conn),
     )
 
     def request(method, path, **kwargs):
