@@ -14,9 +14,10 @@ by itself (it cannot be removed). Variants are interleaved over LAYERS_ROUNDS ro
 LAYERS_REQUESTS requests; the table shows medians.
 
 Part 2, the gunicorn worker class: ``bin/run web`` with each WORKER_SETUPS entry
-(workers, worker class, threads), wrk with 32 connections against ``/healthz`` and the
-cache-hit GET: req/s, p99 and gunicorn's CPU per request; setups interleaved over
-WORKERS_ROUNDS rounds. BENCH_LAYERS_PART=1 or 2 runs one part only.
+(workers, worker class, threads; BENCH_WORKER_SETUPS="2x1 2x4 2x4:nolog" picks), wrk
+with 32 connections against ``/healthz``, the cache-hit GET and a purchase: req/s, p99
+and gunicorn's CPU per request; setups interleaved over WORKERS_ROUNDS rounds.
+BENCH_LAYERS_PART=1 or 2 runs one part only.
 """
 
 import functools
@@ -45,7 +46,7 @@ from common import (
     session_pids,
     start_web,
 )
-from http_bench import RATE, SKU_HIT, STORE, level_path, seed
+from http_bench import RATE, SKU_HIT, SKU_SALE, STORE, level_path, seed
 
 from tests.processes import RedisServer, free_port, project_env, stop
 
@@ -71,16 +72,15 @@ def setup(workers: int, threads: int, access_log: bool = True) -> tuple[str, dic
     return label, variables
 
 
+# "<workers>x<threads>", ":nolog" for no access log; threads 1 is the sync worker.
 WORKER_SETUPS = [
-    setup(2, 1),
-    setup(3, 1),
-    setup(4, 1),
-    setup(2, 4),
-    setup(2, 8),
-    setup(3, 4),
-    setup(4, 4),
-    setup(2, 1, access_log=False),
-    setup(2, 4, access_log=False),
+    setup(int(workers), int(threads.split(":")[0]), access_log=not threads.endswith(":nolog"))
+    for workers, threads in (
+        entry.split("x")
+        for entry in os.environ.get(
+            "BENCH_WORKER_SETUPS", "2x1 3x1 4x1 2x4 2x8 3x4 4x4 2x1:nolog 2x4:nolog"
+        ).split()
+    )
 ]
 
 
@@ -165,11 +165,13 @@ def install_probes() -> list[str]:
     from stock.apis import StockLevelDetailApi
 
     hooks = [
-        (APIView, "initial", "DRF initial (all below, up to the view's get)"),
+        (api_views, "open_gate", "rate limits + lookup generations (1 Redis round trip)"),
+        (api_views, "enforce_ip_rate_limit", "rate limit per IP"),
+        (APIView, "initial", "DRF's initial (the lines below)"),
         (APIView, "perform_authentication", "  authentication (token -> user)"),
-        (APIView, "check_permissions", "  permissions (DRF's, store role aside)"),
-        (api_views, "enforce_ip_rate_limit", "  rate limit per IP"),
-        (api_views, "enforce_user_rate_limit", "  rate limit per user"),
+        (api_views, "enforce_user_limit", "  per-user rate limit"),
+        (api_views, "enforce_user_rate_limit", "  per-user rate limit"),
+        (APIView, "check_permissions", "  DRF's permission check"),
         (APIView, "perform_content_negotiation", "  DRF content negotiation"),
         (StockLevelDetailApi, "get", "view's get (store, product, cache read)"),
         (APIView, "finalize_response", "DRF finalize_response"),
@@ -309,7 +311,7 @@ def measure_layers(tokens: dict) -> None:
             line += f"{value:>12.0f}" if value is not None else f"{'-':>12}"
         print(line)
     print(
-        "hooks indented under 'DRF initial' are part of it; a boundary's own cost (subtracted "
+        "indented hooks are part of the line above them; a boundary's own cost (subtracted "
         "from each middleware): " + ", ".join(f"{path} {o:.1f}" for path, o, _ in rows)
     )
     print(
@@ -330,6 +332,8 @@ def measure_workers(env: dict, tokens: dict, work: Path) -> None:
         "/healthz": {"paths": ["/healthz"]},
         "GET hit": {"paths": [level_path(SKU_HIT.format(i)) for i in range(4)],
                     "token": tokens["member"]},
+        "purchase": {"paths": [level_path(SKU_SALE) + "purchase/"], "token": tokens["member"],
+                     "method": "POST", "body": '{"quantity": 1}', "expected": "200,201"},
     }  # fmt: skip
     results = {(label, name): [] for label, _ in WORKER_SETUPS for name in scenarios}
     for round_ in range(WORKERS_ROUNDS):
@@ -361,10 +365,10 @@ def measure_workers(env: dict, tokens: dict, work: Path) -> None:
     print()
     print(f"bin/run web, wrk 1 thread x {CONNECTIONS} connections, median of "
           f"{WORKERS_ROUNDS} rounds x {WORKERS_DURATION:g}s, setups interleaved")  # fmt: skip
-    print(f"{'setup':<30}" + "".join(f"{name + ' req/s':>16}{'p99 ms':>8}{'app ms':>8}"
+    print(f"{'setup':<24}" + "".join(f"{name + ' req/s':>16}{'p99 ms':>8}{'app ms':>8}"
                                      for name in scenarios))  # fmt: skip
     for label, _ in WORKER_SETUPS:
-        line = f"{label:<30}"
+        line = f"{label:<24}"
         notes = []
         for name in scenarios:
             runs = results[label, name]
