@@ -5,13 +5,12 @@
 Part 1, middleware and hooks, in one process, no network: Django's WSGI handler is
 called in a loop with the environ gunicorn would pass, as ``bin/run web`` runs it (DEBUG
 off, PostgreSQL, Redis, rate limiting on with high limits, PROMETHEUS_MULTIPROC_DIR set),
-for ``/healthz`` and a cache-hit stock GET with token auth. The CPU time of this process
-(time.process_time) per request is measured with the whole MIDDLEWARE, with each entry
-removed in turn (the two django-prometheus entries as one), with none, and with the
-hooks off that are not middleware (the rate limiter; the connection health check);
-a layer's cost is the difference to the whole stack. DRF's content negotiation is timed
-by itself (it cannot be removed). Variants are interleaved over LAYERS_ROUNDS rounds of
-LAYERS_REQUESTS requests; the table shows medians.
+for ``/healthz``, a cache-hit stock GET, and a purchase of 1 unit without and with an
+Idempotency-Key, all with a member's token. CPU is this process's time.process_time. A
+measuring middleware below every MIDDLEWARE entry gives each entry's own time; the DRF
+hooks and the view are wrapped to add up their inclusive time; the whole stack, the
+stack before issue 12's cut and no middleware at all are timed too. LAYERS_ROUNDS
+rounds of LAYERS_REQUESTS requests, variants interleaved; the table shows medians.
 
 Part 2, the gunicorn worker class: ``bin/run web`` with each WORKER_SETUPS entry
 (workers, worker class, threads; BENCH_WORKER_SETUPS="2x1 2x4 2x4:nolog" picks), wrk
@@ -162,7 +161,8 @@ def install_probes() -> list[str]:
     from rest_framework.views import APIView
 
     import inventory_site.api.views as api_views
-    from stock.apis import StockLevelDetailApi
+    from stock import idempotency
+    from stock.apis import StockLevelDetailApi, StockPurchaseApi
 
     hooks = [
         (api_views, "open_gate", "rate limits + lookup generations (1 Redis round trip)"),
@@ -174,6 +174,10 @@ def install_probes() -> list[str]:
         (APIView, "check_permissions", "  DRF's permission check"),
         (APIView, "perform_content_negotiation", "  DRF content negotiation"),
         (StockLevelDetailApi, "get", "view's get (store, product, cache read)"),
+        (StockPurchaseApi, "post", "view's post (store, product, key, service)"),
+        (idempotency, "_claim", "  Idempotency-Key claimed (INSERT)"),
+        (idempotency, "_store", "  Idempotency-Key answer stored (UPDATE)"),
+        (StockPurchaseApi, "perform", "  stock_purchase (statement, after-commit work)"),
         (APIView, "finalize_response", "DRF finalize_response"),
         (Response, "render", "rendering the JSON"),
         (type(connections["default"]), "is_usable", "CONN_HEALTH_CHECKS' SELECT 1"),
@@ -186,9 +190,11 @@ def install_probes() -> list[str]:
     return labels
 
 
-def environ_for(path: str, token: str) -> dict:
+def environ_for(path: str, token: str, body: bytes = b"", unique_key: bool = False) -> dict:
+    """What gunicorn passes for one request; with ``body`` a JSON POST, with
+    ``unique_key`` a new Idempotency-Key on every call."""
     environ = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": "POST" if body else "GET",
         "SCRIPT_NAME": "",
         "PATH_INFO": path,
         "QUERY_STRING": "",
@@ -209,7 +215,9 @@ def environ_for(path: str, token: str) -> dict:
     }
     if token:
         environ["HTTP_AUTHORIZATION"] = f"Token {token}"
-    return environ
+    if body:
+        environ |= {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body))}
+    return environ | {"bench.body": body, "bench.unique_key": unique_key}
 
 
 def handler_with(middleware: list[str]):
@@ -222,7 +230,9 @@ def handler_with(middleware: list[str]):
 
 def call(handler, environ: dict) -> str:
     statuses = []
-    environ = {**environ, "wsgi.input": io.BytesIO(b"")}
+    environ = {**environ, "wsgi.input": io.BytesIO(environ["bench.body"])}
+    if environ["bench.unique_key"]:
+        environ["HTTP_IDEMPOTENCY_KEY"] = uuid.uuid4().hex
     response = handler(environ, lambda status, headers, exc_info=None: statuses.append(status))
     for _chunk in response:
         pass
@@ -264,9 +274,12 @@ def measure_layers(tokens: dict) -> None:
         "before the cut": handler_with(MIDDLEWARE_BEFORE_THE_CUT),
         "none": handler_with([]),
     }
+    purchase, body = level_path(SKU_SALE) + "purchase/", b'{"quantity": 1}'
     paths = {
         "/healthz": environ_for("/healthz", ""),
         "GET hit": environ_for(level_path(SKU_HIT.format(0)), tokens["member"]),
+        "purchase": environ_for(purchase, tokens["member"], body),
+        "+ key": environ_for(purchase, tokens["member"], body, unique_key=True),
     }
     runs = {(variant, path): [] for variant in handlers for path in paths}
     for round_ in range(ROUNDS):
@@ -303,12 +316,12 @@ def measure_layers(tokens: dict) -> None:
     print(f"CPU µs per request in one process (time.process_time), median of {ROUNDS} rounds "
           f"x {REQUESTS} requests; each middleware's own time (its code before and after "
           "the layers below it)")  # fmt: skip
-    print(f"{'layer':<50}" + "".join(f"{path:>12}" for path in paths))
+    print(f"{'layer':<50}" + "".join(f"{path:>10}" for path in paths))
     for i, (label, _) in enumerate(rows[0][2]):
         line = f"{label:<50}"
         for _, _, path_rows in rows:
             value = path_rows[i][1]
-            line += f"{value:>12.0f}" if value is not None else f"{'-':>12}"
+            line += f"{value:>10.0f}" if value is not None else f"{'-':>10}"
         print(line)
     print(
         "indented hooks are part of the line above them; a boundary's own cost (subtracted "
