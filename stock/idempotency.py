@@ -23,9 +23,11 @@ by its owner, and only when the owner knows that no stock change committed** (no
 
 - an answer below 500 is stored and replayed;
 - a 5xx (or an error) with no committed change deletes the record: the key can be
-  retried and runs again;
-- a 5xx after a committed change (the answer could not be built), or a process that
-  died between claiming the key and storing the answer, leaves the record pending:
+  retried and runs again; but not after a database error, which can come after the
+  server committed (a connection lost with the commit's acknowledgement);
+- a 5xx after a committed change (the answer could not be built), or after a database
+  error, or a process that died between claiming the key and storing the answer, leaves
+  the record pending:
   whether the change was applied cannot be told from the record, so the key is never run
   again. After ``UNFINISHED_AFTER`` such a record answers 409
   ``idempotency_key_unfinished`` at once (the ledger shows whether the change was made;
@@ -44,7 +46,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -56,7 +58,8 @@ HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # How long a request waits for the answer of another one with its key still in flight.
-IN_FLIGHT_WAIT_SECONDS = 5.0
+# Short: a waiting request holds a web worker (2 sync workers by default).
+IN_FLIGHT_WAIT_SECONDS = 0.5
 # A record still pending this long after its request began was left by a request that
 # died (web requests time out after 30 s, see bin/run).
 UNFINISHED_AFTER = timedelta(minutes=2)
@@ -178,15 +181,16 @@ def _run_as_owner(view, record_id, execute) -> Response:
     changes = _ChangesSeen()
     token = _changes_seen.set(changes)
     try:
-        response = _respond(view, execute)
-    except Exception:
-        if not changes.committed:
+        response = _respond(view, execute, changes)
+    except Exception as error:
+        changes.failed_with(error)
+        if changes.certainly_unchanged:
             _free(record_id)
         raise
     finally:
         _changes_seen.reset(token)
     if response.status_code >= 500:
-        if not changes.committed:
+        if changes.certainly_unchanged:
             _free(record_id)
         return response
     _store(record_id, response)
@@ -228,18 +232,31 @@ def _replay(record) -> Response:
     )
 
 
-def _respond(view, execute) -> Response:
+def _respond(view, execute, changes=None) -> Response:
     """Run the view; an error DRF knows becomes its response, so it can be stored too."""
     try:
         return execute()
     except Exception as error:  # noqa: BLE001 - handle_exception re-raises what it cannot map
+        if changes is not None:
+            changes.failed_with(error)
         return view.handle_exception(error)
 
 
 class _ChangesSeen:
-    """Whether a stock change committed while an owner ran its request."""
+    """Whether a stock change committed while an owner ran its request, or may have: a
+    database error can come after the server committed (the connection lost with the
+    commit's acknowledgement), so after one the change is never taken as not made."""
 
     committed = False
+    database_failed = False
+
+    def failed_with(self, error: BaseException) -> None:
+        if isinstance(error, DatabaseError):
+            self.database_failed = True
+
+    @property
+    def certainly_unchanged(self) -> bool:
+        return not (self.committed or self.database_failed)
 
 
 _changes_seen: ContextVar[_ChangesSeen | None] = ContextVar("idempotency_changes", default=None)

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -108,7 +108,8 @@ def race_against_a_held_row(user, *, hold_seconds: float):
 
 
 @pytest.mark.postgresql
-def test_a_duplicate_sent_while_the_first_runs_waits_and_replays_its_answer(shop):
+def test_a_duplicate_sent_while_the_first_runs_waits_and_replays_its_answer(shop, monkeypatch):
+    monkeypatch.setattr(idempotency, "IN_FLIGHT_WAIT_SECONDS", 3)  # longer than the hold
     first, second, waited = race_against_a_held_row(shop[2], hold_seconds=1.0)
 
     assert (first.status_code, second.status_code) == (200, 200)
@@ -201,4 +202,25 @@ def test_another_body_is_422_even_while_the_first_is_in_flight(shop):
     IdempotencyRecord.objects.update(response_status=None, response_body=None)
 
     assert_error(post(user, "k", quantity=2), 422, "idempotency_key_reused")
+    assert sales() == 1
+
+
+@pytest.mark.postgresql("the guarded statement commits on its own on PostgreSQL")
+def test_a_database_error_after_the_commit_never_frees_the_key(shop):
+    """The sale committed, then the connection failed (as when the commit's
+    acknowledgement is lost): the request answers 500, and a retry with its key must not
+    sell again."""
+    _, _, user = shop
+
+    def fail_after_the_sale(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "UPDATE" in sql and "stock_stocklevel" in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return result
+
+    with connection.execute_wrapper(fail_after_the_sale):
+        assert post(user, "k").status_code == 500
+    assert sales() == 1  # committed before the failure
+
+    assert_error(post(user, "k"), 409, "idempotency_key_in_flight")
     assert sales() == 1
