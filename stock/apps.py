@@ -6,4 +6,4 @@ class StockConfig(AppConfig):
     verbose_name = "Stock"
 
     def ready(self):
-        from . import receivers  # noqa: F401 - connects the stock_changed receivers
+        from . import checks, receivers  # noqa: F401 - registers the checks, connects receivers
