@@ -61,7 +61,9 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import RedisServer, free_port, project_env, stop, wait_until  # noqa: E402
+from common import checked, pg_args, refuse_existing_database, scratch_redis  # noqa: E402
+
+from tests.processes import project_env, stop, wait_until  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/inventory_bench_audit"
@@ -233,22 +235,6 @@ def percentile(values: list, pct: float) -> float:
 # --- Parent ---------------------------------------------------------------------------
 
 
-def pg_args(url: str) -> tuple[list[str], str]:
-    parts = urlparse(url)
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    if parts.username:
-        args += ["-U", parts.username]
-    return args, parts.path.lstrip("/")
-
-
-def checked(args: list[str], env: dict, what: str, timeout: float = 120) -> str:
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr)[-2000:]
-        raise SystemExit(f"{what} failed ({done.returncode}):\n{output}")
-    return done.stdout
-
-
 def seed() -> None:
     """One store, a clerk (the purchases' actor), the products with STOCK units each."""
     from accounts.models import User
@@ -276,29 +262,12 @@ def main() -> int:
     for tool in ("createdb", "dropdb", "psql"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")
-    if not REDIS_URL and not RedisServer.available():
-        raise SystemExit("redis-server is not on PATH: install it or set BENCH_REDIS_URL")
-    import redis
-
+    refuse_existing_database(DATABASE_URL)
     pg, database = pg_args(DATABASE_URL)
-    query = f"SELECT 1 FROM pg_database WHERE datname = '{database}'"
-    existing = subprocess.run(
-        ["psql", *pg, "-d", "postgres", "-tAc", query], capture_output=True, text=True
-    ).stdout.strip()
-    if existing == "1":
-        raise SystemExit(f"database {database} exists (left by a crashed run?): dropdb {database}")
 
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     prefix = f"bench-audit-{uuid.uuid4().hex[:8]}"
-    redis_server, redis_url = None, REDIS_URL
-    if not redis_url:
-        (work / "redis").mkdir()
-        redis_server = RedisServer(free_port(), work / "redis")
-        redis_server.start()
-        redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
-    redis_client = redis.Redis.from_url(redis_url)
-    if redis_server is None and redis_client.dbsize():
-        raise SystemExit(f"{redis_url} is not empty: the bench needs a Redis database of its own")
+    redis_server, redis_url, redis_client = scratch_redis(REDIS_URL, work)
 
     variables = dict(
         DATABASE_URL=DATABASE_URL,

@@ -116,6 +116,27 @@ def refuse_existing_database(url: str) -> None:
         raise SystemExit(f"database {database} exists (left by a crashed run?): dropdb {database}")
 
 
+def scratch_redis(url: str, work: Path):
+    """The bench's Redis: a private ``redis-server`` in ``work`` (when ``url`` is empty),
+    else the empty database at ``url``. Returns (server or None, url, client)."""
+    import redis
+
+    from tests.processes import RedisServer, free_port
+
+    server = None
+    if not url:
+        if not RedisServer.available():
+            raise SystemExit("redis-server is not on PATH: install it or set BENCH_REDIS_URL")
+        (work / "redis").mkdir()
+        server = RedisServer(free_port(), work / "redis")
+        server.start()
+        url = f"redis://127.0.0.1:{server.port}/0"
+    client = redis.Redis.from_url(url)
+    if server is None and client.dbsize():
+        raise SystemExit(f"{url} is not empty: the bench needs a Redis database of its own")
+    return server, url, client
+
+
 def drop_database(url: str) -> None:
     pg, database = pg_args(url)
     subprocess.run(["dropdb", *pg, "--force", "--if-exists", database], check=False)

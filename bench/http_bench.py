@@ -34,12 +34,13 @@ from common import (
     refuse_existing_database,
     require_tools,
     run_wrk,
+    scratch_redis,
     session_pids,
     start_web,
     start_worker,
 )
 
-from tests.processes import RedisServer, free_port, project_env, stop
+from tests.processes import free_port, project_env, stop
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/inventory_bench_http"
@@ -284,22 +285,11 @@ def run_pgbench(statement_file: Path, seconds: float, work: Path) -> dict:
 def main() -> int:
     started = time.monotonic()
     require_tools("wrk", "pgbench", "createdb", "dropdb", "psql")
-    if not REDIS_URL and not RedisServer.available():
-        raise SystemExit("redis-server is not on PATH: install it or set BENCH_REDIS_URL")
     refuse_existing_database(DATABASE_URL)
-    import redis
 
     work = Path(tempfile.mkdtemp(prefix="http-bench-"))
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    redis_server, redis_url = None, REDIS_URL
-    if not redis_url:
-        (work / "redis").mkdir()
-        redis_server = RedisServer(free_port(), work / "redis")
-        redis_server.start()
-        redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
-    redis_client = redis.Redis.from_url(redis_url)
-    if redis_server is None and redis_client.dbsize():
-        raise SystemExit(f"{redis_url} is not empty: the bench needs a Redis database of its own")
+    redis_server, redis_url, redis_client = scratch_redis(REDIS_URL, work)
     port = free_port()
     variables = dict(
         DATABASE_URL=DATABASE_URL,
