@@ -130,8 +130,9 @@ def _run_once(view, request, key, fingerprint, execute) -> Response:
         if record is None:  # freed meanwhile (expired, or its owner failed): claim again
             continue
         if record.expires_at <= timezone.now():
-            IdempotencyRecord.objects.filter(pk=record.pk, expires_at__lte=timezone.now()).delete()
-            continue
+            if _expired(IdempotencyRecord.objects.filter(pk=record.pk)).delete()[0]:
+                continue
+            # Pending, and its request may still be running (a TTL set very short): wait.
         if record.request_fingerprint != fingerprint:
             raise IdempotencyKeyReused()
         if record.response_status is not None:
@@ -276,5 +277,14 @@ stock_changed.connect(
 
 def purge_expired_idempotency_records() -> int:
     """Delete records past their TTL; returns how many. Run periodically by beat."""
-    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
+    deleted, _ = _expired(IdempotencyRecord.objects.all()).delete()
     return deleted
+
+
+def _expired(records):
+    """Records past their TTL, except a pending one whose request may still be running
+    (younger than UNFINISHED_AFTER): freeing its key would let a retry run it again."""
+    now = timezone.now()
+    return records.filter(expires_at__lte=now).exclude(
+        response_status__isnull=True, created_at__gt=now - UNFINISHED_AFTER
+    )

@@ -186,7 +186,10 @@ def test_an_expired_pending_record_frees_the_key(shop):
     _, _, user = shop
     post(user, "k")
     IdempotencyRecord.objects.update(
-        response_status=None, response_body=None, expires_at=timezone.now()
+        response_status=None,
+        response_body=None,
+        expires_at=timezone.now(),
+        created_at=timezone.now() - idempotency.UNFINISHED_AFTER - timedelta(seconds=1),
     )
 
     response = post(user, "k")
@@ -194,6 +197,20 @@ def test_an_expired_pending_record_frees_the_key(shop):
     assert response.status_code == 200
     assert not response.has_header("Idempotent-Replayed")
     assert sales() == 2
+
+
+def test_an_expired_pending_record_of_a_request_still_running_keeps_its_key(shop, short_wait):
+    """A TTL shorter than a request: the record expired while its request may still run,
+    so a retry must not run it again."""
+    _, _, user = shop
+    post(user, "k")
+    IdempotencyRecord.objects.update(
+        response_status=None, response_body=None, expires_at=timezone.now()
+    )
+
+    assert_error(post(user, "k"), 409, "idempotency_key_in_flight")
+    assert idempotency.purge_expired_idempotency_records() == 0
+    assert sales() == 1
 
 
 def test_another_body_is_422_even_while_the_first_is_in_flight(shop):
