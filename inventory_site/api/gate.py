@@ -4,12 +4,14 @@ read the lookup cache's generations (``inventory_site.lookup_cache``), which tel
 the process may answer token, role and product lookups from memory.
 
 A warm process therefore authenticates, checks the role and finds the product without
-another call; a cache-hit stock read adds only its cache read. The counters are
-django-ratelimit's (same keys, windows and expiry, counted with INCR in a Lua script
-instead of ``add`` then ``incr``), so ``get_usage`` and the login throttles read and
-count the very same numbers.
+another call, and a view may have the same round trip read the cache entry it will want
+(``ApiView.cached_entry_wanted``): a cache-hit stock read is this one round trip. The
+counters are django-ratelimit's (same keys, windows and expiry, counted with INCR in a
+Lua script instead of ``add`` then ``incr``), so ``get_usage`` and the login throttles
+read and count the very same numbers.
 
-Embedded mode (local-memory cache) counts through django-ratelimit itself.
+Embedded mode (local-memory cache) counts with ``add`` then ``incr``, as django-ratelimit
+does, and reads no entry ahead.
 """
 
 import functools
