@@ -42,6 +42,7 @@ from .serializers import (
     StockOperationResultSerializer,
     TransferResultSerializer,
     TransferSerializer,
+    stock_level_body,
 )
 from .services import (
     StockLine,
@@ -81,9 +82,10 @@ NOT_MODIFIED = OpenApiResponse(
 ETAG_PATTERN = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
 
 
-def stock_level_response(level: StockLevel, serializer_class=StockLevelSerializer) -> Response:
-    """The level as JSON, with its version as the ETag."""
-    return Response(serializer_class(level).data, headers={"ETag": f'"{level.version}"'})
+def stock_level_response(level: StockLevel, **extra) -> Response:
+    """The level as JSON (``StockLevelSerializer``'s fields and ``extra``), with its
+    version as the ETag."""
+    return Response(stock_level_body(level, **extra), headers={"ETag": f'"{level.version}"'})
 
 
 def expected_version(request) -> int | None:
@@ -156,7 +158,7 @@ class StockLevelDetailApi(ApiView):
         body, hit = stock_level_cache.read(
             store.pk,
             product.pk,
-            load=lambda: StockLevelSerializer(stock_level_or_zero(store, product)).data,
+            load=lambda: stock_level_body(stock_level_or_zero(store, product)),
             prefetched=request.gate_read,
         )
         headers = {"ETag": f'"{body["version"]}"', "X-Cache": "HIT" if hit else "MISS"}
@@ -194,7 +196,7 @@ class StockOperationApi(ApiView):
             product = product_or_404(sku)
             data = validated(self.input_serializer, request.data)
             level = self.perform(request, store, product, data)
-            return stock_level_response(level, StockOperationResultSerializer)
+            return stock_level_response(level, movement_id=level.movement_id)
 
         return idempotently(self, request, execute)
 

@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 
 from .cache import stock_level_cache
-from .serializers import StockLevelSerializer
+from .serializers import stock_level_body
 from .signals import stock_changed, stock_levels_seeded
 
 
@@ -12,9 +12,7 @@ def refresh_cached_levels(sender, kind, levels, **kwargs):
     """Every write path sends stock_changed after commit, with the values it committed:
     put them in the cache, so the next read sees this write."""
     for level in levels:
-        stock_level_cache.refresh(
-            level.store_id, level.product_id, StockLevelSerializer(level).data
-        )
+        stock_level_cache.refresh(level.store_id, level.product_id, stock_level_body(level))
 
 
 @receiver(stock_levels_seeded)
