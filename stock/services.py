@@ -855,21 +855,7 @@ def _apply_locked(
             version -= 1
     movements = Movement.objects.bulk_create(
         [
-            Movement(
-                store=change.store,
-                product=change.product,
-                kind=change.kind,
-                delta_on_hand=change.delta_on_hand,
-                delta_reserved=change.delta_reserved,
-                on_hand_after=on_hand,
-                reserved_after=reserved,
-                version_after=version,
-                reason=change.reason,
-                reference=change.reference,
-                note=change.note,
-                actor_id=getattr(_user(change.actor), "pk", None),
-                created_at=now,
-            )
+            _movement(change, now, on_hand, reserved, version)
             for change, (_, on_hand, reserved, _, version) in zip(changes, after, strict=True)
         ]
     )
@@ -878,6 +864,25 @@ def _apply_locked(
         _level(change, now, *values, movement.pk)
         for change, values, movement in zip(changes, after, movements, strict=True)
     ]
+
+
+def _movement(change: _Change, now, on_hand: int, reserved: int, version: int) -> Movement:
+    """The (unsaved) ledger row of ``change``, with the level's values after it."""
+    return Movement(
+        store=change.store,
+        product=change.product,
+        kind=change.kind,
+        delta_on_hand=change.delta_on_hand,
+        delta_reserved=change.delta_reserved,
+        on_hand_after=on_hand,
+        reserved_after=reserved,
+        version_after=version,
+        reason=change.reason,
+        reference=change.reference,
+        note=change.note,
+        actor_id=getattr(_user(change.actor), "pk", None),
+        created_at=now,
+    )
 
 
 # Rows per UPDATE of ``_apply_locked``: 4 parameters each stays far below SQLite's and
@@ -990,22 +995,8 @@ def _guarded_update_portable(change: _Change, now) -> StockLevel | None:
     level_id, on_hand, reserved, reorder_point, version = levels.values_list(
         "id", "on_hand", "reserved", "reorder_point", "version"
     ).get()
-    params = _statement_params(change, now)
-    movement = Movement.objects.create(
-        store=change.store,
-        product=change.product,
-        kind=change.kind,
-        delta_on_hand=change.delta_on_hand,
-        delta_reserved=change.delta_reserved,
-        on_hand_after=on_hand,
-        reserved_after=reserved,
-        version_after=version,
-        reason=params["reason"],
-        reference=params["reference"],
-        note=params["note"],
-        actor_id=params["actor_id"],
-        created_at=now,
-    )
+    movement = _movement(change, now, on_hand, reserved, version)
+    movement.save(force_insert=True)
     audit_movement(movement, actor=change.actor)
     return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement.pk)
 
