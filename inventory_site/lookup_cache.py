@@ -61,6 +61,17 @@ def fresh_start() -> int:
     return time.time_ns() // 1000
 
 
+def read_generations() -> list[int]:
+    """The values of GENERATION_KEYS through Django's cache API, a missing one started
+    at ``fresh_start()`` (the gate's Lua script does the same in Redis)."""
+    values = cache.get_many(GENERATION_KEYS)
+    for key in GENERATION_KEYS:
+        if key not in values:
+            cache.add(key, fresh_start(), None)
+            values[key] = cache.get(key)
+    return [int(values[key]) for key in GENERATION_KEYS]
+
+
 def bump(generation_key: str) -> int:
     """Start a new generation of ``generation_key``; returns it."""
     cache.add(generation_key, fresh_start(), None)
@@ -114,12 +125,7 @@ class LookupCache:
             with cache_circuit:
                 if self._recovered():
                     return None
-                values = cache.get_many(GENERATION_KEYS)
-                for key in GENERATION_KEYS:
-                    if key not in values:
-                        cache.add(key, fresh_start(), None)
-                        values[key] = cache.get(key)
-                return self._trusted([values[key] for key in GENERATION_KEYS])
+                return self._trusted(read_generations())
         except CACHE_ERRORS as error:
             self.failed(error)
             return None
@@ -132,11 +138,10 @@ class LookupCache:
         Redis fails)."""
         seen = tuple(int(value) for value in values)
         if any(now < before for now, before in zip(seen, self._highest, strict=True)):
-            for key, before in zip(GENERATION_KEYS, self._highest, strict=True):
-                cache.add(key, fresh_start(), None)
-                current = int(cache.get(key))
-                if current < before:
-                    cache.incr(key, before - current + 1)
+            current = read_generations()
+            for key, now, before in zip(GENERATION_KEYS, current, self._highest, strict=True):
+                if now < before:
+                    cache.incr(key, before - now + 1)
             return None
         self._highest = tuple(map(max, seen, self._highest))
         return ".".join(map(str, seen))

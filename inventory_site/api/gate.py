@@ -34,7 +34,7 @@ from rest_framework import authentication
 from rest_framework.exceptions import Throttled
 
 from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
-from inventory_site.lookup_cache import GENERATION_KEYS, fresh_start, lookups
+from inventory_site.lookup_cache import GENERATION_KEYS, fresh_start, lookups, read_generations
 
 from .ratelimits import client_ip, outage
 
@@ -160,9 +160,7 @@ class _LocalGate:
     """Embedded mode: django-ratelimit's own counting on the local-memory cache."""
 
     def run(self, counters: list[Counter], entry=None) -> tuple[list, list[Usage], None]:
-        for key in GENERATION_KEYS:
-            cache.add(key, fresh_start(), None)
-        values = cache.get_many(GENERATION_KEYS)
+        generations = read_generations()
         usages = []
         for counter in counters:
             window = counter.window()
@@ -172,7 +170,7 @@ class _LocalGate:
             else:
                 count = cache.incr(key)
             usages.append(Usage(count, counter.limit, window))
-        return [values.get(key) for key in GENERATION_KEYS], usages, None
+        return generations, usages, None
 
 
 _gate = None
