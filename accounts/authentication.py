@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from inventory_site.lookup_cache import lookups
+from inventory_site.lookup_cache import fields_of, instance_from, lookups
 
 # The user's fields a request may read. The password hash stays out of the cache: the
 # user built from an entry has it deferred, so reading it (or saving the user) loads it.
@@ -57,20 +57,14 @@ def token_entry(key: str) -> dict | None:
 
 
 def user_entry(user) -> dict:
-    fields = {
-        field.attname: getattr(user, field.attname)
-        for field in user._meta.concrete_fields
-        if field.attname not in UNCACHED_USER_FIELDS
-    }
+    fields = fields_of(user, leave_out=UNCACHED_USER_FIELDS)
     staff = user.is_active and user.is_staff and not user.is_superuser
     return {"fields": fields, "permissions": sorted(user.get_all_permissions()) if staff else None}
 
 
 def user_from_entry(entry: dict):
     """A fresh user object from a cached entry (each request gets its own instance)."""
-    User = get_user_model()
-    fields = entry["fields"]
-    user = User.from_db("default", list(fields), list(fields.values()))
+    user = instance_from(get_user_model(), entry["fields"])
     if entry["permissions"] is not None:
         user._perm_cache = set(entry["permissions"])
     return user

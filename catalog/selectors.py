@@ -2,11 +2,9 @@
 
 from django.db.models import QuerySet
 
-from inventory_site.lookup_cache import lookups
+from inventory_site.lookup_cache import fields_of, instance_from, lookups
 
 from .models import Product
-
-PRODUCT_FIELDS = Product._meta.concrete_fields
 
 
 def product_list() -> QuerySet[Product]:
@@ -22,12 +20,12 @@ def product_by_sku(sku: str) -> Product | None:
         product = Product.objects.filter(sku=sku).first()
         if product is None:
             return None
-        return {field.attname: getattr(product, field.attname) for field in PRODUCT_FIELDS}
+        return fields_of(product)
 
     fields = lookups.get("product", sku, load)
     if fields is None:
         return None
-    return Product.from_db("default", list(fields), list(fields.values()))
+    return instance_from(Product, fields)
 
 
 def known_product_id(sku: str) -> int | None:

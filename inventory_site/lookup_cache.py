@@ -220,6 +220,21 @@ class LookupCache:
         outage.failed(error, "lookups go to the database")
 
 
+def fields_of(instance, *, leave_out=frozenset()) -> dict:
+    """A model instance's column values as plain data, for a lookup entry."""
+    return {
+        field.attname: getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if field.attname not in leave_out
+    }
+
+
+def instance_from(model, fields: dict):
+    """A fresh instance of ``model`` from ``fields_of``'s data (every request gets its own,
+    as if loaded from the database; a field left out is deferred: reading it queries)."""
+    return model.from_db("default", list(fields), list(fields.values()))
+
+
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 

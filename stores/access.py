@@ -28,7 +28,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from rest_framework.exceptions import NotFound, PermissionDenied
 
-from inventory_site.lookup_cache import lookups
+from inventory_site.lookup_cache import fields_of, instance_from, lookups
 
 from .models import Membership, Role, Store
 
@@ -114,8 +114,9 @@ def role_in_store(user, store_or_code: Store | str) -> tuple[Store | None, Role 
     role = highest(staff_role(user), entry["membership"])
     if not role:
         return None, None
-    store = store_or_code if isinstance(store_or_code, Store) else _store_from(entry["store"])
-    return store, role
+    if isinstance(store_or_code, Store):
+        return store_or_code, role
+    return instance_from(Store, entry["store"]), role
 
 
 def membership_role(user, store: Store) -> Role | None:
@@ -142,13 +143,9 @@ def _store_and_membership(user, code: str) -> dict | None:
         )
         if store is None:
             return None
-        fields = {field.attname: getattr(store, field.attname) for field in STORE_FIELDS}
-        return {"store": fields, "membership": store.membership_role}
+        return {"store": fields_of(store), "membership": store.membership_role}
 
     return lookups.get("store-role", f"{user.pk}:{code}", load)
-
-
-STORE_FIELDS = Store._meta.concrete_fields
 
 
 def known_store_id(user_id, code: str) -> int | None:
@@ -156,10 +153,6 @@ def known_store_id(user_id, code: str) -> int | None:
     I/O, no check of its generation: a guess, for reading ahead)."""
     entry = lookups.peek("store-role", f"{user_id}:{code}")
     return entry["store"]["id"] if entry else None
-
-
-def _store_from(fields: dict) -> Store:
-    return Store.from_db("default", list(fields), list(fields.values()))
 
 
 def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
