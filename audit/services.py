@@ -18,7 +18,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from catalog.models import Product
 from inventory_site.cache_outage import CircuitOpen, broker_circuit
+from stores.models import Store
 
 from .chain import GENESIS_HASH, event_hash
 from .context import current_origin
@@ -27,6 +29,7 @@ from .models import AuditChainHead, AuditEvent, AuditOutboxEntry
 logger = logging.getLogger(__name__)
 
 PRUNE_SETTING = "inventory.audit_prune"
+OBJECT_REPR_LENGTH = 200
 
 
 def audit_record(
@@ -77,7 +80,7 @@ def audit_records(records, *, actor=None) -> None:
             store_id=getattr(record.get("store"), "pk", record.get("store")),
             object_type=record["object_type"],
             object_id=str(record.get("object_id", "")),
-            object_repr=str(record.get("object_repr", ""))[:200],
+            object_repr=str(record.get("object_repr", ""))[:OBJECT_REPR_LENGTH],
             before=record.get("before"),
             after=record.get("after"),
         )
@@ -338,38 +341,64 @@ def movement_audit_records(movements) -> list[dict]:
     return records
 
 
-def movement_outbox_params(*, kind, store, product, actor) -> dict:
-    """Parameters of ``movement_outbox_sql`` besides the movement's own."""
+# The columns of the movement table that a ``movement_outbox_sql`` source returns. The
+# outbox entry is derived from the movement row alone (with its product and store), so
+# the statement depends on the ledger's schema, owned here, and on no writer's parameter
+# names.
+MOVEMENT_SOURCE_COLUMNS = (
+    "id",
+    "store_id",
+    "product_id",
+    "kind",
+    "delta_on_hand",
+    "delta_reserved",
+    "on_hand_after",
+    "reserved_after",
+    "version_after",
+    "actor_id",
+    "created_at",
+)
+
+
+def movement_outbox_params(*, actor) -> dict:
+    """The parameters of ``movement_outbox_sql``: who made the change and from where
+    (one actor per statement), under names no writer's own parameters use."""
     origin = audit_origin_fields(actor)
     return {
         "audit_actor_username": origin["actor_username"],
         "audit_ip": origin["ip"],
         "audit_request_id": origin["request_id"],
-        "audit_action": f"stock.{kind}",
-        "audit_object_repr": _movement_repr(product, store),
     }
 
 
 def movement_outbox_sql(source: str) -> str:
-    """A PostgreSQL INSERT (for a data-modifying CTE) adding the outbox entry of the
-    movement row in CTE ``source``, which returns ``id, on_hand_after, reserved_after,
-    version_after``. Takes the parameters of ``movement_outbox_params`` and the
-    statement's ``now``, ``actor_id``, ``store_id``, ``delta_on_hand`` and
-    ``delta_reserved``. Call ``relay_after_commit`` once it has run."""
-    table = connection.ops.quote_name(AuditOutboxEntry._meta.db_table)
+    """A PostgreSQL INSERT (for a data-modifying CTE, or a statement of its own) adding
+    the outbox entry of every movement row in ``source``, a CTE or table returning
+    ``MOVEMENT_SOURCE_COLUMNS``; one entry per row, in movement id order, exactly as
+    ``movement_audit_records`` builds them in Python. Takes the parameters of
+    ``movement_outbox_params``. Call ``relay_after_commit`` once it has run."""
+    quote = connection.ops.quote_name
+    outbox = quote(AuditOutboxEntry._meta.db_table)
+    products = quote(Product._meta.db_table)
+    stores = quote(Store._meta.db_table)
     return f"""
-        INSERT INTO {table}
+        INSERT INTO {outbox}
                (occurred_at, actor_id, actor_username, ip, request_id, action, store_id,
                 object_type, object_id, object_repr, before, after)
-        SELECT %(now)s, %(actor_id)s::bigint, %(audit_actor_username)s, %(audit_ip)s::inet,
-               %(audit_request_id)s, %(audit_action)s, %(store_id)s, '{MOVEMENT}', id::text,
-               %(audit_object_repr)s,
-               jsonb_build_object('on_hand', on_hand_after - %(delta_on_hand)s,
-                                  'reserved', reserved_after - %(delta_reserved)s,
-                                  'version', version_after - 1),
-               jsonb_build_object('on_hand', on_hand_after, 'reserved', reserved_after,
-                                  'version', version_after)
-          FROM {source}
+        SELECT moved.created_at, moved.actor_id, %(audit_actor_username)s,
+               %(audit_ip)s::inet, %(audit_request_id)s, 'stock.' || moved.kind,
+               moved.store_id, '{MOVEMENT}', moved.id::text,
+               left(product.sku || ' @ ' || store.code, {OBJECT_REPR_LENGTH}),
+               jsonb_build_object('on_hand', moved.on_hand_after - moved.delta_on_hand,
+                                  'reserved', moved.reserved_after - moved.delta_reserved,
+                                  'version', moved.version_after - 1),
+               jsonb_build_object('on_hand', moved.on_hand_after,
+                                  'reserved', moved.reserved_after,
+                                  'version', moved.version_after)
+          FROM {source} AS moved
+          JOIN {products} AS product ON product.id = moved.product_id
+          JOIN {stores} AS store ON store.id = moved.store_id
+         ORDER BY moved.id
     """
 
 

@@ -136,53 +136,21 @@ def seed(miss_levels: int) -> dict:
     }
 
 
-def guarded_statement(store, product, actor) -> tuple[str, str]:
-    """The statement stock/services.py runs for a sale of one unit, with its parameters
-    bound, for pgbench; taken from the code when its helpers are there, else the same
-    shape written out here. Returns (SQL, where it came from)."""
-    from django.conf import settings
+def guarded_statement(store, product, actor) -> str:
+    """The statement the stock services run for a sale of one unit
+    (``guarded_change_statement``), with its parameters bound, for pgbench."""
     from django.db import connection
     from django.utils import timezone
 
-    from stock.models import Movement, MovementKind, StockLevel
+    from stock.models import MovementKind
+    from stock.services.sql import Change, guarded_change_statement
 
-    try:
-        from audit.services import movement_outbox_params
-        from stock.services import _Change, _guarded_change_sql, _statement_params
-
-        change = _Change(store=store, product=product, kind=MovementKind.SALE,
-                         delta_on_hand=-1, reference="pgbench", actor=actor)  # fmt: skip
-        params = _statement_params(change, timezone.now())
-        if settings.AUDIT_ENABLED:
-            params |= movement_outbox_params(
-                kind=change.kind, store=store, product=product, actor=actor
-            )
-        sql = _guarded_change_sql(settings.AUDIT_ENABLED)
-        source = "stock.services' guarded statement" + (
-            " with its audit outbox INSERT" if settings.AUDIT_ENABLED else ""
-        )
-    except (ImportError, TypeError, AttributeError) as error:
-        level, movement = StockLevel._meta.db_table, Movement._meta.db_table
-        sql = f"""
-            WITH changed AS (
-                UPDATE {level} SET on_hand = on_hand - 1, version = version + 1,
-                       updated_at = now()
-                 WHERE store_id = %(store_id)s AND product_id = %(product_id)s
-                   AND on_hand - 1 >= reserved
-             RETURNING id, on_hand, reserved, version
-            )
-            INSERT INTO {movement} (store_id, product_id, kind, delta_on_hand,
-                   delta_reserved, on_hand_after, reserved_after, version_after, reason,
-                   reference, note, actor_id, created_at)
-            SELECT %(store_id)s, %(product_id)s, 'sale', -1, 0, on_hand, reserved, version,
-                   '', 'pgbench', '', NULL, now() FROM changed
-        """
-        params = {"store_id": store.pk, "product_id": product.pk}
-        source = f"the built-in copy (the code's helpers changed: {error!r})"
+    change = Change(store=store, product=product, kind=MovementKind.SALE,
+                    delta_on_hand=-1, reference="pgbench", actor=actor)  # fmt: skip
     with connection.cursor() as cursor:
-        statement = cursor.mogrify(sql, params)
+        statement = cursor.mogrify(*guarded_change_statement(change, timezone.now()))
     statement = statement.decode() if isinstance(statement, bytes) else statement
-    return " ".join(statement.split()) + ";\n", source
+    return " ".join(statement.split()) + ";\n"
 
 
 def ledger_check(sales_answered: int) -> tuple[bool, list[str]]:
@@ -320,9 +288,7 @@ def main() -> int:
 
         django.setup()
         data = seed(MISS_LEVELS)
-        statement, statement_source = guarded_statement(
-            data["store"], data["pgbench_product"], data["actor"]
-        )
+        statement = guarded_statement(data["store"], data["pgbench_product"], data["actor"])
         statement_file = work / "guarded.sql"
         statement_file.write_text(statement)
         log(f"seeded 1 store, {HOT_LEVELS} hit + {MISS_LEVELS} miss levels, a hot SKU with "
@@ -416,7 +382,7 @@ def main() -> int:
         created = False
         if AUDIT:
             audit = run_audit_bench(work)
-        print_report(results, audit, statement_source, len(gunicorn_pids))
+        print_report(results, audit, len(gunicorn_pids))
         for line in ledger_lines:
             print(line)
         print(f"check, answers other than expected (or socket errors) in measured runs: "
@@ -468,7 +434,7 @@ def verdict(passed: bool) -> str:
     return "PASS" if passed else "MISS"
 
 
-def print_report(results: dict, audit: dict | None, statement_source: str, processes: int):
+def print_report(results: dict, audit: dict | None, processes: int):
     def med(name, field):
         return median(run.get(field) for run in results[name])
 
@@ -511,7 +477,10 @@ def print_report(results: dict, audit: dict | None, statement_source: str, proce
     print(f"GET miss: X-Cache {sum(r['misses'] for r in misses)} MISS / "
           f"{sum(r['hits'] for r in misses)} HIT (the stock generation bumped before each run; "
           f"{MISS_LEVELS} levels walked in order)")  # fmt: skip
-    print(f"pgbench runs {statement_source}, -M prepared, on its own row")
+    print(
+        "pgbench runs the stock services' guarded sale statement (with its audit outbox "
+        "INSERT when auditing is on), -M prepared, on its own row"
+    )
     if audit is None:
         print("audit on / off: not measured (BENCH_AUDIT=0)")
     elif audit.get("failed"):

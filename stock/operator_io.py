@@ -21,9 +21,9 @@ from catalog.models import Product
 from stores.models import Store
 
 from .exceptions import StockError, VersionMismatch
-from .locks import lock_stock_levels
 from .models import LOW_STOCK, StockLevel
 from .services import MAX_QUANTITY, stock_adjust, stock_set_count
+from .services.locks import lock_stock_levels
 
 # A whole number as people write it in a file or on a command line: ASCII digits only,
 # so that int() never accepts "1_000" or other scripts' digits.

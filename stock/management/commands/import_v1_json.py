@@ -11,10 +11,10 @@ from audit.context import origin
 from catalog.models import Product, sku_validator
 from catalog.services import product_create
 from stock.exceptions import StockError
-from stock.locks import lock_stock_levels
 from stock.models import AdjustmentReason
 from stock.operator_io import read_text
 from stock.services import MAX_QUANTITY, stock_set_count
+from stock.services.locks import lock_stock_levels
 from stores.models import Store, store_code_validator
 from stores.services import store_create
 

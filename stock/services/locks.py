@@ -14,7 +14,7 @@ from django.db.models import Q
 from catalog.models import Product
 from stores.models import Store
 
-from .models import StockLevel
+from ..models import StockLevel
 
 
 def ensure_stock_levels(pairs: Iterable[tuple[Store, Product]]) -> None:

@@ -1,0 +1,425 @@
+"""The guarded SQL: every statement that changes stock levels and writes their ledger.
+
+Single-row changes are one guarded UPDATE whose WHERE clause carries the invariant
+(``on_hand - reserved >= quantity``): zero rows updated means the change was refused, and
+no value is ever read into Python and written back. On PostgreSQL the ledger and audit
+outbox INSERTs ride in the same statement, so the row lock is held for one round trip
+plus the commit. Multi-row changes lock their rows in primary-key order first
+(``locks``), then change them all with one guarded UPDATE and record their movements with
+one INSERT (``apply_locked``), whatever the number of lines. Bulk jobs have their own
+set-based statement (``bulk_sql``), built from the same pieces.
+"""
+
+import functools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.services import (
+    MOVEMENT_SOURCE_COLUMNS,
+    audit_movement,
+    audit_records,
+    movement_audit_records,
+    movement_outbox_params,
+    movement_outbox_sql,
+    relay_after_commit,
+)
+from catalog.models import Product
+from stores.models import Store
+
+from ..exceptions import InsufficientStock, Shortage
+from ..models import (
+    Movement,
+    MovementKind,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+)
+from ..signals import stock_changed
+from .locks import ensure_stock_levels
+from .rules import user_of
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    store: Store
+    product: Product
+    kind: MovementKind
+    delta_on_hand: int
+    delta_reserved: int = 0
+    reason: str = ""
+    reference: str = ""
+    note: str = ""
+    actor: object = None
+
+    @property
+    def only_adds(self) -> bool:
+        """A change no invariant can refuse: it can only fail for want of a level row."""
+        return self.delta_on_hand >= 0 and self.delta_reserved == 0
+
+    @property
+    def available_drop(self) -> int:
+        return self.delta_reserved - self.delta_on_hand
+
+
+def apply_and_announce(change: Change, *, due_holds: bool = False) -> StockLevel:
+    """A single-row operation: apply the change, send stock_changed after commit."""
+    level = apply_change(change, due_holds=due_holds)
+    announce(change.kind, [level])
+    return level
+
+
+def apply_change(change: Change, *, due_holds: bool = False) -> StockLevel:
+    """Apply ``change`` with one guarded UPDATE and record its Movement.
+
+    The guard keeps ``0 <= reserved <= on_hand`` after the change. A change that only adds
+    units creates the missing level first; any other refused change raises
+    InsufficientStock naming what is available now (one plain SELECT, which with
+    ``due_holds`` also reads the lines of due holds on the level into the error's
+    ``due_lines``, for ``retry_after_expiring_due_holds``).
+    """
+    now = timezone.now()
+    level = _guarded_update(change, now)
+    if level is None and change.only_adds:
+        ensure_stock_levels([(change.store, change.product)])
+        level = _guarded_update(change, now)
+    if level is None:
+        if due_holds:
+            available, due_lines = _available_and_due_holds(change.store, change.product)
+        else:
+            available, due_lines = _available(change.store, change.product), None
+        short = InsufficientStock(
+            [Shortage(change.product.sku, requested=change.available_drop, available=available)]
+        )
+        short.due_lines = due_lines
+        raise short
+    return level
+
+
+def _available(store: Store, product: Product) -> int:
+    return (
+        StockLevel.objects.filter(store=store, product=product)
+        .values_list("available", flat=True)
+        .first()
+    ) or 0
+
+
+def _available_and_due_holds(store: Store, product: Product) -> tuple[int, list]:
+    """What is available of ``product`` in ``store`` now, and the lines of the due holds
+    on that level (as ``_lines_of_due_holds``), in ONE plain SELECT: a sold-out sale with
+    no due hold answers from its refused statement and this, taking no lock."""
+    quote = connection.ops.quote_name
+    level_table = quote(StockLevel._meta.db_table)
+    hold_table = quote(Reservation._meta.db_table)
+    line_table = quote(ReservationLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT on_hand - reserved, NULL, NULL
+              FROM {level_table}
+             WHERE store_id = %s AND product_id = %s
+            UNION ALL
+            SELECT NULL, line.reservation_id, line.product_id
+              FROM {line_table} AS line
+              JOIN {hold_table} AS hold ON hold.id = line.reservation_id
+             WHERE hold.store_id = %s AND hold.status = %s AND hold.expires_at <= %s
+               AND hold.id IN (SELECT reservation_id FROM {line_table} WHERE product_id = %s)
+            """,
+            [
+                store.pk,
+                product.pk,
+                store.pk,
+                str(ReservationStatus.ACTIVE),
+                timezone.now(),
+                product.pk,
+            ],
+        )
+        rows = cursor.fetchall()
+    available = next((row[0] for row in rows if row[0] is not None), 0)
+    return available, [(row[1], row[2]) for row in rows if row[0] is None]
+
+
+def apply_locked(
+    changes: list[Change], locked: dict, *, also_audit: Iterable[dict] = ()
+) -> list[StockLevel]:
+    """Apply ``changes`` to their levels with ONE UPDATE (all rows, whatever their store),
+    record their movements with ONE INSERT and their audit outbox entries, with the
+    ``also_audit`` records (``audit_records``), with one more; returns the level after
+    each change, in order.
+
+    Several changes of one level become one row of the UPDATE and keep one movement each,
+    in order, each with the values after it. The UPDATE's guard is the per-row
+    invariant; a row it refuses (the caller's checks on the locked rows should have
+    refused first) raises InsufficientStock, and the caller's transaction rolls back.
+
+    Precondition: inside ``transaction.atomic`` with every level of ``changes`` locked;
+    ``locked`` is what ``lock_stock_levels`` returned.
+    """
+    if not changes:
+        return []
+    now = timezone.now()
+    steps: dict[int, list[int]] = {}  # level id -> indexes of its changes, in order
+    for index, change in enumerate(changes):
+        level = locked[(change.store.pk, change.product.pk)]
+        steps.setdefault(level.pk, []).append(index)
+    rows = [
+        (
+            level_id,
+            sum(changes[index].delta_on_hand for index in indexes),
+            sum(changes[index].delta_reserved for index in indexes),
+            len(indexes),
+        )
+        for level_id, indexes in steps.items()
+    ]
+    updated = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, _LEVELS_PER_UPDATE):
+            cursor.execute(
+                _levels_update_sql(len(chunk)), [value for row in chunk for value in row] + [now]
+            )
+            updated.update({row[0]: row[1:] for row in cursor.fetchall()})
+    refused = [changes[steps[level_id][0]] for level_id in steps if level_id not in updated]
+    if refused:
+        raise InsufficientStock(
+            [
+                Shortage(
+                    change.product.sku,
+                    requested=change.available_drop,
+                    available=locked[(change.store.pk, change.product.pk)].available,
+                )
+                for change in refused
+            ]
+        )
+    after = [None] * len(changes)
+    for level_id, indexes in steps.items():
+        on_hand, reserved, reorder_point, version = updated[level_id]
+        for index in reversed(indexes):  # walk back from the final values
+            after[index] = (level_id, on_hand, reserved, reorder_point, version)
+            change = changes[index]
+            on_hand, reserved = on_hand - change.delta_on_hand, reserved - change.delta_reserved
+            version -= 1
+    movements = Movement.objects.bulk_create(
+        [
+            _movement(change, now, on_hand, reserved, version)
+            for change, (_, on_hand, reserved, _, version) in zip(changes, after, strict=True)
+        ]
+    )
+    audit_records([*movement_audit_records(movements), *also_audit], actor=changes[0].actor)
+    return [
+        _level(change, now, *values, movement.pk)
+        for change, values, movement in zip(changes, after, movements, strict=True)
+    ]
+
+
+def _movement(change: Change, now, on_hand: int, reserved: int, version: int) -> Movement:
+    """The (unsaved) ledger row of ``change``, with the level's values after it."""
+    return Movement(
+        store=change.store,
+        product=change.product,
+        kind=change.kind,
+        delta_on_hand=change.delta_on_hand,
+        delta_reserved=change.delta_reserved,
+        on_hand_after=on_hand,
+        reserved_after=reserved,
+        version_after=version,
+        reason=change.reason,
+        reference=change.reference,
+        note=change.note,
+        actor_id=getattr(user_of(change.actor), "pk", None),
+        created_at=now,
+    )
+
+
+# Rows per UPDATE of ``apply_locked``: 4 parameters each stays far below SQLite's and
+# PostgreSQL's parameter limits; a transfer or a checkout has a handful.
+_LEVELS_PER_UPDATE = 1000
+
+
+def _chunks(rows: list, size: int):
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+@functools.cache
+def _levels_update_sql(rows: int) -> str:
+    """One guarded UPDATE of ``rows`` levels by id, each with its own deltas and its
+    number of steps (the version grows by one per change); answers each updated row's
+    new values. ``UPDATE ... FROM`` a VALUES list: PostgreSQL, and SQLite since 3.33."""
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    row = "(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT))"
+    return f"""
+        WITH v (id, delta_on_hand, delta_reserved, steps) AS (VALUES {", ".join([row] * rows)})
+        UPDATE {table}
+           SET on_hand = {table}.on_hand + v.delta_on_hand,
+               reserved = {table}.reserved + v.delta_reserved,
+               version = {table}.version + v.steps,
+               updated_at = %s
+          FROM v
+         WHERE {table}.id = v.id
+           AND {table}.on_hand + v.delta_on_hand >= {table}.reserved + v.delta_reserved
+           AND {table}.reserved + v.delta_reserved >= 0
+        RETURNING {table}.id, {table}.on_hand, {table}.reserved, {table}.reorder_point,
+                  {table}.version
+    """
+
+
+def _guarded_update(change: Change, now) -> StockLevel | None:
+    if connection.vendor == "postgresql":
+        return _guarded_update_postgresql(change, now)
+    return _guarded_update_portable(change, now)
+
+
+@functools.cache
+def _guarded_change_sql(audited: bool) -> str:
+    """The guarded UPDATE, its ledger INSERT and (``audited``) its audit outbox INSERT;
+    answers the level's new values and the recorded movement's id (no row if refused)."""
+    audit = f", audited AS ({movement_outbox_sql('recorded')})" if audited else ""
+    level_table = connection.ops.quote_name(StockLevel._meta.db_table)
+    movement_table = connection.ops.quote_name(Movement._meta.db_table)
+    moved_columns = ", ".join(MOVEMENT_SOURCE_COLUMNS)
+    return f"""
+        WITH changed AS (
+            UPDATE {level_table}
+               SET on_hand = on_hand + %(delta_on_hand)s,
+                   reserved = reserved + %(delta_reserved)s,
+                   version = version + 1,
+                   updated_at = %(now)s
+             WHERE store_id = %(store_id)s AND product_id = %(product_id)s
+               AND on_hand + %(delta_on_hand)s >= reserved + %(delta_reserved)s
+               AND reserved + %(delta_reserved)s >= 0
+         RETURNING id, on_hand, reserved, reorder_point, version
+        ), recorded AS (
+            INSERT INTO {movement_table}
+                   (store_id, product_id, kind, delta_on_hand, delta_reserved,
+                    on_hand_after, reserved_after, version_after,
+                    reason, reference, note, actor_id, created_at)
+            SELECT %(store_id)s, %(product_id)s, %(kind)s, %(delta_on_hand)s,
+                   %(delta_reserved)s, on_hand, reserved, version,
+                   %(reason)s, %(reference)s, %(note)s, %(actor_id)s::bigint, %(now)s
+              FROM changed
+         RETURNING {moved_columns}
+        ){audit}
+        SELECT changed.id, on_hand, reserved, reorder_point, version, recorded.id
+          FROM changed, recorded
+    """
+
+
+def guarded_change_statement(change: Change, now) -> tuple[str, dict]:
+    """The one PostgreSQL statement of a single-row change, and its parameters: the
+    guarded UPDATE, its ledger INSERT and (with ``AUDIT_ENABLED``) its audit outbox
+    INSERT. ``make bench`` runs the same statement under pgbench."""
+    audited = settings.AUDIT_ENABLED
+    params = _statement_params(change, now)
+    if audited:
+        params |= movement_outbox_params(actor=change.actor)
+    return _guarded_change_sql(audited), params
+
+
+def _guarded_update_postgresql(change: Change, now) -> StockLevel | None:
+    """The UPDATE and the ledger INSERT as one statement (one round trip under the lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*guarded_change_statement(change, now))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if settings.AUDIT_ENABLED:
+        relay_after_commit()
+    level_id, on_hand, reserved, reorder_point, version, movement_id = row
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement_id)
+
+
+def _guarded_update_portable(change: Change, now) -> StockLevel | None:
+    """The same change for databases without data-modifying CTEs (SQLite, whose
+    IMMEDIATE transactions already hold the write lock, so the read-back is exact)."""
+    levels = StockLevel.objects.filter(store=change.store, product=change.product)
+    updated = levels.filter(
+        Q(on_hand__gte=F("reserved") + change.delta_reserved - change.delta_on_hand),
+        Q(reserved__gte=-change.delta_reserved),
+    ).update(
+        on_hand=F("on_hand") + change.delta_on_hand,
+        reserved=F("reserved") + change.delta_reserved,
+        version=F("version") + 1,
+        updated_at=now,
+    )
+    if not updated:
+        return None
+    level_id, on_hand, reserved, reorder_point, version = levels.values_list(
+        "id", "on_hand", "reserved", "reorder_point", "version"
+    ).get()
+    movement = _movement(change, now, on_hand, reserved, version)
+    movement.save(force_insert=True)
+    audit_movement(movement, actor=change.actor)
+    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement.pk)
+
+
+def _statement_params(change: Change, now) -> dict:
+    actor = user_of(change.actor)
+    return {
+        "store_id": change.store.pk,
+        "product_id": change.product.pk,
+        "kind": str(change.kind),
+        "delta_on_hand": change.delta_on_hand,
+        "delta_reserved": change.delta_reserved,
+        "reason": change.reason,
+        "reference": change.reference,
+        "note": change.note,
+        "actor_id": actor.pk if actor else None,
+        "now": now,
+    }
+
+
+def _level(
+    change, now, level_id, on_hand, reserved, reorder_point, version, movement_id
+) -> StockLevel:
+    """The level after ``change``; ``movement_id`` is the Movement that recorded it
+    (a sale's answer names its ledger row)."""
+    level = StockLevel(
+        id=level_id,
+        store=change.store,
+        product=change.product,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=on_hand - reserved,
+        reorder_point=reorder_point,
+        version=version,
+        updated_at=now,
+    )
+    level.movement_id = movement_id
+    return level
+
+
+# --- After commit -------------------------------------------------------------------
+
+
+def announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
+    """Send ``stock_changed`` once the transaction has committed.
+
+    A failing receiver is logged, never raised: the change is committed and the caller
+    must hear that it succeeded.
+    """
+
+    def send():
+        for receiver, result in stock_changed.send_robust(
+            sender=StockLevel, kind=kind, levels=levels
+        ):
+            if isinstance(result, Exception):
+                logger.error("stock_changed receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send, robust=True)
+
+
+def id_rows(ids: list[int]) -> tuple[str, object]:
+    """A subquery of one ``id`` column holding ``ids``, and its one parameter: an array
+    on PostgreSQL, a JSON array elsewhere (SQLite). A placeholder per id would exceed
+    either database's parameter limit long before 100,000 ids."""
+    if connection.vendor == "postgresql":
+        return "(SELECT unnest(%s::bigint[]) AS id)", ids
+    return "(SELECT value AS id FROM json_each(%s))", "[" + ",".join(map(str, ids)) + "]"
