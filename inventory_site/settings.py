@@ -215,6 +215,13 @@ RESERVATION_DEFAULT_TTL_SECONDS = env.int("RESERVATION_DEFAULT_TTL_SECONDS", def
 RESERVATION_EXPIRY_INTERVAL_SECONDS = env.float("RESERVATION_EXPIRY_INTERVAL_SECONDS", default=30)
 RESERVATION_EXPIRY_BATCH_SIZE = env.int("RESERVATION_EXPIRY_BATCH_SIZE", default=500)
 
+# Bulk stock jobs (POST .../stock/bulk/): items per set-based statement, and how long a
+# job may wait queued or run without progress before the sweep (every
+# BULK_JOB_SWEEP_INTERVAL_SECONDS, by beat) takes it over, its message or worker lost.
+BULK_BATCH_SIZE = env.int("BULK_BATCH_SIZE", default=1000)
+BULK_JOB_STALE_SECONDS = env.float("BULK_JOB_STALE_SECONDS", default=60)
+BULK_JOB_SWEEP_INTERVAL_SECONDS = env.float("BULK_JOB_SWEEP_INTERVAL_SECONDS", default=30)
+
 # Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
 # on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in
 # batches of AUDIT_RELAY_BATCH_SIZE events per transaction. AUDIT_ENABLED=false records
@@ -269,6 +276,10 @@ CELERY_BEAT_SCHEDULE = {
     "relay-audit-outbox": {
         "task": "audit.tasks.relay_audit_outbox",
         "schedule": AUDIT_RELAY_INTERVAL_SECONDS,
+    },
+    "resume-bulk-jobs": {
+        "task": "stock.tasks.resume_bulk_jobs",
+        "schedule": BULK_JOB_SWEEP_INTERVAL_SECONDS,
     },
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",

@@ -109,6 +109,20 @@ class _RedisLevels:
             )
         )
 
+    def write_many_if_newer(self, bodies, replace_equal=False) -> None:
+        """``write_if_newer`` for many levels (by (store id, product id)), in one
+        pipeline: one round trip, however many entries."""
+        pipeline = self.client.pipeline(transaction=False)
+        for (store_id, product_id), body in bodies.items():
+            self.write_script(
+                keys=[self.generation_key],
+                args=[self.prefix, _suffix(store_id, product_id), body["version"],
+                      json.dumps(body), settings.STOCK_CACHE_TTL, "",
+                      "1" if replace_equal else "0"],
+                client=pipeline,
+            )  # fmt: skip
+        pipeline.execute()
+
     def new_generation(self) -> None:
         self.client.incr(self.generation_key)
 
@@ -139,6 +153,10 @@ class _LocalLevels:
                 return False
             cache.set(key, body, settings.STOCK_CACHE_TTL)
             return True
+
+    def write_many_if_newer(self, bodies, replace_equal=False) -> None:
+        for (store_id, product_id), body in bodies.items():
+            self.write_if_newer(store_id, product_id, body, replace_equal=replace_equal)
 
     def new_generation(self) -> None:
         with self.lock:
@@ -212,6 +230,19 @@ class StockLevelCache:
                 self._recover_after_an_outage()
                 self.levels.write_if_newer(store_id, product_id, body, replace_equal=True)
             CACHE_EVENTS.labels("stock", "invalidation").inc()
+        except CACHE_ERRORS as error:
+            self._cache_failed(error, "entries from before the outage are dropped after it")
+
+    def refresh_many(self, bodies: dict[tuple[int, int], dict]) -> None:
+        """``refresh`` for many levels, keyed by (store id, product id), in one round
+        trip: a bulk batch refreshes its thousand levels at once."""
+        if not bodies:
+            return
+        try:
+            with cache_circuit:
+                self._recover_after_an_outage()
+                self.levels.write_many_if_newer(bodies, replace_equal=True)
+            CACHE_EVENTS.labels("stock", "invalidation").inc(len(bodies))
         except CACHE_ERRORS as error:
             self._cache_failed(error, "entries from before the outage are dropped after it")
 

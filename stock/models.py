@@ -264,3 +264,82 @@ class ReservationLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} x {self.product_id}"
+
+
+class BulkMode(models.TextChoices):
+    SET = "set", "set on_hand"
+    ADJUST = "adjust", "adjust on_hand by delta"
+
+
+class BulkErrorPolicy(models.TextChoices):
+    REJECT_ALL = "reject_all", "apply all items or none"
+    SKIP_FAILED = "skip_failed", "apply the items that can be applied"
+
+
+class BulkJobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BulkJob(models.Model):
+    """Many set or adjust items for one store, checked in the request and applied by a
+    worker in batches (``stock.services.bulk``).
+
+    ``items`` holds the checked items in request order (``{"sku", "product", "value",
+    "expected"}``). ``processed`` counts the items handled so far in the job's apply
+    order (by stock level id); it is committed with each batch, so a worker that dies
+    leaves a job the next one resumes where the last commit left it, never applying an
+    item twice. ``heartbeat_at`` moves with each batch: a running job whose heartbeat is
+    old has lost its worker, and the sweep takes it over.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="bulk_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    mode = models.CharField(max_length=10, choices=BulkMode.choices)
+    error_policy = models.CharField(
+        max_length=12, choices=BulkErrorPolicy.choices, default=BulkErrorPolicy.REJECT_ALL
+    )
+    reason = models.CharField(max_length=20, blank=True)
+    status = models.CharField(
+        max_length=10, choices=BulkJobStatus.choices, default=BulkJobStatus.QUEUED
+    )
+    items = models.JSONField()
+    total = models.PositiveIntegerField()
+    processed = models.PositiveIntegerField(default=0)
+    applied = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="bulkjob_unfinished",
+            ),
+            models.Index(fields=["store", "-created_at"], name="bulkjob_store_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=BulkJobStatus.values), name="bulkjob_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(processed__lte=F("total"))
+                & Q(applied__lte=F("processed"))
+                & Q(failed__lte=F("total")),
+                name="bulkjob_progress_within_total",
+            ),
+        ]
+
+    def __str__(self):
+        return f"bulk {self.mode} job {self.id} ({self.status})"

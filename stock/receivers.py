@@ -11,8 +11,13 @@ from .signals import stock_changed, stock_levels_seeded
 def refresh_cached_levels(sender, kind, levels, **kwargs):
     """Every write path sends stock_changed after commit, with the values it committed:
     put them in the cache, so the next read sees this write."""
-    for level in levels:
+    if len(levels) == 1:
+        [level] = levels
         stock_level_cache.refresh(level.store_id, level.product_id, stock_level_body(level))
+    else:
+        stock_level_cache.refresh_many(
+            {(level.store_id, level.product_id): stock_level_body(level) for level in levels}
+        )
 
 
 @receiver(stock_levels_seeded)

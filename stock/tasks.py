@@ -4,13 +4,27 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from .idempotency import purge_expired_idempotency_records
-from .services import reservations_expire_all_due
+from .services import bulk_job_run, bulk_jobs_resume, reservations_expire_all_due
 
 
 @shared_task
 def expire_reservations(via: str = "beat sweep") -> int:
     """Expire every due checkout hold (every RESERVATION_EXPIRY_INTERVAL_SECONDS, by beat)."""
     return reservations_expire_all_due(via=via)
+
+
+@shared_task
+def apply_bulk_job(job_id: str) -> str | None:
+    """Apply a bulk stock job, resuming after its last committed batch; a job already
+    finished or held by another worker is left alone."""
+    job = bulk_job_run(job_id)
+    return job.status if job else None
+
+
+@shared_task
+def resume_bulk_jobs() -> int:
+    """Apply the jobs whose message or worker was lost (by beat)."""
+    return bulk_jobs_resume()
 
 
 @shared_task

@@ -15,6 +15,17 @@ one Movement per change; after commit it sends ``stock_changed``. One module per
 Callers import from ``stock.services``; the modules are its inside.
 """
 
+from .bulk import (
+    MAX_BULK_ITEMS,
+    BulkItem,
+    BulkRejected,
+    BulkResult,
+    bulk_check,
+    bulk_job_run,
+    bulk_job_submit,
+    bulk_jobs_resume,
+    stock_apply_bulk,
+)
 from .levels import (
     stock_adjust,
     stock_purchase,
@@ -44,6 +55,15 @@ from .seed import SEED_ON_HAND_SPREAD, stock_seed_levels
 from .transfers import Transfer, stock_transfer
 
 __all__ = [
+    "MAX_BULK_ITEMS",
+    "BulkItem",
+    "BulkRejected",
+    "BulkResult",
+    "bulk_check",
+    "bulk_job_run",
+    "bulk_job_submit",
+    "bulk_jobs_resume",
+    "stock_apply_bulk",
     "ADJUSTMENT_DIRECTION",
     "MAX_QUANTITY",
     "MAX_REFERENCE_LENGTH",

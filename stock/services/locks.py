@@ -24,11 +24,7 @@ def ensure_stock_levels(pairs: Iterable[tuple[Store, Product]]) -> None:
     can see. Rows are inserted in key order, which keeps concurrent inserters of the
     same keys from deadlocking each other.
     """
-    keys = sorted({(store.pk, product.pk) for store, product in pairs})
-    StockLevel.objects.bulk_create(
-        [StockLevel(store_id=store_id, product_id=product_id) for store_id, product_id in keys],
-        ignore_conflicts=True,
-    )
+    ensure_stock_levels_by_ids((store.pk, product.pk) for store, product in pairs)
 
 
 def lock_stock_levels(
@@ -61,3 +57,15 @@ def lock_stock_levels_by_ids(
     )
     rows = StockLevel.objects.filter(wanted).order_by("pk").select_for_update()
     return {(row.store_id, row.product_id): row for row in rows}
+
+
+def ensure_stock_levels_by_ids(keys: Iterable[tuple[int, int]]) -> None:
+    """``ensure_stock_levels`` for (store id, product id) keys."""
+    StockLevel.objects.bulk_create(
+        [
+            StockLevel(store_id=store_id, product_id=product_id)
+            for store_id, product_id in sorted(set(keys))
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )

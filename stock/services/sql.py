@@ -396,6 +396,258 @@ def _level(
     return level
 
 
+# --- Bulk batches ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """One bulk item's outcome: the level after it, or why it was not applied."""
+
+    UNCHANGED = "unchanged"
+
+    level: StockLevel | None = None
+    code: str = ""
+    detail: str = ""
+
+
+def apply_bulk_batch(
+    rows: list[tuple[int, int, int | None, int | None]],
+    *,
+    kind: MovementKind,
+    absolute: bool,
+    reason: str,
+    reference: str,
+    actor,
+    record_unchanged: bool,
+) -> list[BulkOutcome]:
+    """Apply a batch of ``(level id, value, expected on_hand, expected version)`` rows,
+    each level once: ``value`` is the new on_hand (``absolute``) or a delta. An item
+    whose expected values differ fails ``version_mismatch``; one that would leave
+    on_hand below reserved (or below 0) fails ``insufficient_stock``; a count equal to
+    on_hand is ``unchanged`` unless ``record_unchanged``. Every applied item writes one
+    movement of ``kind`` and one audit outbox entry. Returns an outcome per row, in order.
+
+    Precondition: inside ``transaction.atomic``; the levels exist. The rows are locked
+    here, in id order (callers pass them sorted, so batches follow one another in the
+    same order).
+    """
+    if not rows:
+        return []
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        found = _bulk_batch_postgresql(rows, kind, absolute, reason, reference, actor,
+                                       record_unchanged, now)  # fmt: skip
+    else:
+        found = _bulk_batch_portable(rows, kind, absolute, reason, reference, actor,
+                                     record_unchanged, now)  # fmt: skip
+    return [_bulk_outcome(row, found.get(row[0]), absolute, record_unchanged, now) for row in rows]
+
+
+def _bulk_outcome(row, found, absolute, record_unchanged, now) -> BulkOutcome:
+    """Judge one row from ``found``: (on_hand, reserved, version before; the level's
+    (on_hand, reserved, reorder_point, version, store id, product id) after, or None)."""
+    level_id, value, expected_on_hand, expected_version = row
+    before_on_hand, before_reserved, before_version, after = found
+    if after is not None:
+        on_hand, reserved, reorder_point, version, store_id, product_id = after
+        level = StockLevel(
+            id=level_id, store_id=store_id, product_id=product_id, on_hand=on_hand,
+            reserved=reserved, available=on_hand - reserved, reorder_point=reorder_point,
+            version=version, updated_at=now,
+        )  # fmt: skip
+        return BulkOutcome(level=level)
+    if expected_on_hand is not None and expected_on_hand != before_on_hand:
+        return BulkOutcome(
+            code="version_mismatch",
+            detail=f"on_hand is {before_on_hand}, not the expected {expected_on_hand}.",
+        )
+    if expected_version is not None and expected_version != before_version:
+        return BulkOutcome(
+            code="version_mismatch",
+            detail=f"The level is at version {before_version}, not {expected_version}: "
+            "it changed since it was read.",
+        )
+    on_hand = value if absolute else before_on_hand + value
+    if on_hand == before_on_hand and not record_unchanged:
+        return BulkOutcome(code=BulkOutcome.UNCHANGED)
+    return BulkOutcome(
+        code="insufficient_stock",
+        detail=f"on_hand would be {on_hand}, below the {before_reserved} reserved "
+        f"(available {before_on_hand - before_reserved}).",
+    )
+
+
+@functools.cache
+def _bulk_batch_sql(absolute: bool, audited: bool, record_unchanged: bool) -> str:
+    """ONE statement for a batch: lock the levels in id order, compute each new on_hand,
+    apply the compare-and-set and the invariant in its WHERE clause, update the levels
+    that pass, and write their movements and audit outbox entries (INSERT ... SELECT).
+    Answers every locked level's values before, and after when it changed."""
+    quote = connection.ops.quote_name
+    levels, movements = quote(StockLevel._meta.db_table), quote(Movement._meta.db_table)
+    new_on_hand = "item.value" if absolute else "locked.on_hand + item.value"
+    unchanged = "" if record_unchanged else "AND planned.on_hand_after <> planned.on_hand"
+    audit = f", audited AS ({movement_outbox_sql('recorded')})" if audited else ""
+    return f"""
+        WITH item AS (
+            SELECT * FROM unnest(%(level_ids)s::bigint[], %(values)s::bigint[],
+                                 %(expected_on_hand)s::bigint[], %(expected_version)s::bigint[])
+                       AS item (level_id, value, expected_on_hand, expected_version)
+        ), locked AS MATERIALIZED (
+            SELECT id, on_hand, reserved, version
+              FROM {levels}
+             WHERE id IN (SELECT level_id FROM item)
+             ORDER BY id
+               FOR UPDATE
+        ), planned AS MATERIALIZED (
+            SELECT locked.id, locked.on_hand, locked.reserved, locked.version,
+                   {new_on_hand} AS on_hand_after
+              FROM locked JOIN item ON item.level_id = locked.id
+             WHERE (item.expected_on_hand IS NULL OR item.expected_on_hand = locked.on_hand)
+               AND (item.expected_version IS NULL OR item.expected_version = locked.version)
+        ), changed AS (
+            UPDATE {levels} AS level
+               SET on_hand = planned.on_hand_after,
+                   version = level.version + 1,
+                   updated_at = %(now)s
+              FROM planned
+             WHERE level.id = planned.id
+               AND planned.on_hand_after >= level.reserved
+               {unchanged}
+         RETURNING level.id, level.store_id, level.product_id, level.on_hand, level.reserved,
+                   level.reorder_point, level.version, planned.on_hand AS on_hand_before
+        ), recorded AS (
+            INSERT INTO {movements}
+                   (store_id, product_id, kind, delta_on_hand, delta_reserved,
+                    on_hand_after, reserved_after, version_after,
+                    reason, reference, note, actor_id, created_at)
+            SELECT store_id, product_id, %(kind)s, on_hand - on_hand_before, 0,
+                   on_hand, reserved, version,
+                   %(reason)s, %(reference)s, '', %(actor_id)s::bigint, %(now)s
+              FROM changed
+             ORDER BY id
+         RETURNING {", ".join(MOVEMENT_SOURCE_COLUMNS)}
+        ){audit}
+        SELECT locked.id, locked.on_hand, locked.reserved, locked.version,
+               changed.on_hand, changed.reserved, changed.reorder_point, changed.version,
+               changed.store_id, changed.product_id
+          FROM locked LEFT JOIN changed ON changed.id = locked.id
+    """
+
+
+def _bulk_batch_postgresql(rows, kind, absolute, reason, reference, actor, record_unchanged, now):
+    audited = settings.AUDIT_ENABLED
+    user = user_of(actor)
+    params = {
+        "level_ids": [row[0] for row in rows],
+        "values": [row[1] for row in rows],
+        "expected_on_hand": [row[2] for row in rows],
+        "expected_version": [row[3] for row in rows],
+        "kind": str(kind),
+        "reason": reason,
+        "reference": reference,
+        "actor_id": user.pk if user else None,
+        "now": now,
+    }
+    if audited:
+        params |= movement_outbox_params(actor=actor)
+    with connection.cursor() as cursor:
+        cursor.execute(_bulk_batch_sql(absolute, audited, record_unchanged), params)
+        found = {
+            row[0]: (row[1], row[2], row[3], None if row[4] is None else row[4:])
+            for row in cursor.fetchall()
+        }
+    if audited and any(value[3] is not None for value in found.values()):
+        relay_after_commit()
+    return found
+
+
+def _bulk_batch_portable(rows, kind, absolute, reason, reference, actor, record_unchanged, now):
+    """The same batch for SQLite, whose IMMEDIATE transaction already holds the write
+    lock: one SELECT of the levels, one UPDATE ... FROM of those that pass (still
+    guarded by the values read), one INSERT of their movements and one of their audit
+    entries."""
+    quote = connection.ops.quote_name
+    levels = quote(StockLevel._meta.db_table)
+    ids, param = id_rows([row[0] for row in rows])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, on_hand, reserved, version FROM {levels} WHERE id IN "
+            f"(SELECT id FROM {ids} AS wanted) ORDER BY id",
+            [param],
+        )
+        before = {row[0]: row[1:] for row in cursor.fetchall()}
+    planned = []
+    for level_id, value, expected_on_hand, expected_version in rows:
+        on_hand, reserved, version = before[level_id]
+        after = value if absolute else on_hand + value
+        if (
+            (expected_on_hand is None or expected_on_hand == on_hand)
+            and (expected_version is None or expected_version == version)
+            and after >= reserved
+            and (record_unchanged or after != on_hand)
+        ):
+            planned.append((level_id, on_hand, after))
+    changed = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(planned, _LEVELS_PER_UPDATE // 2):
+            cursor.execute(
+                f"""
+                WITH v (id, on_hand_before, on_hand_after) AS (VALUES {
+                    ", ".join(
+                        ["(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT))"]
+                        * len(chunk)
+                    )
+                })
+                UPDATE {levels}
+                   SET on_hand = v.on_hand_after, version = {levels}.version + 1,
+                       updated_at = %s
+                  FROM v
+                 WHERE {levels}.id = v.id AND {levels}.on_hand = v.on_hand_before
+                   AND v.on_hand_after >= {levels}.reserved
+                RETURNING {levels}.id, {levels}.on_hand, {levels}.reserved,
+                          {levels}.reorder_point, {levels}.version, {levels}.store_id,
+                          {levels}.product_id
+                """,
+                [value for row in chunk for value in row] + [now],
+            )
+            changed.update({row[0]: row[1:] for row in cursor.fetchall()})
+    if len(changed) != len(planned):
+        raise RuntimeError("Stock levels changed under SQLite's write lock.")
+    actor_id = getattr(user_of(actor), "pk", None)
+    movements = Movement.objects.bulk_create(
+        [
+            Movement(
+                store_id=after[4],
+                product_id=after[5],
+                kind=kind,
+                delta_on_hand=after[0] - before[level_id][0],
+                delta_reserved=0,
+                on_hand_after=after[0],
+                reserved_after=after[1],
+                version_after=after[3],
+                reason=reason,
+                reference=reference,
+                actor_id=actor_id,
+                created_at=now,
+            )  # fmt: skip
+            for level_id, after in sorted(changed.items())
+        ]
+    )
+    if movements:
+        audit_records(movement_audit_records(_with_subjects(movements)), actor=actor)
+    return {level_id: (*before[level_id], changed.get(level_id)) for level_id in before}
+
+
+def _with_subjects(movements: list[Movement]) -> list[Movement]:
+    """Attach the stores and products an audit record names (one query each)."""
+    stores = Store.objects.only("id", "code").in_bulk({m.store_id for m in movements})
+    products = Product.objects.only("id", "sku").in_bulk({m.product_id for m in movements})
+    for movement in movements:
+        movement.store, movement.product = stores[movement.store_id], products[movement.product_id]
+    return movements
+
+
 # --- After commit -------------------------------------------------------------------
 
 

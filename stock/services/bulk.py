@@ -1,0 +1,501 @@
+"""Bulk stock changes: many set or adjust items, applied set-based in batches.
+
+Two ways in, one way of applying:
+
+- ``bulk_job_submit`` (the API): every item is checked in the request (``bulk_check``:
+  unknown or inactive SKU, bad numbers, a SKU twice), the job is stored and a worker
+  applies it (``bulk_job_run``), batch after batch, recording its progress with each.
+- ``stock_apply_bulk`` (``import_stock``, the admin's CSV upload): the same batches in the
+  caller's transaction, all items or none.
+
+A batch of up to ``BULK_BATCH_SIZE`` items is ONE statement on PostgreSQL
+(``sql.bulk_change_statement``): it locks the batch's levels in primary-key order,
+applies the guards and the ``expected_on_hand`` compare-and-set in SQL, updates the
+levels, and writes their movements and audit outbox entries with an INSERT ... SELECT
+each. Items are applied in stock level id order, so batches lock in the same order as
+every other multi-row change.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Product
+from inventory_site.cache_outage import CircuitOpen, broker_circuit
+from stores.models import Store
+
+from ..exceptions import InvalidStockOperation, StoreInactive
+from ..metrics import counted
+from ..models import (
+    AdjustmentReason,
+    BulkErrorPolicy,
+    BulkJob,
+    BulkJobStatus,
+    BulkMode,
+    MovementKind,
+    StockLevel,
+)
+from .locks import ensure_stock_levels_by_ids
+from .rules import MAX_QUANTITY, adjustment_sign_problem, is_int, refuse_inactive, user_of
+from .sql import BulkOutcome, announce, apply_bulk_batch
+
+logger = logging.getLogger(__name__)
+
+MAX_BULK_ITEMS = 10_000
+KINDS = {BulkMode.SET: MovementKind.SET, BulkMode.ADJUST: MovementKind.ADJUST}
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One checked item: ``value`` is the new on_hand (set) or the delta (adjust)."""
+
+    index: int
+    store_id: int
+    product_id: int
+    sku: str
+    value: int
+    expected_on_hand: int | None = None
+    expected_version: int | None = None
+
+
+@dataclass
+class BulkResult:
+    """What applying items did: the failures (``{"index", "sku", "detail", "code"}``),
+    and how many items were applied or left as they were (a count equal to on_hand,
+    when unchanged counts are not recorded)."""
+
+    applied: int = 0
+    unchanged: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+
+class BulkRejected(InvalidStockOperation):
+    """Items that fail before any lock is taken; nothing was queued or applied."""
+
+    code = "invalid"
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__(
+            f"{len(errors)} of the items cannot be applied; nothing was queued."
+            if errors
+            else "Nothing to apply."
+        )
+
+
+def item_error(index: int, sku, detail: str, code: str = "invalid") -> dict:
+    return {"index": index, "sku": sku, "detail": detail, "code": code}
+
+
+# --- Checking, in the request -------------------------------------------------------
+
+
+def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> list[BulkItem]:
+    """The items of a bulk request, checked one by one without the database lock;
+    raises BulkRejected listing every bad item (index, sku, detail, code).
+
+    ``items`` are dicts as the API receives them: ``{"sku", "on_hand" | "delta",
+    "expected_on_hand"?}``. Unknown SKUs, inactive products, numbers that are not whole
+    numbers in range, a delta whose sign does not fit ``reason`` and a SKU named twice
+    are all refused here, together.
+    """
+    if mode not in BulkMode.values:
+        raise InvalidStockOperation(f"mode must be one of: {', '.join(BulkMode.values)}.")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_ITEMS:
+        raise InvalidStockOperation(f"items must be a list of 1 to {MAX_BULK_ITEMS:,} items.")
+    refuse_inactive(store, [])
+    value_field = "on_hand" if mode == BulkMode.SET else "delta"
+    skus = {item.get("sku") for item in items if isinstance(item, dict)}
+    products = {
+        product.sku: product
+        for product in Product.objects.filter(
+            sku__in=[sku for sku in skus if isinstance(sku, str)]
+        ).only("id", "sku", "is_active")
+    }
+    checked, errors, seen = [], [], {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(item_error(index, None, "Each item must be an object."))
+            continue
+        sku = item.get("sku")
+        problem = _item_problem(item, mode, value_field, reason)
+        product = products.get(sku) if isinstance(sku, str) else None
+        if problem:
+            errors.append(item_error(index, sku, problem))
+        elif product is None:
+            errors.append(item_error(index, sku, f"Unknown SKU {sku!r}.", "not_found"))
+        elif not product.is_active:
+            errors.append(
+                item_error(index, sku, f"Product {sku} is deactivated.", "product_inactive")
+            )
+        elif sku in seen:
+            errors.append(
+                item_error(index, sku, f"SKU {sku} is also item {seen[sku]}.", "duplicate_sku")
+            )
+        else:
+            seen[sku] = index
+            checked.append(
+                BulkItem(
+                    index=index,
+                    store_id=store.pk,
+                    product_id=product.pk,
+                    sku=sku,
+                    value=item[value_field],
+                    expected_on_hand=item.get("expected_on_hand"),
+                )
+            )
+    if errors:
+        raise BulkRejected(errors)
+    return checked
+
+
+def _item_problem(item: dict, mode: str, value_field: str, reason: str) -> str | None:
+    unknown = set(item) - {"sku", value_field, "expected_on_hand"}
+    if unknown:
+        return f"Unknown field(s) for a {mode} item: {', '.join(sorted(map(str, unknown)))}."
+    if not isinstance(item.get("sku"), str) or not item["sku"]:
+        return "sku must be a non-empty string."
+    value = item.get(value_field)
+    if mode == BulkMode.SET:
+        if not is_int(value) or not 0 <= value <= MAX_QUANTITY:
+            return "on_hand must be a whole number from 0 to 1,000,000."
+    else:
+        if not is_int(value) or value == 0 or abs(value) > MAX_QUANTITY:
+            return "delta must be a non-zero whole number from -1,000,000 to 1,000,000."
+        if problem := adjustment_sign_problem(value, reason):
+            return problem
+    expected = item.get("expected_on_hand")
+    if expected is not None and (not is_int(expected) or not 0 <= expected <= MAX_QUANTITY):
+        return "expected_on_hand must be a whole number from 0 to 1,000,000."
+    return None
+
+
+def bulk_reason(mode: str, reason: str) -> str:
+    """The reason recorded on the movements: an adjustment needs one (``correction``
+    unless given); a count may go without."""
+    if reason and reason not in AdjustmentReason.values:
+        raise InvalidStockOperation(f"reason must be one of: {', '.join(AdjustmentReason.values)}.")
+    if mode == BulkMode.ADJUST and not reason:
+        return AdjustmentReason.CORRECTION
+    return reason
+
+
+# --- Jobs ---------------------------------------------------------------------------
+
+
+@counted("bulk_submit")
+@transaction.atomic
+def bulk_job_submit(
+    *,
+    store: Store,
+    mode: str,
+    items: list,
+    reason: str = "",
+    error_policy: str = BulkErrorPolicy.REJECT_ALL,
+    actor=None,
+) -> BulkJob:
+    """Check every item (BulkRejected lists the bad ones), store the job and ask a
+    worker to apply it once the job is committed. A job whose message is lost (broker
+    down, worker killed) is found by the sweep (``bulk_jobs_resume``)."""
+    if error_policy not in BulkErrorPolicy.values:
+        raise InvalidStockOperation(
+            f"error_policy must be one of: {', '.join(BulkErrorPolicy.values)}."
+        )
+    reason = bulk_reason(mode, reason)
+    checked = bulk_check(store=store, mode=mode, items=items, reason=reason)
+    job = BulkJob.objects.create(
+        store=store,
+        created_by=user_of(actor),
+        mode=mode,
+        error_policy=error_policy,
+        reason=reason,
+        items=[
+            {
+                "sku": item.sku,
+                "product": item.product_id,
+                "value": item.value,
+                "expected": item.expected_on_hand,
+            }
+            for item in checked
+        ],  # fmt: skip
+        total=len(checked),
+    )
+    transaction.on_commit(lambda: _queue(job.pk), robust=True)
+    return job
+
+
+def _queue(job_id) -> None:
+    from ..tasks import apply_bulk_job
+
+    try:
+        with broker_circuit:
+            apply_bulk_job.delay(str(job_id))
+    except CircuitOpen:
+        pass  # the sweep applies it once the broker is back
+    except Exception as error:  # noqa: BLE001 - the job is stored; the sweep finds it
+        broker_circuit.failed()
+        logger.warning("bulk job %s not queued (%s); the sweep will apply it", job_id, error)
+
+
+def bulk_job_run(job_id) -> BulkJob | None:
+    """Apply a job (the worker's task). Returns the job as it ended, or None when there
+    is nothing to do here: the job is finished, or another worker holds it.
+
+    ``skip_failed``: one transaction per batch, which also records the job's progress,
+    so a worker killed between two batches leaves a job that resumes after the last
+    committed one. ``reject_all``: every batch in one transaction, rolled back if any
+    item fails (then only the job's failure is committed); a worker killed meanwhile
+    leaves nothing applied.
+    """
+    with transaction.atomic():
+        job = _lock_unfinished(job_id)
+        if job is None:
+            return None
+        job.status = BulkJobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.heartbeat_at = timezone.now()
+        job.save(update_fields=["status", "started_at", "heartbeat_at"])
+    items = _job_items(job)
+    ensure_stock_levels_by_ids((item.store_id, item.product_id) for item in items)
+    ordered = _in_level_order(items)
+    actor = job.created_by
+    if job.error_policy == BulkErrorPolicy.REJECT_ALL:
+        return _run_all_or_nothing(job.pk, ordered, actor)
+    while True:
+        with transaction.atomic():
+            job = _lock_unfinished(job_id)
+            if job is None:
+                return None
+            batch = ordered[job.processed : job.processed + settings.BULK_BATCH_SIZE]
+            result = _apply_batches(job, batch, actor)
+            _record_progress(job, len(batch), result)
+            if job.status != BulkJobStatus.RUNNING:
+                return job
+
+
+def _run_all_or_nothing(job_id, ordered: list[BulkItem], actor) -> BulkJob | None:
+    with transaction.atomic():
+        job = _lock_unfinished(job_id)
+        if job is None:
+            return None
+        try:
+            with transaction.atomic():
+                result = _apply_batches(job, ordered, actor)
+                if result.errors:
+                    raise _RollBack
+        except _RollBack:
+            result.applied = result.unchanged = 0
+        _record_progress(job, len(ordered), result)
+        return job
+
+
+class _RollBack(Exception):
+    """Undoes a reject_all job's changes when one of its items failed."""
+
+
+def _lock_unfinished(job_id) -> BulkJob | None:
+    """The job, locked, if it is unfinished and no other worker holds it."""
+    return (
+        BulkJob.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=job_id, status__in=[BulkJobStatus.QUEUED, BulkJobStatus.RUNNING])
+        .select_related("store", "created_by")
+        .first()
+    )
+
+
+def _job_items(job: BulkJob) -> list[BulkItem]:
+    return [
+        BulkItem(
+            index=index,
+            store_id=job.store_id,
+            product_id=item["product"],
+            sku=item["sku"],
+            value=item["value"],
+            expected_on_hand=item.get("expected"),
+        )
+        for index, item in enumerate(job.items)
+    ]
+
+
+def _apply_batches(job: BulkJob, items: list[BulkItem], actor) -> BulkResult:
+    """Apply ``items`` (in level order) batch by batch in the caller's transaction; a
+    store deactivated since the job was accepted fails every item."""
+    try:
+        refuse_inactive(Store.objects.get(pk=job.store_id), [])
+    except StoreInactive as inactive:
+        return BulkResult(
+            errors=[
+                item_error(item.index, item.sku, str(inactive), inactive.code) for item in items
+            ]
+        )
+    return apply_in_batches(
+        items,
+        mode=job.mode,
+        reason=job.reason,
+        reference=f"bulk:{job.pk}",
+        actor=actor,
+        record_unchanged=True,
+    )
+
+
+def _record_progress(job: BulkJob, handled: int, result: BulkResult) -> None:
+    now = timezone.now()
+    job.processed += handled
+    job.applied += result.applied + result.unchanged
+    job.failed += len(result.errors)
+    job.errors = sorted([*job.errors, *result.errors], key=lambda error: error["index"])
+    job.heartbeat_at = now
+    if job.processed >= job.total:
+        job.processed = job.total
+        failed_all = job.error_policy == BulkErrorPolicy.REJECT_ALL and job.failed
+        job.status = BulkJobStatus.FAILED if failed_all else BulkJobStatus.DONE
+        job.finished_at = now
+    job.save(
+        update_fields=[
+            "processed", "applied", "failed", "errors", "heartbeat_at", "status", "finished_at"
+        ]
+    )  # fmt: skip
+
+
+def bulk_jobs_resume() -> int:
+    """The sweep: queue every job that is waiting too long, or running without a
+    heartbeat for ``BULK_JOB_STALE_SECONDS`` (its worker died); returns how many. A job
+    another worker holds is skipped when the task runs (``_lock_unfinished``)."""
+    stale = timezone.now() - timedelta(seconds=settings.BULK_JOB_STALE_SECONDS)
+    job_ids = list(
+        BulkJob.objects.filter(status__in=[BulkJobStatus.QUEUED, BulkJobStatus.RUNNING])
+        .filter(
+            Q(status=BulkJobStatus.QUEUED, created_at__lte=stale)
+            | Q(status=BulkJobStatus.RUNNING, heartbeat_at__lte=stale)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    for job_id in job_ids:
+        bulk_job_run(job_id)
+    return len(job_ids)
+
+
+# --- Applying, in the caller's transaction ------------------------------------------
+
+
+@counted("bulk")
+@transaction.atomic
+def stock_apply_bulk(
+    *,
+    mode: str,
+    items: list[BulkItem],
+    reason: str = "",
+    reference: str = "",
+    record_unchanged: bool = True,
+    actor=None,
+) -> BulkResult:
+    """Apply checked items (of any stores) now, all or none: if any item fails, nothing
+    is applied and the result lists every failure. For operator input (CSV files),
+    where ``expected_version`` may make an item a compare-and-set on the level's
+    version and ``record_unchanged=False`` skips counts equal to on_hand."""
+    reason = bulk_reason(mode, reason)
+    stores = Store.objects.filter(pk__in={item.store_id for item in items})
+    for store in stores:
+        refuse_inactive(store, [])
+    ensure_stock_levels_by_ids((item.store_id, item.product_id) for item in items)
+    try:
+        with transaction.atomic():
+            result = apply_in_batches(
+                _in_level_order(items),
+                mode=mode,
+                reason=reason,
+                reference=reference,
+                actor=actor,
+                record_unchanged=record_unchanged,
+            )
+            if result.errors:
+                raise _RollBack
+    except _RollBack:
+        result.applied = result.unchanged = 0
+        result.errors.sort(key=lambda error: error["index"])
+    return result
+
+
+def apply_in_batches(
+    items: list[BulkItem], *, mode, reason, reference, actor, record_unchanged
+) -> BulkResult:
+    """Apply ``items`` (in level order, each level once) in batches of
+    ``BULK_BATCH_SIZE``; each batch's committed levels are announced after commit."""
+    result = BulkResult()
+    kind = KINDS[BulkMode(mode)]
+    size = settings.BULK_BATCH_SIZE
+    for start in range(0, len(items), size):
+        batch = items[start : start + size]
+        outcomes = apply_bulk_batch(
+            [(item.level_id, item.value, item.expected_on_hand, item.expected_version)
+             for item in batch],
+            kind=kind,
+            absolute=mode == BulkMode.SET,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+            record_unchanged=record_unchanged,
+        )  # fmt: skip
+        levels = []
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if outcome.level is not None:
+                result.applied += 1
+                levels.append(outcome.level)
+            elif outcome.code == BulkOutcome.UNCHANGED:
+                result.unchanged += 1
+            else:
+                result.errors.append(item_error(item.index, item.sku, outcome.detail, outcome.code))
+        if levels:
+            announce(kind, _with_names(levels))
+    return result
+
+
+def _in_level_order(items: Iterable[BulkItem]) -> list["_LevelItem"]:
+    """``items`` with their stock level ids, in level id order: the order every
+    multi-row change locks in. Precondition: their levels exist."""
+    items = list(items)
+    ids = _level_ids({(item.store_id, item.product_id) for item in items})
+    return sorted(
+        (_LevelItem(**item.__dict__, level_id=ids[(item.store_id, item.product_id)])
+         for item in items),
+        key=lambda item: item.level_id,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _LevelItem(BulkItem):
+    level_id: int = 0
+
+
+def _level_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    by_store: dict[int, list[int]] = {}
+    for store_id, product_id in pairs:
+        by_store.setdefault(store_id, []).append(product_id)
+    ids = {}
+    for store_id, product_ids in by_store.items():
+        size = settings.BULK_BATCH_SIZE
+        for start in range(0, len(product_ids), size):
+            rows = StockLevel.objects.filter(
+                store_id=store_id, product_id__in=product_ids[start : start + size]
+            ).values_list("store_id", "product_id", "id")
+            ids.update({(store, product): level for store, product, level in rows})
+    return ids
+
+
+def _with_names(levels: list[StockLevel]) -> list[StockLevel]:
+    """Attach the stores and products ``stock_changed`` receivers read (their code,
+    SKU and name), with one query each per batch."""
+    stores = Store.objects.in_bulk({level.store_id for level in levels})
+    products = Product.objects.only("id", "sku", "name").in_bulk(
+        {level.product_id for level in levels}
+    )
+    for level in levels:
+        level.store, level.product = stores[level.store_id], products[level.product_id]
+    return levels
