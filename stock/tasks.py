@@ -34,6 +34,8 @@ def purge_idempotency_records() -> int:
 
 
 @worker_ready.connect
-def expire_reservations_when_a_worker_starts(sender, **kwargs):
-    """Holds that fell due while no worker ran are expired as soon as one is back."""
+def sweep_when_a_worker_starts(sender, **kwargs):
+    """Holds that fell due while no worker ran are expired, and bulk jobs whose worker
+    died are resumed, as soon as a worker is back."""
     expire_reservations.delay(via="worker start")
+    resume_bulk_jobs.delay()

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 import redis
 from django.db import connection
 from redis.backoff import NoBackoff
@@ -60,6 +61,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def redis_url() -> str:
+    """The broker children use: they read REDIS_URL, as in the services mode."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL: the worker and beat take their broker from it")
+    return os.environ["REDIS_URL"]
+
+
+def read(log: Path) -> str:
+    return log.read_text(errors="replace")
 
 
 def wait_until(check, *, timeout: float, interval: float = 0.5) -> bool:

@@ -1,8 +1,12 @@
+import subprocess
+import uuid
+
 import pytest
 
 from stores.models import Role
 from tests.api import api_client
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.processes import ROOT, project_env, redis_url, stop, url_of_the_test_database
 
 
 @pytest.fixture
@@ -54,3 +58,41 @@ def manager(berlin):
 def manager_api(manager):
     """An API client with the manager's token."""
     return api_client(manager)
+
+
+# --- The deployment's own processes on the test database -----------------------------
+
+
+@pytest.fixture
+def start(transactional_db, tmp_path):
+    """Start a ``bin/run`` command on the test database, with the settings given as
+    keywords (``start("worker", BULK_BATCH_SIZE="50")``); returns its log file. Every
+    process group started is stopped at teardown, before the test database is flushed."""
+    env = project_env(
+        DATABASE_URL=url_of_the_test_database(),
+        REDIS_URL=redis_url(),
+        DEBUG="false",
+        SECRET_KEY="stock-worker-tests-" + "x" * 40,
+        CACHE_KEY_PREFIX=f"stock-worker-{uuid.uuid4().hex}",
+        LOG_LEVEL="INFO",
+    )
+    processes = []
+
+    def start_process(*args: str, **settings: str):
+        log = tmp_path / f"{args[0]}-{len(processes)}.log"
+        with open(log, "w") as output:
+            process = subprocess.Popen(
+                ["bin/run", *args],
+                cwd=ROOT,
+                env={**env, **settings},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        processes.append(process)
+        start_process.processes = processes
+        return log
+
+    yield start_process
+    for process in reversed(processes):  # beat first, so it sends nothing more
+        stop(process)

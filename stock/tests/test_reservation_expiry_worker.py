@@ -9,7 +9,6 @@ falling due.
 
 import os
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from stock.models import Movement, MovementKind, Reservation, ReservationStatus,
 from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import StockLine, reservation_create, stock_receive
 from tests.factories import ProductFactory, StoreFactory
-from tests.processes import ROOT, project_env, stop, url_of_the_test_database, wait_until
+from tests.processes import read, redis_url, wait_until
 
 pytestmark = [
     pytest.mark.services,
@@ -33,55 +32,11 @@ pytestmark = [
 INTERVAL = 2  # seconds between beat sweeps
 TTL = 1  # seconds the hold lasts
 SLACK = 2  # seconds for beat to publish and the worker to run the sweep
+SWEEP_EVERY_INTERVAL = {"RESERVATION_EXPIRY_INTERVAL_SECONDS": str(INTERVAL)}
 QUEUE = "celery"  # Celery's default queue: beat and worker_ready send there
 
 TASK_RECEIVED = re.compile(r"Task stock\.tasks\.\w+\[([\w-]+)\] received")
 TASK_ENDED = re.compile(r"Task stock\.tasks\.\w+\[([\w-]+)\] (?:succeeded|failed|raised)")
-
-
-def redis_url() -> str:
-    """The broker the children use: they read REDIS_URL, as in the services mode."""
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs REDIS_URL: the worker and beat take their broker from it")
-    return os.environ["REDIS_URL"]
-
-
-def read(log: Path) -> str:
-    return log.read_text(errors="replace")
-
-
-@pytest.fixture
-def start(transactional_db, tmp_path):
-    """Start a ``bin/run`` command on the test database; every process group started is
-    stopped at teardown, before the test database is flushed."""
-    env = project_env(
-        DATABASE_URL=url_of_the_test_database(),
-        REDIS_URL=redis_url(),
-        DEBUG="false",
-        SECRET_KEY="reservation-expiry-worker-" + "x" * 40,
-        CACHE_KEY_PREFIX=f"reservation-expiry-{uuid.uuid4().hex}",
-        RESERVATION_EXPIRY_INTERVAL_SECONDS=str(INTERVAL),
-        LOG_LEVEL="INFO",
-    )
-    processes = []
-
-    def start_process(*args: str) -> Path:
-        log = tmp_path / f"{args[0]}.log"
-        with open(log, "w") as output:
-            process = subprocess.Popen(
-                ["bin/run", *args],
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        processes.append(process)
-        return log
-
-    yield start_process
-    for process in reversed(processes):  # beat first, so it sends nothing more
-        stop(process)
 
 
 def worker_is_idle(log: Path, broker: redis.Redis) -> bool:
@@ -101,7 +56,7 @@ def test_beat_and_a_worker_expire_a_due_hold_within_one_sweep_interval(start):
     broker.delete(QUEUE)  # no message an earlier run left behind can expire it first
     hostname = f"expiry-test-{uuid.uuid4().hex[:8]}@%h"
 
-    worker_log = start("worker", "--hostname", hostname)
+    worker_log = start("worker", "--hostname", hostname, **SWEEP_EVERY_INTERVAL)
 
     # "ready." is logged after worker_ready has sent the start-up sweep; once the queue
     # is empty and the worker idle, it has run.
@@ -119,7 +74,7 @@ def test_beat_and_a_worker_expire_a_due_hold_within_one_sweep_interval(start):
     assert left_over.status == ReservationStatus.EXPIRED
     assert left_over.closed_via == "worker start"
 
-    beat_log = start("beat")
+    beat_log = start("beat", **SWEEP_EVERY_INTERVAL)
     sent = "Sending due task expire-reservations (stock.tasks.expire_reservations)"
     assert wait_until(lambda: sent in read(beat_log), timeout=20, interval=0.2), read(beat_log)
 
