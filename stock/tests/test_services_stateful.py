@@ -1,6 +1,7 @@
 """Random sequences of service calls, valid and invalid, checked against a model.
 
-Hypothesis drives receive, adjust, set_count, purchase, transfer and the reservation
+Hypothesis drives receive, adjust, set_count, purchase, transfer, bulk jobs (set and
+adjust, all-or-nothing and skip-failed, with compare-and-set items) and the reservation
 life cycle (reserve, commit, release, holds falling due, the expiry sweep) with
 quantities that are sometimes out of range, versions that are sometimes stale and
 requests that are sometimes larger than the stock. After every step each level and each
@@ -32,7 +33,10 @@ from stock.models import AdjustmentReason, Reservation, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import (
     MAX_QUANTITY,
+    BulkRejected,
     StockLine,
+    bulk_job_run,
+    bulk_job_submit,
     reservation_commit,
     reservation_create,
     reservation_release,
@@ -250,6 +254,64 @@ class StockServicesMachine(RuleBasedStateMachine):
             for p, quantity in wanted.items():
                 self.change(source, p, on_hand=-quantity)
                 self.change(target, p, on_hand=quantity)
+
+    @rule(
+        s=STORES,
+        mode=st.sampled_from(["set", "adjust"]),
+        items=st.lists(
+            st.tuples(PRODUCTS, st.integers(-35, 40), st.sampled_from([None, None, 0, -1, 1])),
+            min_size=1,
+            max_size=3,
+        ),
+        reason=st.sampled_from(["", "correction", "damaged", "found"]),
+        skip_failed=st.booleans(),
+    )
+    def bulk(self, s, mode, items, reason, skip_failed):
+        """A bulk job: ``(product, value, offset of expected_on_hand from on_hand)``."""
+        field = "on_hand" if mode == "set" else "delta"
+        body = [
+            {"sku": self.products[p].sku, field: value}
+            | ({} if offset is None else {"expected_on_hand": self.level(s, p).on_hand + offset})
+            for p, value, offset in items
+        ]
+
+        def call():
+            job = bulk_job_submit(
+                store=self.stores[s],
+                mode=mode,
+                items=body,
+                reason=reason,
+                error_policy="skip_failed" if skip_failed else "reject_all",
+            )
+            bulk_job_run(job.pk)
+            job.refresh_from_db()
+            return job
+
+        products = [p for p, _, _ in items]
+        bad = len(set(products)) < len(products) or any(
+            (mode == "set" and not 0 <= value <= MAX_QUANTITY)
+            or (mode == "adjust" and (value == 0 or not sign_fits(value, reason)))
+            or ("expected_on_hand" in item and item["expected_on_hand"] < 0)
+            for (_, value, _), item in zip(items, body, strict=True)
+        )
+        if bad:
+            with pytest.raises(BulkRejected):
+                call()
+            return
+        passing = []
+        for p, value, offset in items:
+            level = self.level(s, p)
+            after = value if mode == "set" else level.on_hand + value
+            if offset in (None, 0) and after >= level.reserved:
+                passing.append((p, after - level.on_hand))
+        job = call()
+        failed = len(items) - len(passing)
+        if failed and not skip_failed:
+            assert (job.status, job.applied, job.failed) == ("failed", 0, failed)
+            return
+        assert (job.status, job.applied, job.failed) == ("done", len(passing), failed)
+        for p, delta in passing:
+            self.change(s, p, on_hand=delta)
 
     # --- reservation rules ----------------------------------------------------------
 
