@@ -58,6 +58,22 @@ redis.call('SET', key, ARGV[3] .. ':' .. ARGV[4], 'EX', ARGV[5])
 return 1
 """
 
+# The same for many entries: KEYS[1] generation key; ARGV: key prefix, TTL, replace-equal
+# flag, then (suffix, version, JSON body) per entry.
+WRITE_MANY_IF_NEWER_SCRIPT = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+for i = 4, #ARGV, 3 do
+  local key = ARGV[1] .. generation .. ARGV[i]
+  local wanted = tonumber(ARGV[i + 1])
+  local current = redis.call('GET', key)
+  local version = current and tonumber(string.match(current, '^(%d+):'))
+  if not version or version < wanted or (version == wanted and ARGV[3] == '1') then
+    redis.call('SET', key, ARGV[i + 1] .. ':' .. ARGV[i + 2], 'EX', ARGV[2])
+  end
+end
+return 1
+"""
+
 
 def _suffix(store_id: int, product_id: int) -> str:
     return f":{store_id}:{product_id}"
@@ -74,6 +90,7 @@ class _RedisLevels:
         self.prefix = cache.make_key("stock:level:g")
         self.read_script = self.client.register_script(READ_SCRIPT)
         self.write_script = self.client.register_script(WRITE_IF_NEWER_SCRIPT)
+        self.write_many_script = self.client.register_script(WRITE_MANY_IF_NEWER_SCRIPT)
 
     def read(self, store_id, product_id) -> tuple[str, dict | None]:
         return self.parse(
@@ -110,18 +127,12 @@ class _RedisLevels:
         )
 
     def write_many_if_newer(self, bodies, replace_equal=False) -> None:
-        """``write_if_newer`` for many levels (by (store id, product id)), in one
-        pipeline: one round trip, however many entries."""
-        pipeline = self.client.pipeline(transaction=False)
+        """``write_if_newer`` for many levels (by (store id, product id)), in ONE script
+        call: one round trip however many entries."""
+        args = [self.prefix, settings.STOCK_CACHE_TTL, "1" if replace_equal else "0"]
         for (store_id, product_id), body in bodies.items():
-            self.write_script(
-                keys=[self.generation_key],
-                args=[self.prefix, _suffix(store_id, product_id), body["version"],
-                      json.dumps(body), settings.STOCK_CACHE_TTL, "",
-                      "1" if replace_equal else "0"],
-                client=pipeline,
-            )  # fmt: skip
-        pipeline.execute()
+            args += [_suffix(store_id, product_id), body["version"], json.dumps(body)]
+        self.write_many_script(keys=[self.generation_key], args=args)
 
     def new_generation(self) -> None:
         self.client.incr(self.generation_key)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -41,7 +41,8 @@ from ..models import (
     MovementKind,
     StockLevel,
 )
-from .locks import ensure_stock_levels_by_ids
+from .arrays import id_rows
+from .locks import ensure_stock_levels_by_ids, stock_level_ids
 from .rules import MAX_QUANTITY, adjustment_sign_problem, is_int, refuse_inactive, user_of
 from .sql import BulkOutcome, announce, apply_bulk_batch
 
@@ -267,13 +268,14 @@ def bulk_job_run(job_id) -> BulkJob | None:
     actor = job.created_by
     if job.error_policy == BulkErrorPolicy.REJECT_ALL:
         return _run_all_or_nothing(job.pk, ordered, actor)
+    subjects = _Subjects(ordered)
     while True:
         with transaction.atomic():
             job = _lock_unfinished(job_id)
             if job is None:
                 return None
             batch = ordered[job.processed : job.processed + settings.BULK_BATCH_SIZE]
-            result = _apply_batches(job, batch, actor)
+            result = _apply_batches(job, batch, actor, subjects)
             _record_progress(job, len(batch), result)
             if job.status != BulkJobStatus.RUNNING:
                 return job
@@ -286,7 +288,7 @@ def _run_all_or_nothing(job_id, ordered: list[BulkItem], actor) -> BulkJob | Non
             return None
         try:
             with transaction.atomic():
-                result = _apply_batches(job, ordered, actor)
+                result = _apply_batches(job, ordered, actor, _Subjects(ordered))
                 if result.errors:
                     raise _RollBack
         except _RollBack:
@@ -305,11 +307,13 @@ def _lock_unfinished(job_id) -> BulkJob | None:
         BulkJob.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(pk=job_id, status__in=[BulkJobStatus.QUEUED, BulkJobStatus.RUNNING])
         .select_related("store", "created_by")
+        .defer("items")  # read once per run (``_job_items``), not with every batch
         .first()
     )
 
 
 def _job_items(job: BulkJob) -> list[BulkItem]:
+    job.items = BulkJob.objects.values_list("items", flat=True).get(pk=job.pk)
     return [
         BulkItem(
             index=index,
@@ -323,7 +327,7 @@ def _job_items(job: BulkJob) -> list[BulkItem]:
     ]
 
 
-def _apply_batches(job: BulkJob, items: list[BulkItem], actor) -> BulkResult:
+def _apply_batches(job: BulkJob, items: list[BulkItem], actor, subjects) -> BulkResult:
     """Apply ``items`` (in level order) batch by batch in the caller's transaction; a
     store deactivated since the job was accepted fails every item."""
     try:
@@ -341,6 +345,7 @@ def _apply_batches(job: BulkJob, items: list[BulkItem], actor) -> BulkResult:
         reference=f"bulk:{job.pk}",
         actor=actor,
         record_unchanged=True,
+        subjects=subjects,
     )
 
 
@@ -424,12 +429,13 @@ def stock_apply_bulk(
 
 
 def apply_in_batches(
-    items: list[BulkItem], *, mode, reason, reference, actor, record_unchanged
+    items: list[BulkItem], *, mode, reason, reference, actor, record_unchanged, subjects=None
 ) -> BulkResult:
     """Apply ``items`` (in level order, each level once) in batches of
     ``BULK_BATCH_SIZE``; each batch's committed levels are announced after commit."""
     result = BulkResult()
     kind = KINDS[BulkMode(mode)]
+    subjects = subjects or _Subjects(items)
     size = settings.BULK_BATCH_SIZE
     for start in range(0, len(items), size):
         batch = items[start : start + size]
@@ -453,7 +459,7 @@ def apply_in_batches(
             else:
                 result.errors.append(item_error(item.index, item.sku, outcome.detail, outcome.code))
         if levels:
-            announce(kind, _with_names(levels))
+            announce(kind, subjects.attach(levels))
     return result
 
 
@@ -461,7 +467,7 @@ def _in_level_order(items: Iterable[BulkItem]) -> list["_LevelItem"]:
     """``items`` with their stock level ids, in level id order: the order every
     multi-row change locks in. Precondition: their levels exist."""
     items = list(items)
-    ids = _level_ids({(item.store_id, item.product_id) for item in items})
+    ids = stock_level_ids((item.store_id, item.product_id) for item in items)
     return sorted(
         (_LevelItem(**item.__dict__, level_id=ids[(item.store_id, item.product_id)])
          for item in items),
@@ -474,28 +480,23 @@ class _LevelItem(BulkItem):
     level_id: int = 0
 
 
-def _level_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    by_store: dict[int, list[int]] = {}
-    for store_id, product_id in pairs:
-        by_store.setdefault(store_id, []).append(product_id)
-    ids = {}
-    for store_id, product_ids in by_store.items():
-        size = settings.BULK_BATCH_SIZE
-        for start in range(0, len(product_ids), size):
-            rows = StockLevel.objects.filter(
-                store_id=store_id, product_id__in=product_ids[start : start + size]
-            ).values_list("store_id", "product_id", "id")
-            ids.update({(store, product): level for store, product, level in rows})
-    return ids
+class _Subjects:
+    """The stores and products ``stock_changed`` receivers read of a level (code, SKU,
+    name), loaded once for all the items (one query each), not per batch."""
 
+    def __init__(self, items: list[BulkItem]):
+        self.stores = Store.objects.in_bulk({item.store_id for item in items})
+        table = connection.ops.quote_name(Product._meta.db_table)
+        ids, param = id_rows(sorted({item.product_id for item in items}))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, sku, name FROM {table} WHERE id IN (SELECT id FROM {ids} AS wanted)",
+                [param],
+            )
+            self.products = {row[0]: Product(id=row[0], sku=row[1], name=row[2]) for row in cursor}
 
-def _with_names(levels: list[StockLevel]) -> list[StockLevel]:
-    """Attach the stores and products ``stock_changed`` receivers read (their code,
-    SKU and name), with one query each per batch."""
-    stores = Store.objects.in_bulk({level.store_id for level in levels})
-    products = Product.objects.only("id", "sku", "name").in_bulk(
-        {level.product_id for level in levels}
-    )
-    for level in levels:
-        level.store, level.product = stores[level.store_id], products[level.product_id]
-    return levels
+    def attach(self, levels: list[StockLevel]) -> list[StockLevel]:
+        for level in levels:
+            level.store = self.stores[level.store_id]
+            level.product = self.products[level.product_id]
+        return levels

@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from functools import reduce
 from operator import or_
 
+from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
 from catalog.models import Product
 from stores.models import Store
 
 from ..models import StockLevel
+from .arrays import pair_rows
 
 
 def ensure_stock_levels(pairs: Iterable[tuple[Store, Product]]) -> None:
@@ -60,12 +63,43 @@ def lock_stock_levels_by_ids(
 
 
 def ensure_stock_levels_by_ids(keys: Iterable[tuple[int, int]]) -> None:
-    """``ensure_stock_levels`` for (store id, product id) keys."""
-    StockLevel.objects.bulk_create(
-        [
-            StockLevel(store_id=store_id, product_id=product_id)
-            for store_id, product_id in sorted(set(keys))
-        ],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
+    """``ensure_stock_levels`` for (store id, product id) keys: ONE INSERT ... SELECT
+    however many keys (a bulk job may name 10,000 levels)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    pairs, params = pair_rows(keys)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                   (store_id, product_id, on_hand, reserved, reorder_point, version, updated_at)
+            SELECT pair.store_id, pair.product_id, 0, 0, 0, 0, %s
+              FROM {pairs} AS pair
+             WHERE true
+             ORDER BY pair.store_id, pair.product_id
+                ON CONFLICT (store_id, product_id) DO NOTHING
+            """,
+            [timezone.now(), *params],
+        )
+
+
+def stock_level_ids(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """The ids of the existing levels of (store id, product id) ``keys``, in one query."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    table = connection.ops.quote_name(StockLevel._meta.db_table)
+    pairs, params = pair_rows(keys)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT level.store_id, level.product_id, level.id
+              FROM {pairs} AS pair
+              JOIN {table} AS level
+                ON level.store_id = pair.store_id AND level.product_id = pair.product_id
+            """,
+            params,
+        )
+        return {(store_id, product_id): level_id for store_id, product_id, level_id in cursor}

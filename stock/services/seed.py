@@ -13,8 +13,8 @@ from ..exceptions import InvalidStockOperation
 from ..metrics import counted
 from ..models import Movement, MovementKind, StockLevel
 from ..signals import stock_levels_seeded
+from .arrays import id_rows
 from .rules import MAX_QUANTITY, check_reference, is_int, user_of
-from .sql import id_rows
 
 SEED_ON_HAND_SPREAD = 200
 

@@ -42,6 +42,7 @@ from ..models import (
     StockLevel,
 )
 from ..signals import stock_changed
+from .arrays import id_rows
 from .locks import ensure_stock_levels
 from .rules import user_of
 
@@ -450,11 +451,10 @@ def _bulk_outcome(row, found, absolute, record_unchanged, now) -> BulkOutcome:
     before_on_hand, before_reserved, before_version, after = found
     if after is not None:
         on_hand, reserved, reorder_point, version, store_id, product_id = after
-        level = StockLevel(
-            id=level_id, store_id=store_id, product_id=product_id, on_hand=on_hand,
-            reserved=reserved, available=on_hand - reserved, reorder_point=reorder_point,
-            version=version, updated_at=now,
-        )  # fmt: skip
+        # Positional, in field order: a thousand levels a batch, and keyword
+        # construction costs several times more.
+        level = StockLevel(level_id, store_id, product_id, on_hand, reserved,
+                           on_hand - reserved, reorder_point, version, now)  # fmt: skip
         return BulkOutcome(level=level)
     if expected_on_hand is not None and expected_on_hand != before_on_hand:
         return BulkOutcome(
@@ -666,12 +666,3 @@ def announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
                 logger.error("stock_changed receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(send, robust=True)
-
-
-def id_rows(ids: list[int]) -> tuple[str, object]:
-    """A subquery of one ``id`` column holding ``ids``, and its one parameter: an array
-    on PostgreSQL, a JSON array elsewhere (SQLite). A placeholder per id would exceed
-    either database's parameter limit long before 100,000 ids."""
-    if connection.vendor == "postgresql":
-        return "(SELECT unnest(%s::bigint[]) AS id)", ids
-    return "(SELECT value AS id FROM json_each(%s))", "[" + ",".join(map(str, ids)) + "]"

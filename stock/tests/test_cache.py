@@ -546,6 +546,26 @@ def test_a_slow_reader_cannot_put_back_a_level_older_than_a_writers_refresh():
     assert (cached["version"], cached["on_hand"]) == (2, 7)
 
 
+def test_a_refresh_of_many_levels_keeps_the_newer_of_each_and_replaces_equal_versions(db):
+    """``refresh_many`` (a bulk batch's one round trip) follows ``refresh``'s rule per
+    entry: an entry newer than the refresh stays, one of the same version or older is
+    replaced."""
+    store = StoreFactory()
+    products = [ProductFactory() for _ in range(3)]
+    keys = [(store.pk, product.pk) for product in products]
+
+    def body(version, on_hand):
+        return {"version": version, "on_hand": on_hand}
+
+    for key, version in zip(keys, (5, 3, 1), strict=True):
+        stock_level_cache.refresh(*key, body(version, 100))
+
+    stock_level_cache.refresh_many({key: body(3, 7) for key in keys})
+
+    cached = [stock_level_cache.levels.read(*key)[1] for key in keys]
+    assert cached == [body(5, 100), body(3, 7), body(3, 7)]
+
+
 # --- 5. Metrics ---------------------------------------------------------------------
 
 
