@@ -49,6 +49,7 @@ from .sql import BulkOutcome, announce, apply_bulk_batch
 logger = logging.getLogger(__name__)
 
 MAX_BULK_ITEMS = 10_000
+SKU_LENGTH = Product._meta.get_field("sku").max_length
 KINDS = {BulkMode.SET: MovementKind.SET, BulkMode.ADJUST: MovementKind.ADJUST}
 
 
@@ -112,21 +113,22 @@ def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> lis
         raise InvalidStockOperation(f"items must be a list of 1 to {MAX_BULK_ITEMS:,} items.")
     refuse_inactive(store, [])
     value_field = "on_hand" if mode == BulkMode.SET else "delta"
-    skus = {item.get("sku") for item in items if isinstance(item, dict)}
+    problems = [
+        _item_problem(item, mode, value_field, reason)
+        if isinstance(item, dict)
+        else "Each item must be an object."
+        for item in items
+    ]
+    skus = {item["sku"] for item, problem in zip(items, problems, strict=True) if not problem}
     products = {
         product.sku: product
-        for product in Product.objects.filter(
-            sku__in=[sku for sku in skus if isinstance(sku, str)]
-        ).only("id", "sku", "is_active")
+        for product in Product.objects.filter(sku__in=skus).only("id", "sku", "is_active")
     }
     checked, errors, seen = [], [], {}
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors.append(item_error(index, None, "Each item must be an object."))
-            continue
-        sku = item.get("sku")
-        problem = _item_problem(item, mode, value_field, reason)
-        product = products.get(sku) if isinstance(sku, str) else None
+    for index, (item, problem) in enumerate(zip(items, problems, strict=True)):
+        sku = item.get("sku") if isinstance(item, dict) else None
+        sku = sku if isinstance(sku, str) else None  # echoed back: never a nested value
+        product = products.get(sku) if not problem else None
         if problem:
             errors.append(item_error(index, sku, problem))
         elif product is None:
@@ -160,8 +162,9 @@ def _item_problem(item: dict, mode: str, value_field: str, reason: str) -> str |
     unknown = set(item) - {"sku", value_field, "expected_on_hand"}
     if unknown:
         return f"Unknown field(s) for a {mode} item: {', '.join(sorted(map(str, unknown)))}."
-    if not isinstance(item.get("sku"), str) or not item["sku"]:
-        return "sku must be a non-empty string."
+    sku = item.get("sku")
+    if not isinstance(sku, str) or not 0 < len(sku) <= SKU_LENGTH or "\x00" in sku:
+        return f"sku must be a string of 1 to {SKU_LENGTH} characters, without NUL."
     value = item.get(value_field)
     if mode == BulkMode.SET:
         if not is_int(value) or not 0 <= value <= MAX_QUANTITY:

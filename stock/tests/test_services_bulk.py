@@ -77,6 +77,8 @@ def test_bad_items_are_all_listed_and_nothing_is_queued(store, products):
         {"sku": "NO-SUCH", "on_hand": 1},
         {"sku": products[2].sku, "on_hand": -1},
         {"sku": products[3].sku, "on_hand": True},
+        {"sku": "NUL\x00SKU", "on_hand": 1},
+        {"sku": "X" * 65, "on_hand": 1},
         {"sku": products[0].sku, "on_hand": 2},
         "not an object",
     ]
@@ -86,7 +88,7 @@ def test_bad_items_are_all_listed_and_nothing_is_queued(store, products):
 
     assert [(e["index"], e["code"]) for e in rejected.value.errors] == [
         (1, "product_inactive"), (2, "not_found"), (3, "invalid"), (4, "invalid"),
-        (5, "duplicate_sku"), (6, "invalid"),
+        (5, "invalid"), (6, "invalid"), (7, "duplicate_sku"), (8, "invalid"),
     ]  # fmt: skip
     assert not BulkJob.objects.exists()
     assert not StockLevel.objects.exists()
