@@ -143,6 +143,11 @@ class StockExportForm(forms.Form):
         self.fields["store"] = managed_store_field(user)
 
 
+IMPORT_NOTE_HELP = (
+    "Kept on every movement's reference after the file's name (255 characters in all)."
+)
+
+
 class StockImportForm(forms.Form):
     """A CSV file of counts or adjustments for one store the user manages. The rows are
     checked and applied by ``operator_io`` (``parse_stock_csv``, ``apply_stock_rows``);
@@ -172,7 +177,7 @@ class StockImportForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"] = managed_store_field(user)
-        self.fields["note"].help_text = "Added to every movement's note, after its line."
+        self.fields["note"].help_text = IMPORT_NOTE_HELP
 
     def clean_file(self):
         """The file's text: UTF-8, a byte order mark allowed (spreadsheets write one)."""

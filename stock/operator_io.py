@@ -1,16 +1,16 @@
 """Input and output of the operators' stock commands (``stock/management/commands``).
 
 The commands change stock only through ``stock.services``; this module finds what a
-command line names, reads and checks the CSV files of ``import_stock`` before anything is
-applied, applies them (``apply_stock_rows``, all rows or none), and prints the aligned
-text tables the commands show.
+command line names, reads and checks the CSV files of ``import_stock`` and of the admin's
+upload before anything is applied, applies them (``apply_stock_rows``: one bulk service
+call, all rows or none), and prints the aligned text tables the commands show.
 """
 
 import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -20,15 +20,29 @@ from django.db.models import QuerySet
 from catalog.models import Product
 from stores.models import Store
 
-from .exceptions import StockError, VersionMismatch
+from .exceptions import (
+    InsufficientStock,
+    ProductInactive,
+    Shortage,
+    StockError,
+    StoreInactive,
+)
 from .models import LOW_STOCK, StockLevel
-from .services import MAX_QUANTITY, stock_adjust, stock_set_count
-from .services.locks import lock_stock_levels
+from .services import (
+    MAX_QUANTITY,
+    MAX_REFERENCE_LENGTH,
+    BulkItem,
+    BulkResult,
+    adjustment_sign_problem,
+    stock_apply_bulk,
+)
 
 # A whole number as people write it in a file or on a command line: ASCII digits only,
 # so that int() never accepts "1_000" or other scripts' digits.
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 ITERATOR_CHUNK_SIZE = 2000
+# Keys per query when a file's stores, SKUs or levels are looked up.
+LOOKUP_CHUNK_SIZE = 5000
 
 # --- What a command line names --------------------------------------------------------
 
@@ -237,14 +251,17 @@ def _read_rows(
 def _resolve_rows(
     raw_rows: list[_RawRow], mode: str, only_store: Store | None = None
 ) -> tuple[list[StockRow], list[tuple[int, str]]]:
-    """Find every row's store and product (two queries for the whole file) and check
-    its number. A store and SKU on two lines is a problem: the second line would
-    silently override (set) or compound (adjust) the first."""
+    """Find every row's store and product (a query for the stores and one per
+    ``LOOKUP_CHUNK_SIZE`` SKUs, however many rows) and check its number. A store and SKU
+    on two lines is a problem: the second line would silently override (set) or
+    compound (adjust) the first."""
     if only_store is not None:
         stores = {only_store.code: only_store}
     else:
-        stores = Store.objects.in_bulk({row.store_code for row in raw_rows}, field_name="code")
-    products = Product.objects.in_bulk({row.sku for row in raw_rows}, field_name="sku")
+        stores = _by_key(Store.objects.all(), "code", {row.store_code for row in raw_rows})
+    products = _by_key(
+        Product.objects.only("id", "sku", "is_active"), "sku", {row.sku for row in raw_rows}
+    )
     rows, problems, first_line = [], [], {}
     for raw in raw_rows:
         found = []
@@ -290,8 +307,18 @@ def _whole_number(text: str, mode: str) -> tuple[int | None, str | None]:
     return value, None
 
 
+def _by_key(queryset: QuerySet, field: str, keys: set[str]) -> dict:
+    """The rows of ``queryset`` whose unique ``field`` is one of ``keys``, by that key:
+    one query per ``LOOKUP_CHUNK_SIZE`` keys, so that a file of 100,000 SKUs takes a few
+    queries and none of them an unbounded list."""
+    keys, found = sorted(keys), {}
+    for start in range(0, len(keys), LOOKUP_CHUNK_SIZE):
+        found |= queryset.in_bulk(keys[start : start + LOOKUP_CHUNK_SIZE], field_name=field)
+    return found
+
+
 class StockImportRefused(Exception):
-    """The services refused some rows; raised inside the transaction to roll back all.
+    """Rows the services refused; raised inside the transaction to roll back all.
 
     ``problems`` are ``line N: ...`` texts; ``stale`` counts the rows refused because their
     level changed since the file was exported.
@@ -316,67 +343,163 @@ def apply_stock_rows(
 ) -> tuple[int, int]:
     """Apply checked rows in one transaction, all or none; returns (applied, unchanged).
 
-    The levels the rows name are locked first, in primary-key order (as every multi-row
-    change does), so the skipped counts stay true until the commit and two imports
-    naming the same levels queue instead of deadlocking. A refused row does not stop the
-    others being tried, so that every refusal is reported at once (no two rows name the
-    same level); then StockImportRefused rolls them all back.
+    The rows become the items of ONE ``stock_apply_bulk`` (set-based, a statement per
+    thousand rows on PostgreSQL), which locks their levels in primary-key order and
+    applies them all or none. What that service leaves to its callers is checked here,
+    by line, before it runs: a store or product that is deactivated, an adjustment whose
+    sign does not fit ``reason``. Every refused row is reported at once (no two rows
+    name the same level), and StockImportRefused rolls them all back.
 
     A row with a version was read at that version of its level: if the level has changed
     since, applying the row would silently undo the sales, receipts and counts made in
-    between, so it is refused unless ``force``. A count is the service's compare-and-set
-    (``stock_set_count(expected_version=...)``); an adjustment is checked against the
-    locked level. A count that already matches is skipped whatever its version: it
-    would change nothing. Movements carry ``note`` "<source> line <N>", followed by the
-    operator's ``note`` when there is one (the admin's upload form asks for it).
+    between, so it is refused unless ``force`` (the item's ``expected_version``). A count
+    that already matches is skipped whatever its version, as it would change nothing:
+    when counts are refused as stale, the rows are applied once more (the first attempt
+    rolled back), those counts with ``expected_on_hand`` equal to their value instead of
+    a version, so that the service skips the ones that still match, under its lock, and
+    refuses the others. The movements carry ``source`` as their reference
+    (``import_stock stock.csv``), followed by the operator's ``note`` when there is one
+    (the admin's upload form asks for it).
     """
-    locked = lock_stock_levels((row.store, row.product) for row in rows)
-    applied, unchanged, refused, stale = 0, 0, [], 0
+    reference = _reference(source, note)
+    refused, unchanged = _refused_before_applying(mode, rows, reason)
+    items = [
+        BulkItem(
+            index=row.line,
+            store_id=row.store.pk,
+            product_id=row.product.pk,
+            sku=row.product.sku,
+            value=row.value,
+            expected_version=None if force else row.version,
+        )
+        for row in rows
+        if row.line not in refused and row.line not in unchanged
+    ]
+    result = _apply_bulk(mode, items, reason, reference, actor)
+    stale_counts = {
+        error["index"] for error in result.errors if error["code"] == "version_mismatch"
+    }
+    if mode == SET and stale_counts:
+        items = [
+            replace(item, expected_version=None, expected_on_hand=item.value)
+            if item.index in stale_counts
+            else item
+            for item in items
+        ]
+        result = _apply_bulk(mode, items, reason, reference, actor)
+    if refused or result.errors:
+        raise _refusal(mode, {row.line: row for row in rows}, refused, result.errors)
+    return result.applied, result.unchanged + len(unchanged)
+
+
+def _reference(source: str, note: str) -> str:
+    """The movements' reference: where the rows came from, then the operator's note.
+    A note that does not fit is refused rather than cut; a file name that does not is
+    cut (it only says where the rows came from)."""
+    source = source[:MAX_REFERENCE_LENGTH]
+    if not note:
+        return source
+    room = MAX_REFERENCE_LENGTH - len(source) - 2
+    if len(note) > room:
+        raise StockImportRefused(
+            [
+                f"The note is kept on every movement's reference after the file's name: "
+                f"it may have {max(room, 0):,} characters here, not {len(note):,}."
+            ]
+        )
+    return f"{source}: {note}"
+
+
+def _refused_before_applying(
+    mode: str, rows: list[StockRow], reason: str
+) -> tuple[dict[int, str], set[int]]:
+    """Rows refused before the bulk service runs (line -> problem) and the lines left
+    as they are: a deactivated store's or product's stock cannot change, but a count
+    that matches it changes nothing and is skipped, as it always was."""
+    refused, unchanged = {}, set()
+    held = [row for row in rows if not (row.store.is_active and row.product.is_active)]
+    current = _current_levels(held) if mode == SET else {}
+    for row in held:
+        level = current.get((row.store.pk, row.product.pk))
+        if mode == SET and (level.on_hand if level else 0) == row.value:
+            unchanged.add(row.line)
+        elif not row.store.is_active:
+            refused[row.line] = StoreInactive(row.store.code).detail
+        else:
+            refused[row.line] = ProductInactive(row.product.sku).detail
+    if mode == ADJUST:
+        for row in rows:
+            problem = adjustment_sign_problem(row.value, reason)
+            if problem and row.line not in refused:
+                refused[row.line] = problem
+    return refused, unchanged
+
+
+def _apply_bulk(mode, items, reason, reference, actor) -> BulkResult:
+    """The service's result; what it refuses as a whole (a store deactivated since the
+    rows were read) refuses the file."""
+    if not items:
+        return BulkResult()
+    try:
+        return stock_apply_bulk(
+            mode=mode,
+            items=items,
+            reason=reason,
+            reference=reference,
+            record_unchanged=False,
+            actor=actor,
+        )
+    except StockError as error:
+        raise StockImportRefused([error.detail]) from None
+
+
+def _current_levels(rows: Iterable[StockRow]) -> dict[tuple[int, int], StockLevel]:
+    """The levels of ``rows`` as they are now, by (store id, product id), read without a
+    lock: a query per store and ``LOOKUP_CHUNK_SIZE`` products. For what the refused
+    rows' problems name."""
+    by_store: dict[int, list[int]] = {}
     for row in rows:
-        level = locked.get((row.store.pk, row.product.pk))
-        expected_version = None if force else row.version
-        row_note = f"{source} line {row.line}" + (f": {note}" if note else "")
-        try:
-            if mode == SET:
-                if (level.on_hand if level else 0) == row.value:
-                    unchanged += 1
-                    continue
-                stock_set_count(
-                    store=row.store,
-                    product=row.product,
-                    on_hand=row.value,
-                    expected_version=expected_version,
-                    reason=reason,
-                    note=row_note,
-                    actor=actor,
-                )
-            else:
-                current = level.version if level else 0
-                if expected_version is not None and current != expected_version:
-                    raise VersionMismatch(expected=expected_version, current=current)
-                stock_adjust(
-                    store=row.store,
-                    product=row.product,
-                    delta=row.value,
-                    reason=reason,
-                    note=row_note,
-                    actor=actor,
-                )
-        except VersionMismatch as mismatch:
+        by_store.setdefault(row.store.pk, []).append(row.product.pk)
+    levels = {}
+    for store_id, product_ids in by_store.items():
+        for start in range(0, len(product_ids), LOOKUP_CHUNK_SIZE):
+            for level in StockLevel.objects.filter(
+                store_id=store_id, product_id__in=product_ids[start : start + LOOKUP_CHUNK_SIZE]
+            ).only("store_id", "product_id", "on_hand", "reserved", "version"):
+                levels[(level.store_id, level.product_id)] = level
+    return levels
+
+
+def _refusal(
+    mode: str, rows_by_line: dict[int, StockRow], refused: dict[int, str], errors: list[dict]
+) -> StockImportRefused:
+    """Every refused row as ``line N: problem``, in line order, worded as the single-row
+    services word it: a stale row names its version in the file and its version now, a
+    shortage what was requested and what is available (read again, after the rollback)."""
+    failed = [rows_by_line[error["index"]] for error in errors]
+    current = _current_levels(failed)
+    stale = 0
+    for row, error in zip(failed, errors, strict=True):
+        level = current.get((row.store.pk, row.product.pk))
+        on_hand, reserved, version = (
+            (level.on_hand, level.reserved, level.version) if level else (0, 0, 0)
+        )
+        if error["code"] == "version_mismatch":
             stale += 1
-            refused.append(
-                f"line {row.line}: {row.store.code} {row.product.sku} has changed since the "
-                f"file was exported (version {mismatch.expected} in the file, "
-                f"{mismatch.current} now)."
+            refused[row.line] = (
+                f"{row.store.code} {row.product.sku} has changed since the file was "
+                f"exported (version {row.version} in the file, {version} now)."
             )
-            continue
-        except StockError as error:
-            refused.append(f"line {row.line}: {error.detail}")
-            continue
-        applied += 1
-    if refused:
-        raise StockImportRefused(refused, stale=stale)
-    return applied, unchanged
+        elif error["code"] == "insufficient_stock":
+            requested = on_hand - row.value if mode == SET else -row.value
+            refused[row.line] = InsufficientStock(
+                [Shortage(row.product.sku, requested, on_hand - reserved)]
+            ).detail
+        else:
+            refused[row.line] = error["detail"]
+    return StockImportRefused(
+        [f"line {line}: {problem}" for line, problem in sorted(refused.items())], stale=stale
+    )
 
 
 def write_stock_csv(out, levels: Iterable[StockLevel]) -> int:

@@ -12,14 +12,17 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEvent, AuditOutboxEntry
 from catalog.models import Product
+from catalog.services import product_update
 from stock.models import AdjustmentReason, Movement, MovementKind, StockLevel
 from stock.services import (
     StockLine,
     reservation_create,
     stock_receive,
+    stock_set_count,
     stock_set_reorder_point,
 )
 from stores.models import Store
+from stores.services import store_update
 from tests.factories import ProductFactory, StoreFactory
 
 from .helpers import assert_level_matches_ledger, level_of, movements_of
@@ -110,11 +113,11 @@ def test_set_mode_records_counts_and_skips_rows_that_already_match(
     assert on_hand(store, product, other_product, cap) == [12, 5, 0]
     assert on_hand(other_store, cap) == [4]
     counted = movements_of(store, product)[-1]
-    assert (counted.kind, counted.delta_on_hand, counted.reason, counted.note) == (
+    assert (counted.kind, counted.delta_on_hand, counted.reason, counted.reference) == (
         MovementKind.SET,
         2,
         AdjustmentReason.CORRECTION,
-        "import_stock stock.csv line 2",
+        "import_stock stock.csv",
     )
     assert len(movements_of(store, other_product)) == 1  # the unchanged row wrote nothing
     for level in StockLevel.objects.all():
@@ -293,6 +296,77 @@ def test_a_byte_order_mark_is_not_part_of_the_header(store, product, stocked, tm
 
     assert out == f"{path}: 1 row(s) applied, 0 unchanged (set mode).\n"
     assert on_hand(store, product) == [9]
+
+
+def test_a_deactivated_store_or_product_keeps_its_count_and_refuses_a_change(
+    store, other_store, product, cap, tote, stocked, write
+):
+    """A count that matches changes nothing and is skipped, as for any level; a count
+    that does not, or any adjustment, is refused by line, and nothing is applied."""
+    product_update(product=cap, is_active=False, actor=None)
+    store_update(store=other_store, is_active=False, actor=None)
+    counts = write(
+        "store,sku,on_hand\n"
+        "berlin-01,CAP,8\n"
+        "hamburg-01,MUG-BLUE,7\n"
+        "berlin-01,TOTE,4\n", "counts.csv"
+    )  # fmt: skip
+    changes = write(
+        "store,sku,on_hand\n"
+        "berlin-01,CAP,9\n"
+        "hamburg-01,MUG-BLUE,7\n"
+        "hamburg-01,TEE-RED-M,1\n"
+        "berlin-01,TOTE,4\n", "changes.csv"
+    )  # fmt: skip
+    adjustments = write("store,sku,delta\nberlin-01,TOTE,1\nberlin-01,CAP,1\n", "found.csv")
+
+    out, _ = command("import_stock", counts)
+    before = snapshot()
+    _, count_problems = command_fails("import_stock", changes)
+    _, adjust_problems = command_fails("import_stock", adjustments, "--reason", "found")
+
+    assert out == f"{counts}: 1 row(s) applied, 2 unchanged (set mode).\n"
+    assert on_hand(store, tote, cap) == [4, 8]
+    assert count_problems == [
+        "line 2: Product CAP is deactivated; its stock cannot change.",
+        "line 4: Store hamburg-01 is deactivated; its stock cannot change.",
+    ]
+    assert adjust_problems == ["line 3: Product CAP is deactivated; its stock cannot change."]
+    assert snapshot() == before
+
+
+def test_every_refused_row_is_named_and_a_stale_count_that_matches_is_not(
+    store, product, other_product, cap, tote, stocked, tmp_path
+):
+    """Three levels changed since the export: MUG-BLUE is back at the exported count
+    (skipped, as unchanged), TEE-RED-M and CAP are not (refused as stale); TOTE's new
+    count is below its held units. All three problems at once, nothing applied."""
+    reservation_create(store=store, lines=[StockLine(tote, 2)])
+    path = tmp_path / "all.csv"
+    command("export_stock", "--store", "berlin-01", str(path))
+    stock_receive(store=store, product=other_product, quantity=2)
+    stock_set_count(store=store, product=other_product, on_hand=5)
+    stock_receive(store=store, product=product, quantity=1)
+    stock_receive(store=store, product=cap, quantity=1)
+    text = path.read_text()
+    for old, new in (("berlin-01,TEE-RED-M,10,", "berlin-01,TEE-RED-M,12,"),
+                     ("berlin-01,TOTE,3,", "berlin-01,TOTE,1,")):  # fmt: skip
+        text = text.replace(old, new)
+    path.write_text(text)
+    before = snapshot()
+
+    message, problems = command_fails("import_stock", str(path))
+
+    assert problems == [
+        "line 2: berlin-01 CAP has changed since the file was exported "
+        "(version 1 in the file, 2 now).",
+        "line 4: berlin-01 TEE-RED-M has changed since the file was exported "
+        "(version 1 in the file, 2 now).",
+        "line 5: Not enough stock (TOTE: 2 requested, 1 available).",
+    ]
+    assert message.endswith("3 problem(s) found. Export the stock again and redo the "
+                            "changes, or use --force to overwrite what changed since.")  # fmt: skip
+    assert snapshot() == before
 
 
 def test_the_import_is_audited_as_coming_from_the_command(stocked, write):

@@ -17,16 +17,18 @@ from stock.operator_io import (
 
 class Command(BaseCommand):
     help = (
-        "Apply a CSV file of stock counts or changes, all rows or none. With a "
-        "'store,sku,on_hand' header (set mode) each row records a physical count "
-        "(stock_set_count; rows that already match are skipped); with 'store,sku,delta' "
-        "(adjust mode) each row changes on_hand by delta (stock_adjust with --reason, "
-        "whose sign must fit it). The mode comes from the header unless --mode is given. "
-        "A 'version' column (export_stock writes one) makes each row a compare-and-set: "
-        "a row whose level has changed since it was exported is refused, unless --force. "
-        "Other columns are ignored. Every row is checked first and every bad one is "
-        "named as 'line N: problem' (the header is line 1); then all rows are applied in "
-        "one transaction, and a row the services refuse undoes them all."
+        "Apply a CSV file of stock counts or changes, all rows or none, with one call of "
+        "the bulk stock service (stock_apply_bulk: a set-based statement per 1,000 rows). "
+        "With a 'store,sku,on_hand' header (set mode) each row records a physical count "
+        "(rows that already match are skipped); with 'store,sku,delta' (adjust mode) each "
+        "row changes on_hand by delta with --reason, whose sign must fit it. The mode "
+        "comes from the header unless --mode is given. A 'version' column (export_stock "
+        "writes one) makes each row a compare-and-set: a row whose level has changed "
+        "since it was exported is refused, unless --force. Other columns are ignored. "
+        "Every row is checked first and every bad one is named as 'line N: problem' (the "
+        "header is line 1); then all rows are applied in one transaction, and a row the "
+        "services refuse undoes them all. Each movement's reference is "
+        "'import_stock FILE.csv'."
     )
 
     def add_arguments(self, parser):

@@ -164,7 +164,7 @@ def test_an_exported_file_with_changed_counts_is_applied(manager, shelf, berlin,
         "lost",
         manager,
     )
-    assert movement.note == "upload berlin.csv line 3: weekly count"
+    assert movement.reference == "upload berlin.csv: weekly count"
     listed = client.get(response["Location"])
     assert messages_of(listed) == [
         ("success", "Imported berlin.csv into berlin-01: 1 row applied, 1 unchanged (counts).")
@@ -190,8 +190,29 @@ def test_a_file_of_adjustments_is_applied_with_its_reason(manager, shelf, berlin
         ("success", "Imported stock.csv into berlin-01: 2 rows applied (adjustments).")
     ]
     assert list(
-        Movement.objects.filter(kind="adjust").order_by("id").values_list("reason", "note")
-    ) == [("damaged", "upload stock.csv line 2"), ("damaged", "upload stock.csv line 3")]
+        Movement.objects.filter(kind="adjust").order_by("id").values_list("reason", "reference")
+    ) == [("damaged", "upload stock.csv"), ("damaged", "upload stock.csv")]
+
+
+def test_a_note_the_movements_reference_cannot_hold_is_refused(manager, shelf, berlin, tee):
+    """The note follows "upload stock.csv: " in the reference, 255 characters in all: it
+    is refused whole rather than cut."""
+    client = browser(manager)
+    text = "store,sku,on_hand\nberlin-01,TEE-RED-M,7\n"
+    before = stock_state()
+
+    refused = upload(client, text, note="n" * 238)
+    unchanged = stock_state()
+    applied = upload(client, text, note="n" * 237)
+
+    assert refused.status_code == 409
+    assert problems_of(refused) == [
+        "The note is kept on every movement's reference after the file's name: it may "
+        "have 237 characters here, not 238."
+    ]
+    assert unchanged == before
+    assert applied.status_code == 302
+    assert Movement.objects.order_by("-id").first().reference == "upload stock.csv: " + "n" * 237
 
 
 def test_every_bad_line_is_named_and_nothing_is_applied(manager, shelf):
