@@ -1,7 +1,7 @@
 """Assertions shared by the stock tests."""
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from stock.models import Movement, StockLevel
 
@@ -25,6 +25,29 @@ def assert_level_matches_ledger(store, product):
         totals["on_hand"] or 0,
         totals["reserved"] or 0,
         changes,
+    )
+
+
+def ledger_drift() -> list[tuple[int, int]]:
+    """The (store id, product id) of every level whose on_hand, reserved or version
+    disagrees with the sums of its movements (a missing level counts as zeros): one
+    grouped query over the ledger and one over the levels, however many there are."""
+    ledger = {
+        (row["store_id"], row["product_id"]): (row["on_hand"], row["reserved"], row["changes"])
+        for row in Movement.objects.order_by()
+        .values("store_id", "product_id")
+        .annotate(on_hand=Sum("delta_on_hand"), reserved=Sum("delta_reserved"), changes=Count("id"))
+    }
+    levels = {
+        (store_id, product_id): values
+        for store_id, product_id, *values in StockLevel.objects.values_list(
+            "store_id", "product_id", "on_hand", "reserved", "version"
+        )
+    }
+    return sorted(
+        key
+        for key in levels.keys() | ledger.keys()
+        if tuple(levels.get(key, (0, 0, 0))) != tuple(ledger.get(key, (0, 0, 0)))
     )
 
 
