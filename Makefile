@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-audit bench-layers install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit bench-import bench-layers install migrate demo check-compose clean
 
 # The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
 PORT ?= 8000
@@ -61,6 +61,10 @@ bench-layers: install
 ## Audit benchmark: purchase throughput with the audit log on and off (see bench/)
 bench-audit: install
 	$(PY) bench/audit_bench.py
+
+## import_stock of a 100,000-row CSV on PostgreSQL: rows per second (see bench/)
+bench-import: install
+	$(PY) bench/import_bench.py
 
 install: $(STAMP)
 
