@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -353,13 +353,10 @@ def apply_stock_rows(
     A row with a version was read at that version of its level: if the level has changed
     since, applying the row would silently undo the sales, receipts and counts made in
     between, so it is refused unless ``force`` (the item's ``expected_version``). A count
-    that already matches is skipped whatever its version, as it would change nothing:
-    when counts are refused as stale, the rows are applied once more (the first attempt
-    rolled back), those counts with ``expected_on_hand`` equal to their value instead of
-    a version, so that the service skips the ones that still match, under its lock, and
-    refuses the others. The movements carry ``source`` as their reference
-    (``import_stock stock.csv``), followed by the operator's ``note`` when there is one
-    (the admin's upload form asks for it).
+    that already matches is skipped whatever its version, as it would change nothing
+    (the service judges that first, under its lock). The movements carry ``source`` as
+    their reference (``import_stock stock.csv``), followed by the operator's ``note``
+    when there is one (the admin's upload form asks for it).
     """
     reference = _reference(source, note)
     refused, unchanged = _refused_before_applying(mode, rows, reason)
@@ -376,17 +373,6 @@ def apply_stock_rows(
         if row.line not in refused and row.line not in unchanged
     ]
     result = _apply_bulk(mode, items, reason, reference, actor)
-    stale_counts = {
-        error["index"] for error in result.errors if error["code"] == "version_mismatch"
-    }
-    if mode == SET and stale_counts:
-        items = [
-            replace(item, expected_version=None, expected_on_hand=item.value)
-            if item.index in stale_counts
-            else item
-            for item in items
-        ]
-        result = _apply_bulk(mode, items, reason, reference, actor)
     if refused or result.errors:
         raise _refusal(mode, {row.line: row for row in rows}, refused, result.errors)
     return result.applied, result.unchanged + len(unchanged)

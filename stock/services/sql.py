@@ -425,7 +425,8 @@ def apply_bulk_batch(
     each level once: ``value`` is the new on_hand (``absolute``) or a delta. An item
     whose expected values differ fails ``version_mismatch``; one that would leave
     on_hand below reserved (or below 0) fails ``insufficient_stock``; a count equal to
-    on_hand is ``unchanged`` unless ``record_unchanged``. Every applied item writes one
+    on_hand is ``unchanged`` unless ``record_unchanged``, whatever its expected values
+    (it would change nothing). Every applied item writes one
     movement of ``kind`` and one audit outbox entry. Returns an outcome per row, in order.
 
     Precondition: inside ``transaction.atomic``; the levels exist. The rows are locked
@@ -456,6 +457,10 @@ def _bulk_outcome(row, found, absolute, record_unchanged, now) -> BulkOutcome:
         level = StockLevel(level_id, store_id, product_id, on_hand, reserved,
                            on_hand - reserved, reorder_point, version, now)  # fmt: skip
         return BulkOutcome(level=level)
+    on_hand = value if absolute else before_on_hand + value
+    if on_hand == before_on_hand and not record_unchanged:
+        # Judged first: a count that matches changes nothing, however stale its version.
+        return BulkOutcome(code=BulkOutcome.UNCHANGED)
     if expected_on_hand is not None and expected_on_hand != before_on_hand:
         return BulkOutcome(
             code="version_mismatch",
@@ -467,9 +472,6 @@ def _bulk_outcome(row, found, absolute, record_unchanged, now) -> BulkOutcome:
             detail=f"The level is at version {before_version}, not {expected_version}: "
             "it changed since it was read.",
         )
-    on_hand = value if absolute else before_on_hand + value
-    if on_hand == before_on_hand and not record_unchanged:
-        return BulkOutcome(code=BulkOutcome.UNCHANGED)
     return BulkOutcome(
         code="insufficient_stock",
         detail=f"on_hand would be {on_hand}, below the {before_reserved} reserved "
