@@ -347,6 +347,10 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # The largest request body read, in bytes; the API answers a larger one 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# The same for POST .../stock/bulk/ alone, instead of the limit above: its 10,000 items
+# take up to 1.8 MB (64-character SKUs, every number at its longest, indented by four
+# spaces); 4 MiB leaves room for any layout without raising every endpoint's limit.
+BULK_MAX_BODY_BYTES = env.int("BULK_MAX_BODY_BYTES", default=4_194_304)
 
 # How long a stored Idempotency-Key answer is replayed.
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 60 * 60)

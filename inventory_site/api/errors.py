@@ -30,6 +30,8 @@ from stock.exceptions import (
     VersionMismatch,
 )
 
+from .parsers import PayloadTooLarge
+
 logger = logging.getLogger(__name__)
 
 SERVER_ERROR = {"detail": "The server failed to answer; try again.", "code": "server_error"}
@@ -43,11 +45,6 @@ DOMAIN_STATUS = {
     StoreInactive: status.HTTP_409_CONFLICT,
     VersionMismatch: status.HTTP_412_PRECONDITION_FAILED,
 }
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
 
 
 def api_exception_handler(exc, context):
@@ -99,7 +96,10 @@ def error_body(exc, data) -> dict:
 def domain_error_response(exc: StockError) -> Response:
     body = {"detail": exc.detail, "code": exc.code}
     if isinstance(exc, InvalidStockOperation):
-        body["errors"] = {"non_field_errors": [exc.detail]}
+        # A refusal of many items (a bulk job's, API.md "Bulk") lists each bad one as
+        # {"index", "sku", "detail", "code"}; any other names no field.
+        items = getattr(exc, "errors", None)
+        body["errors"] = items if items else {"non_field_errors": [exc.detail]}
     if isinstance(exc, InsufficientStock):
         body["shortages"] = [asdict(shortage) for shortage in exc.shortages]
         if len(exc.shortages) == 1:
@@ -108,7 +108,8 @@ def domain_error_response(exc: StockError) -> Response:
         body["current_version"] = exc.current
     if isinstance(exc, ReservationNotActive):
         body["status"] = exc.status
-    return Response(body, status=DOMAIN_STATUS[type(exc)])
+    status_code = next(DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS)
+    return Response(body, status=status_code)
 
 
 @csrf_exempt
