@@ -1,13 +1,23 @@
-"""Read queries for stock levels and the ledger."""
+"""Read queries for stock levels, the ledger and bulk jobs."""
+
+import uuid
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from catalog.models import Product
-from stores.access import stores_visible_to
+from stores.access import may_follow_bulk_job, stores_visible_to
 from stores.models import Store
 
-from .models import LOW_STOCK, Movement, Reservation, ReservationLine, ReservationStatus, StockLevel
+from .models import (
+    LOW_STOCK,
+    BulkJob,
+    Movement,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+)
 
 
 def stock_levels_with_ledger_drift() -> QuerySet[StockLevel]:
@@ -147,3 +157,18 @@ def recent_movements_by_product(store: Store, products, *, per_product: int) -> 
     for movement in ranked:
         recent.setdefault(movement.product_id, []).append(movement)
     return recent
+
+
+def bulk_job_for(user, job_id) -> BulkJob | None:
+    """The bulk job ``job_id`` with its store, if ``user`` may follow it
+    (``stores.access.may_follow_bulk_job``); None for a job they may not see, as for one
+    that does not exist or an id that is no UUID. Its items (up to 10,000, only the
+    worker reads them) are left in the database."""
+    try:
+        job_id = uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+    job = BulkJob.objects.defer("items").select_related("store").filter(pk=job_id).first()
+    if job is None or not may_follow_bulk_job(user, job.store, created_by_id=job.created_by_id):
+        return None
+    return job

@@ -1,12 +1,21 @@
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema_field,
+)
 from rest_framework import serializers
 
 from catalog.models import Product
 from inventory_site.api.fields import StrictIntegerField
+from inventory_site.api.schema import ErrorSerializer, ValidationErrorSerializer
 
 from .models import (
     AdjustmentReason,
+    BulkErrorPolicy,
+    BulkJob,
+    BulkJobStatus,
+    BulkMode,
     Movement,
     Reservation,
     ReservationLine,
@@ -14,6 +23,7 @@ from .models import (
     StockLevel,
 )
 from .services import (
+    MAX_BULK_ITEMS,
     MAX_QUANTITY,
     MAX_REFERENCE_LENGTH,
     MAX_RESERVATION_TTL_SECONDS,
@@ -244,3 +254,178 @@ class ReservationSerializer(serializers.ModelSerializer):
         ):
             return ReservationStatus.EXPIRED
         return reservation.status
+
+
+# --- Bulk jobs ----------------------------------------------------------------------
+
+
+def bulk_item_schema(value_field: str, value_schema: dict) -> dict:
+    """The JSON schema of an item of a set or adjust job (no other field is taken)."""
+    count = {"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY}
+    return {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string", "minLength": 1, "maxLength": 64},
+            value_field: value_schema,
+            "expected_on_hand": {
+                **count,
+                "description": "Apply only if on_hand is still this (else version_mismatch).",
+            },
+        },
+        "required": ["sku", value_field],
+        "additionalProperties": False,
+    }
+
+
+def bulk_items_schema(item: dict) -> dict:
+    return {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_BULK_ITEMS}
+
+
+class BulkItemsField(serializers.ListField):
+    """1 to MAX_BULK_ITEMS objects. What is in them is the service's to check
+    (``bulk_check``), so that a refusal lists every bad item by its index."""
+
+    child = serializers.DictField()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=MAX_BULK_ITEMS, **kwargs)
+
+    def run_child_validation(self, data):
+        """That each item is an object, and no more: a DictField would validate each of
+        10,000 items' values (about 200 ms) only to pass them on as they are."""
+        not_objects = {
+            index: [self.child.error_messages["not_a_dict"].format(input_type=type(item).__name__)]
+            for index, item in enumerate(data)
+            if not isinstance(item, dict)
+        }
+        if not_objects:
+            raise serializers.ValidationError(not_objects)
+        return list(data)
+
+
+class BulkJobCreateSerializer(serializers.Serializer):
+    """A bulk job: 1 to 10,000 items (``MAX_BULK_ITEMS``), each an object."""
+
+    mode = serializers.ChoiceField(choices=BulkMode.choices)
+    reason = serializers.ChoiceField(
+        choices=AdjustmentReason.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Recorded on every movement; an adjust job without one is a correction.",
+    )
+    error_policy = serializers.ChoiceField(
+        choices=BulkErrorPolicy.choices, required=False, default=BulkErrorPolicy.REJECT_ALL
+    )
+    items = BulkItemsField()
+
+
+# The schema of a job, one shape per mode; requests are read with BulkJobCreateSerializer.
+
+
+@extend_schema_field(
+    bulk_items_schema(
+        bulk_item_schema(
+            "on_hand",
+            {"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY, "description": "The count."},
+        )
+    )
+)
+class BulkSetItemsField(BulkItemsField):
+    pass
+
+
+@extend_schema_field(
+    bulk_items_schema(
+        bulk_item_schema(
+            "delta",
+            {
+                "type": "integer",
+                "minimum": -MAX_QUANTITY,
+                "maximum": MAX_QUANTITY,
+                "not": {"enum": [0]},
+                "description": "The change, its sign fitting the job's reason.",
+            },
+        )
+    )
+)
+class BulkAdjustItemsField(BulkItemsField):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": [BulkMode.SET.value]})
+class SetModeField(serializers.Field):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": [BulkMode.ADJUST.value]})
+class AdjustModeField(serializers.Field):
+    pass
+
+
+class BulkSetJobSerializer(BulkJobCreateSerializer):
+    """A set job: each item's on_hand becomes the level's count."""
+
+    mode = SetModeField()
+    items = BulkSetItemsField()
+
+
+class BulkAdjustJobSerializer(BulkJobCreateSerializer):
+    """An adjust job: each item's delta is added to the level's on_hand."""
+
+    mode = AdjustModeField()
+    items = BulkAdjustItemsField()
+
+
+BULK_JOB_REQUEST = PolymorphicProxySerializer(
+    component_name="BulkJobCreate",
+    serializers={
+        BulkMode.SET.value: BulkSetJobSerializer,
+        BulkMode.ADJUST.value: BulkAdjustJobSerializer,
+    },
+    resource_type_field_name="mode",
+)
+
+
+class BulkJobAcceptedSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    status_url = serializers.URLField(help_text="GET it for the job's progress and errors.")
+
+
+class BulkItemErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request, from 0.")
+    sku = serializers.JSONField(help_text="The item's sku as sent (null if it had none).")
+    detail = serializers.CharField()
+    code = serializers.CharField(
+        help_text="invalid, not_found, product_inactive, duplicate_sku (the request is "
+        "refused); version_mismatch, insufficient_stock, store_inactive (the worker's)."
+    )
+
+
+class BulkRejectedSerializer(ErrorSerializer):
+    errors = BulkItemErrorSerializer(many=True, help_text="Every item that cannot be applied.")
+
+
+BULK_REFUSAL = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="BulkJobRefusal",
+        serializers=[ValidationErrorSerializer, BulkRejectedSerializer],
+        resource_type_field_name=None,
+    ),
+    "Malformed (errors by field, as on every endpoint), or items that cannot be applied "
+    "(errors: a list of every bad item). Nothing was queued.",
+)
+
+
+class BulkJobSerializer(serializers.ModelSerializer):
+    store = serializers.CharField(source="store.code")
+    status = serializers.ChoiceField(choices=BulkJobStatus.choices)
+    errors = BulkItemErrorSerializer(many=True)
+
+    class Meta:
+        model = BulkJob
+        fields = [
+            "id", "store", "status", "total", "applied", "failed", "errors", "created_at",
+            "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -1,4 +1,5 @@
-"""Routes under /api/v1/stores/<code>/."""
+"""Routes under /api/v1/stores/<code>/ (``urlpatterns``) and /api/v1/jobs/
+(``job_urlpatterns``)."""
 
 from django.urls import path
 
@@ -6,6 +7,8 @@ from . import apis
 
 urlpatterns = [
     path("stock/", apis.StockLevelListApi.as_view(), name="stock-level-list"),
+    # Before stock/<sku>/, which would take "bulk" for a SKU.
+    path("stock/bulk/", apis.BulkJobCreateApi.as_view(), name="bulk-job-create"),
     path("stock/<str:sku>/", apis.StockLevelDetailApi.as_view(), name="stock-level-detail"),
     path("stock/<str:sku>/receive/", apis.StockReceiveApi.as_view(), name="stock-receive"),
     path("stock/<str:sku>/adjust/", apis.StockAdjustApi.as_view(), name="stock-adjust"),
@@ -29,4 +32,8 @@ urlpatterns = [
         name="reservation-release",
     ),
     path("movements/", apis.MovementListApi.as_view(), name="movement-list"),
+]
+
+job_urlpatterns = [
+    path("<uuid:job_id>/", apis.BulkJobDetailApi.as_view(), name="bulk-job-detail"),
 ]

@@ -263,6 +263,26 @@ def require_member_permission(user, store: Store, *permissions: str) -> None:
         )
 
 
+# --- Bulk stock jobs ----------------------------------------------------------------
+
+# Staff with this permission follow every bulk job, of every store.
+BULK_JOB_VIEW_PERMISSION = "stock.view_bulkjob"
+
+
+def may_follow_bulk_job(user, store: Store, *, created_by_id: int | None) -> bool:
+    """Whether ``user`` sees a bulk job of ``store`` and its progress (API.md "Bulk"):
+    staff holding ``stock.view_bulkjob``, the store's managers (by membership or staff
+    permission), and the job's creator while they hold any role in the store, as for
+    everything else of a store: a creator whose membership was revoked sees it no more.
+    Everyone else gets the 404 of a job that does not exist."""
+    if has_staff_permission(user, BULK_JOB_VIEW_PERMISSION):
+        return True
+    _, role = role_in_store(user, store)
+    if role is None:
+        return False
+    return role.includes(Role.MANAGER) or (created_by_id is not None and created_by_id == user.pk)
+
+
 # --- The audit log ------------------------------------------------------------------
 
 

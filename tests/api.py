@@ -16,7 +16,8 @@ def api_client(user=None) -> APIClient:
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
     """The response is a JSON error of ``status`` with a human ``detail`` and a ``code``
-    (and ``errors`` on 400); returns the body."""
+    (and ``errors`` on 400: by field, or the list of a bulk job's bad items); returns
+    the body."""
     assert response.status_code == status, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = response.json()
@@ -25,5 +26,11 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     if status == 400:
-        assert isinstance(body["errors"], dict), body
+        errors = body["errors"]
+        if isinstance(errors, list):
+            assert errors and all(
+                set(item) == {"index", "sku", "detail", "code"} for item in errors
+            ), body
+        else:
+            assert isinstance(errors, dict), body
     return body

@@ -21,6 +21,8 @@ DOCUMENTED = {
     "/api/v1/stores/{code}/stock/{sku}/set/": {"post"},
     "/api/v1/stores/{code}/stock/{sku}/purchase/": {"post"},
     "/api/v1/stores/{code}/transfers/": {"post"},
+    "/api/v1/stores/{code}/stock/bulk/": {"post"},
+    "/api/v1/jobs/{job_id}/": {"get"},
     "/api/v1/stores/{code}/movements/": {"get"},
     "/api/v1/stores/{code}/reservations/": {"get", "post"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/": {"get"},
@@ -66,6 +68,33 @@ def test_every_operation_documents_its_body_and_its_errors(schema):
     set_count = schema["paths"]["/api/v1/stores/{code}/stock/{sku}/set/"]["post"]
     assert "412" in set_count["responses"]
     assert {p["name"] for p in set_count["parameters"]} >= {"If-Match", "Idempotency-Key"}
+
+
+def test_a_bulk_refusal_lists_the_bad_items_and_an_accepted_job_says_where_it_is(schema):
+    """Unlike every other 400, a bulk job's items that cannot be applied come as a list."""
+    bulk = schema["paths"]["/api/v1/stores/{code}/stock/bulk/"]["post"]
+    components = schema["components"]["schemas"]
+
+    refusal = bulk["responses"]["400"]["content"]["application/json"]["schema"]
+    shapes = components[refusal["$ref"].rsplit("/", 1)[1]]["oneOf"]
+    errors = [
+        components[shape["$ref"].rsplit("/", 1)[1]]["properties"]["errors"] for shape in shapes
+    ]
+    accepted = bulk["responses"]["202"]
+
+    assert sorted(error["type"] for error in errors) == ["array", "object"]
+    item = components["BulkItemError"]
+    assert set(item["properties"]) == set(item["required"]) == {"index", "sku", "detail", "code"}
+    assert set(accepted["headers"]) == {"Location"}
+    assert "Idempotency-Key" in {p["name"] for p in bulk["parameters"]}
+    assert set(bulk["responses"]) == {"202", "400", "401", "403", "404", "409", "413", "415",
+                                      "422", "429"}  # fmt: skip
+    job = schema["paths"]["/api/v1/jobs/{job_id}/"]["get"]
+    assert set(job["responses"]) == {"200", "401", "404", "429"}
+    assert set(components["BulkJob"]["properties"]) == {
+        "id", "store", "status", "total", "applied", "failed", "errors", "created_at",
+        "finished_at",
+    }  # fmt: skip
 
 
 def test_the_docs_page_renders_without_a_cdn(client, db):

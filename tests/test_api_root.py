@@ -2,13 +2,17 @@
 there, and the browsable API's breadcrumbs name every step of a path."""
 
 import re
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.urls import resolve
 from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from catalog.models import Product
+from inventory_site.api.errors import unknown_api_path
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import TEST_PASSWORD, StaffFactory, StoreFactory, UserFactory, member
@@ -35,6 +39,7 @@ ROOT = {
         "set_count": f"{STORE}/stock/{{sku}}/set/",
         "purchase": f"{STORE}/stock/{{sku}}/purchase/",
         "transfers": f"{STORE}/transfers/",
+        "bulk": f"{STORE}/stock/bulk/",
         "movements": f"{STORE}/movements/",
         "reservations": f"{STORE}/reservations/",
         "reservation": f"{RESERVATION}/",
@@ -45,6 +50,7 @@ ROOT = {
         "product": f"{PRODUCT}/",
         "availability": f"{PRODUCT}/availability/",
     },
+    "job_endpoints": {"job": f"{BASE}/jobs/{{job_id}}/"},
 }
 
 
@@ -70,6 +76,12 @@ def test_every_url_of_the_api_root_answers_and_every_template_resolves():
     assert client.post(body["auth_token"], {}, format="json").status_code == 400
     store_url = body["store_endpoints"]["stock"].format(code=store.code)
     assert client.get(store_url).status_code == 200
+    values = {"code": "berlin-01", "sku": "TEE", "username": "alice"}
+    values |= {"reservation_id": uuid.uuid4(), "job_id": uuid.uuid4()}
+    for group in ("store_endpoints", "product_endpoints", "job_endpoints"):
+        for name, template in body[group].items():
+            path = urlsplit(template.format(**values)).path
+            assert resolve(path).func is not unknown_api_path, name
 
 
 @pytest.mark.django_db
@@ -234,6 +246,8 @@ def test_the_admin_login_keeps_landing_on_the_admin(client):
         ("stock.apis.StockLevelListApi", "Stock levels"),
         ("stock.apis.StockLevelDetailApi", "Stock level"),
         ("stock.apis.TransferCreateApi", "Transfers"),
+        ("stock.apis.BulkJobCreateApi", "Bulk jobs"),
+        ("stock.apis.BulkJobDetailApi", "Bulk job"),
         ("stock.apis.StockPurchaseApi", "Stock purchase"),
         ("stock.apis.ReservationCommitApi", "Reservation commit"),
         ("audit.apis.AuditEventListApi", "Audit events"),

@@ -37,11 +37,15 @@ STORE_ENDPOINTS = {
     "set_count": ("stock-set", "code", "sku"),
     "purchase": ("stock-purchase", "code", "sku"),
     "transfers": ("transfer-create", "code"),
+    "bulk": ("bulk-job-create", "code"),
     "movements": ("movement-list", "code"),
     "reservations": ("reservation-list", "code"),
     "reservation": ("reservation-detail", "code", "reservation_id"),
     "reservation_commit": ("reservation-commit", "code", "reservation_id"),
     "reservation_release": ("reservation-release", "code", "reservation_id"),
+}
+JOB_ENDPOINTS = {
+    "job": ("bulk-job-detail", "job_id"),
 }
 PRODUCT_ENDPOINTS = {
     "product": ("product-detail", "sku"),
@@ -49,7 +53,7 @@ PRODUCT_ENDPOINTS = {
 }
 # A parameter whose converter refuses "{name}" is reversed with this value, which is then
 # replaced by the placeholder.
-STAND_INS = {"reservation_id": str(uuid.UUID(int=0))}
+STAND_INS = {"reservation_id": str(uuid.UUID(int=0)), "job_id": str(uuid.UUID(int=0))}
 
 
 @extend_schema(exclude=True)  # not an operation: the schema itself lists the same
@@ -65,6 +69,7 @@ class ApiRootApi(ApiView):
                 **{key: reverse(name, request=request) for key, name in TOP_LEVEL.items()},
                 "store_endpoints": url_templates(request, STORE_ENDPOINTS),
                 "product_endpoints": url_templates(request, PRODUCT_ENDPOINTS),
+                "job_endpoints": url_templates(request, JOB_ENDPOINTS),
             }
         )
 

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.apis import ObtainTokenApi
+from stock.urls import job_urlpatterns
 
 from .root import ApiRootApi
 
@@ -18,4 +19,5 @@ urlpatterns = [
     path("stores/<str:code>/", include("stock.urls")),
     path("products/", include("catalog.urls")),
     path("audit/", include("audit.urls")),
+    path("jobs/", include(job_urlpatterns)),
 ]
