@@ -8,6 +8,9 @@
   then every store answers 404); the catalog, stores and memberships need the model
   permission itself (403 without it); ``is_staff`` alone grants nothing; a superuser
   holds every permission;
+- a bulk job (``GET /jobs/{id}/``) belongs to its store: its creator, the store's
+  managers and staff with ``stock.view_bulkjob`` see it; anyone else gets 404, members
+  of the store with a lower role too;
 - otherwise the endpoint's success status.
 A refused write leaves stock, memberships, products and stores as they were.
 """
@@ -15,8 +18,8 @@ A refused write leaves stock, memberships, products and stores as they were.
 import pytest
 
 from catalog.models import Product
-from stock.models import StockLevel
-from stock.services import StockLine, reservation_create, stock_receive
+from stock.models import BulkJob, StockLevel
+from stock.services import StockLine, bulk_job_submit, reservation_create, stock_receive
 from stores.models import Membership, Role, Store
 from tests.api import api_client, assert_error
 from tests.factories import (
@@ -128,6 +131,15 @@ STORE_ENDPOINTS = [
         "manager",
         None,
         200,
+    ),
+    (
+        "bulk job",
+        "post",
+        "stores/{store}/stock/bulk/",
+        {"mode": "set", "items": [{"sku": "TEE", "on_hand": 4}]},
+        "manager",
+        None,
+        202,
     ),
     ("movements", "get", "stores/{store}/movements/", None, "viewer", None, 200),
     ("reservation list", "get", "stores/{store}/reservations/", None, "viewer", None, 200),
@@ -266,6 +278,7 @@ def state() -> dict:
         "memberships": set(Membership.objects.values_list("user__username", "store__code", "role")),
         "products": list(Product.objects.order_by("pk").values_list("sku", "name", "is_active")),
         "stores": list(Store.objects.order_by("pk").values_list("code", "name", "is_active")),
+        "bulk jobs": set(BulkJob.objects.values_list("pk", flat=True)),
     }
 
 
@@ -312,6 +325,49 @@ def test_global_endpoints(world, role, name, method, path, body, needed, permiss
         assert state() == before
     else:
         assert response.status_code == expected, response.content
+
+
+@pytest.fixture
+def jobs(world):
+    """A bulk job in each store: own-01's submitted by the clerk (when they managed
+    it), other-01's by a manager of that store."""
+    other_manager = UserFactory(username="other-manager")
+    MembershipFactory(user=other_manager, store=world["other"], role=Role.MANAGER)
+    items = [{"sku": "TEE", "on_hand": 4}]
+    return {
+        "own": bulk_job_submit(
+            store=world["own"], mode="set", items=items, actor=world["users"]["clerk"]
+        ),
+        "other": bulk_job_submit(
+            store=world["other"], mode="set", items=items, actor=other_manager
+        ),
+    }
+
+
+def job_status(user: str, where: str) -> int:
+    """A job is seen by its creator (the clerk, of own-01's job), the managers of its
+    store and staff holding stock.view_bulkjob; everyone else gets 404."""
+    if user == "anonymous":
+        return 401
+    if user in STAFF_STORE_ROLE:
+        by_role = STAFF_STORE_ROLE[user] == "manager"
+        return 200 if by_role or staff_holds(user, "stock.view_bulkjob") else 404
+    return 200 if where == "own" and user in ("manager", "clerk") else 404
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("where", ["own", "other"])
+def test_a_bulk_job_is_seen_by_its_creator_its_store_managers_and_staff(world, jobs, role, where):
+    job = jobs[where]
+
+    response = api_client(world["users"][role]).get(f"/api/v1/jobs/{job.pk}/")
+
+    expected = job_status(role, where)
+    if expected >= 400:
+        assert_error(response, expected)
+    else:
+        assert response.status_code == expected, response.content
+        assert (response.json()["id"], response.json()["store"]) == (str(job.pk), f"{where}-01")
 
 
 @pytest.mark.parametrize("role", ["viewer", "clerk", "manager"])

@@ -1,9 +1,10 @@
 """Bad input to every stock write endpoint answers 400 with {detail, code, errors} and
-changes nothing: the level's version and the ledger stay as they were."""
+changes nothing: the level's version and the ledger stay as they were, and no bulk job
+is queued."""
 
 import pytest
 
-from stock.models import Movement, Reservation, StockLevel
+from stock.models import BulkJob, Movement, Reservation, StockLevel
 from stock.services import stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
@@ -45,6 +46,7 @@ def assert_nothing_changed():
     assert (level.on_hand, level.reserved, level.version) == (10, 0, 1)
     assert Movement.objects.count() == 1
     assert not StockLevel.objects.filter(store__code="hamburg-01").exists()
+    assert not BulkJob.objects.exists()
 
 
 def post(client, suffix, body, **kwargs):
@@ -80,7 +82,7 @@ def test_missing_fields_are_named(setup, endpoint):
     assert_nothing_changed()
 
 
-MULTI_LINE_ENDPOINTS = {"transfer": "transfers/", "reserve": "reservations/"}
+MULTI_LINE_ENDPOINTS = {"transfer": "transfers/", "reserve": "reservations/", "bulk": "stock/bulk/"}
 
 
 @pytest.mark.parametrize("endpoint", [*ENDPOINTS, *MULTI_LINE_ENDPOINTS])
@@ -118,9 +120,11 @@ def test_a_body_that_is_not_json_is_415(setup, endpoint, raw, content_type):
     assert_nothing_changed()
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("endpoint", [*ENDPOINTS, *MULTI_LINE_ENDPOINTS])
 def test_a_body_that_is_not_an_object_is_400(setup, endpoint):
-    response = post(setup, ENDPOINTS[endpoint][0], [1, 2])
+    suffix = ENDPOINTS[endpoint][0] if endpoint in ENDPOINTS else MULTI_LINE_ENDPOINTS[endpoint]
+
+    response = post(setup, suffix, [1, 2])
 
     assert_error(response, 400)
     assert_nothing_changed()
@@ -220,3 +224,52 @@ def test_a_reservation_with_a_bad_number_is_refused(setup, field, label):
     ]
     assert_nothing_changed()
     assert not Reservation.objects.exists()
+
+
+# A bulk job's items are checked by the service, each bad one listed by its index.
+BULK_FIELDS = {
+    # field -> (mode, which BAD_NUMBERS are valid there)
+    "on_hand": ("set", {"zero"}),
+    "delta": ("adjust", {"negative"}),
+    "expected_on_hand": ("set", {"zero", "null"}),  # null: no compare-and-set
+}
+BULK_CASES = [
+    (field, label)
+    for field, (_, valid) in BULK_FIELDS.items()
+    for label in BAD_NUMBERS
+    if label not in valid
+]
+
+
+@pytest.mark.parametrize("field, label", BULK_CASES, ids=[f"{f}-{v}" for f, v in BULK_CASES])
+def test_a_bulk_item_with_a_bad_number_is_listed(setup, field, label):
+    mode = BULK_FIELDS[field][0]
+    item = {"sku": "TEE", "on_hand" if mode == "set" else "delta": 1, field: BAD_NUMBERS[label]}
+
+    response = post(setup, "stock/bulk/", {"mode": mode, "items": [item]})
+
+    [error] = assert_error(response, 400, "invalid")["errors"]
+    assert (error["index"], error["sku"], error["code"]) == (0, "TEE", "invalid")
+    assert error["detail"].startswith(f"{field} must be a"), error
+    assert_nothing_changed()
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"items": [{"sku": "TEE", "on_hand": 1}]}, "mode"),
+        ({"mode": "set", "items": []}, "items"),
+        ({"mode": "set", "items": {"sku": "TEE", "on_hand": 1}}, "items"),
+        ({"mode": "set", "items": [1]}, "items"),
+        ({"mode": "set", "items": [{"sku": "TEE", "on_hand": 1}], "reason": 1}, "reason"),
+        (
+            {"mode": "set", "items": [{"sku": "TEE", "on_hand": 1}], "error_policy": None},
+            "error_policy",
+        ),
+    ],
+)
+def test_a_bad_bulk_job_names_its_field(setup, body, field):
+    response = post(setup, "stock/bulk/", body)
+
+    assert list(assert_error(response, 400, "invalid")["errors"]) == [field]
+    assert_nothing_changed()
