@@ -6,7 +6,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from catalog.models import Product
+from catalog.models import Product, sku_validator
 from inventory_site.api.fields import StrictIntegerField
 from inventory_site.api.schema import ErrorSerializer, ValidationErrorSerializer
 
@@ -265,7 +265,7 @@ def bulk_item_schema(value_field: str, value_schema: dict) -> dict:
     return {
         "type": "object",
         "properties": {
-            "sku": {"type": "string", "minLength": 1, "maxLength": 64},
+            "sku": {"type": "string", "maxLength": 64, "pattern": sku_validator.regex.pattern},
             value_field: value_schema,
             "expected_on_hand": {
                 **count,

@@ -18,6 +18,7 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -28,10 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from catalog.models import Product
-from stock.services import stock_receive
-from stores.models import Role, Store
+from stock.services import bulk_job_submit, stock_receive
+from stores.models import Membership, Role, Store
 from tests.factories import (
-    MembershipFactory,
     ProductFactory,
     StaffFactory,
     StoreFactory,
@@ -59,8 +59,21 @@ MAX_EXAMPLES = 15
 STORES = ["0", "berlin-01", "hamburg-01", "munich-01"]
 PRODUCTS = ["0", "TEE-RED-M", "MUG-BLUE", "CAP-OLD"]
 USERNAMES = ["0", "st-staff", "st-manager", "st-clerk", "st-viewer"]
+# Who holds which role where: the manager manages 0 and berlin-01, is a clerk in
+# hamburg-01, cannot see munich-01.
+MEMBERSHIPS = [
+    ("st-manager", "0", Role.MANAGER),
+    ("st-manager", "berlin-01", Role.MANAGER),
+    ("st-manager", "hamburg-01", Role.CLERK),
+    ("0", "0", Role.CLERK),
+    ("st-clerk", "berlin-01", Role.CLERK),
+    ("st-viewer", "berlin-01", Role.VIEWER),
+]
 UNLIMITED = "1000000/m"
+User = get_user_model()
 TOKEN_LOGIN = "POST /api/v1/auth/token/"
+BULK_JOB = "POST /api/v1/stores/{code}/stock/bulk/"
+JOB_STATUS = "GET /api/v1/jobs/{job_id}/"
 STOCK_CHANGES = {
     "POST /api/v1/stores/{code}/stock/{sku}/receive/",
     "POST /api/v1/stores/{code}/stock/{sku}/adjust/",
@@ -78,8 +91,9 @@ CHECKS = [
 ]
 
 
-def seed() -> dict[str, str]:
-    """Stores, products, stock and a user of every role; returns the API token by role."""
+def seed() -> tuple[dict[str, str], list[str]]:
+    """Stores, products, stock, a user of every role and a bulk job of berlin-01; returns
+    the API token by role, and the job's id."""
     zero, berlin, hamburg, munich = (
         StoreFactory(code=code, name=f"Store {code}") for code in STORES
     )
@@ -93,20 +107,21 @@ def seed() -> dict[str, str]:
     stock_receive(store=munich, product=products[1], quantity=5)
 
     staff = StaffFactory(username="st-staff")
-    manager = UserFactory(username="st-manager")
-    # The manager manages 0 and berlin-01, is a clerk in hamburg-01, cannot see munich-01.
-    for store, role in ((zero, Role.MANAGER), (berlin, Role.MANAGER), (hamburg, Role.CLERK)):
-        MembershipFactory(user=manager, store=store, role=role)
-    MembershipFactory(user=UserFactory(username="0"), store=zero, role=Role.CLERK)
-    MembershipFactory(user=UserFactory(username="st-clerk"), store=berlin, role=Role.CLERK)
-    MembershipFactory(user=UserFactory(username="st-viewer"), store=berlin, role=Role.VIEWER)
-    return {
+    for username in sorted({username for username, _, _ in MEMBERSHIPS}):
+        UserFactory(username=username)
+    restore_the_seeded_memberships()
+    manager = User.objects.get(username="st-manager")
+    job = bulk_job_submit(
+        store=berlin, mode="set", items=[{"sku": "MUG-BLUE", "on_hand": 7}], actor=manager
+    )
+    tokens = {
         "staff": Token.objects.create(user=staff).key,
         "manager": Token.objects.create(user=manager).key,
     }
+    return tokens, [str(job.pk)]
 
 
-def schemathesis_config() -> SchemathesisConfig:
+def schemathesis_config(job_ids: list[str]) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
             "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
@@ -114,6 +129,7 @@ def schemathesis_config() -> SchemathesisConfig:
                 "stores": {"values": STORES},
                 "skus": {"values": PRODUCTS},
                 "usernames": {"values": USERNAMES},
+                "jobs": {"values": job_ids},
             },
             "parameters": {
                 "path.code": {"dictionary": "stores", "probability": 0.9},
@@ -122,6 +138,8 @@ def schemathesis_config() -> SchemathesisConfig:
                 "body.to_store": {"dictionary": "stores", "probability": 0.7},
                 "body.lines[*].sku": {"dictionary": "skus", "probability": 0.7},
                 "body.username": {"dictionary": "usernames", "probability": 0.7},
+                "body.items[*].sku": {"dictionary": "skus", "probability": 0.7},
+                "path.job_id": {"dictionary": "jobs", "probability": 0.9},
             },
         }
     )
@@ -144,9 +162,12 @@ def api_schema(request, live_server, settings):
             "KEY_PREFIX": f"schemathesis-{uuid.uuid4().hex}",
         },
     }
-    token = seed()[request.param]
+    tokens, job_ids = seed()
+    token = tokens[request.param]
     schema = schemathesis.openapi.from_url(
-        f"{live_server.url}/api/v1/schema/?format=json", config=schemathesis_config(), timeout=10
+        f"{live_server.url}/api/v1/schema/?format=json",
+        config=schemathesis_config(job_ids),
+        timeout=10,
     )
     schema.config.update(base_url=live_server.url, headers={"Authorization": f"Token {token}"})
     return schema
@@ -164,6 +185,8 @@ def answers(api_schema):
     assert not refused, f"the token was refused: {counted}"
     changed = {label for label in STOCK_CHANGES if counted.get(label, {}).get(200)}
     assert changed, f"no stock-changing request succeeded: {counted}"
+    assert counted.get(BULK_JOB, {}).get(202), f"no bulk job was accepted: {counted}"
+    assert counted.get(JOB_STATUS, {}).get(200), f"no bulk job was read: {counted}"
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -177,6 +200,8 @@ def test_every_answer_matches_the_schema(case, answers):
     answers.setdefault(sent, Counter())[response.status_code] += 1
     if case.method.upper() == "PATCH" and response.status_code == 200:
         reactivate_the_seeded_objects()
+    if "/members/" in case.operation.path and case.method.upper() in {"POST", "DELETE"}:
+        restore_the_seeded_memberships()
 
 
 def reactivate_the_seeded_objects():
@@ -184,3 +209,15 @@ def reactivate_the_seeded_objects():
     409); bring them back, so that the operations fuzzed after it still reach stock."""
     Store.objects.filter(is_active=False).update(is_active=True)
     Product.objects.filter(is_active=False).exclude(sku=PRODUCTS[-1]).update(is_active=True)
+
+
+def restore_the_seeded_memberships():
+    """A member request may have revoked the manager's role in a store, or changed it
+    (the manager may revoke their own); give the seeded roles back, saving each, so that
+    the lookup cache retires what it holds of the old ones."""
+    for username, code, role in MEMBERSHIPS:
+        Membership.objects.update_or_create(
+            user=User.objects.get(username=username),
+            store=Store.objects.get(code=code),
+            defaults={"role": role},
+        )
