@@ -394,7 +394,9 @@ class BulkJobAcceptedSerializer(serializers.Serializer):
 
 class BulkItemErrorSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The item's position in the request, from 0.")
-    sku = serializers.JSONField(help_text="The item's sku as sent (null if it had none).")
+    sku = serializers.CharField(
+        allow_null=True, help_text="The item's sku (null if it sent none, or no string)."
+    )
     detail = serializers.CharField()
     code = serializers.CharField(
         help_text="invalid, not_found, product_inactive, duplicate_sku (the request is "
