@@ -4,9 +4,10 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+# "bulk" is no SKU: /stores/{code}/stock/bulk/ is the bulk endpoint, not a level.
 sku_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-    "Use letters, digits, '.', '_' and '-', starting with a letter or digit.",
+    r"^(?!bulk$)[A-Za-z0-9][A-Za-z0-9._-]*$",
+    "Use letters, digits, '.', '_' and '-', starting with a letter or digit ('bulk' is reserved).",
 )
 
 

@@ -81,3 +81,12 @@ class StoreInactive(StockError):
     def __init__(self, code: str):
         self.store_code = code
         super().__init__(f"Store {code} is deactivated; its stock cannot change.")
+
+
+class BulkRejected(InvalidStockOperation):
+    """Bulk items that fail before any lock is taken; nothing was queued or applied.
+    ``errors`` lists each as ``{"index", "sku", "detail", "code"}``."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} of the items cannot be applied; nothing was queued.")

@@ -32,6 +32,12 @@ def test_a_sku_must_be_safe_in_a_url(sku):
         Product._meta.get_field("sku").run_validators(sku)
 
 
+def test_bulk_is_no_sku_as_it_names_the_bulk_endpoint_in_a_stores_stock():
+    with pytest.raises(ValidationError):
+        Product._meta.get_field("sku").run_validators("bulk")
+    Product._meta.get_field("sku").run_validators("bulk-1")
+
+
 @pytest.mark.django_db
 def test_a_product_with_stock_history_cannot_be_deleted():
     product = ProductFactory()

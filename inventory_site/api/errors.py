@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from stock.exceptions import (
+    BulkRejected,
     InsufficientStock,
     InvalidStockOperation,
     ProductInactive,
@@ -95,11 +96,10 @@ def error_body(exc, data) -> dict:
 
 def domain_error_response(exc: StockError) -> Response:
     body = {"detail": exc.detail, "code": exc.code}
-    if isinstance(exc, InvalidStockOperation):
-        # A refusal of many items (a bulk job's, API.md "Bulk") lists each bad one as
-        # {"index", "sku", "detail", "code"}; any other names no field.
-        items = getattr(exc, "errors", None)
-        body["errors"] = items if items else {"non_field_errors": [exc.detail]}
+    if isinstance(exc, BulkRejected):  # API.md "Bulk": each bad item, listed
+        body["errors"] = exc.errors
+    elif isinstance(exc, InvalidStockOperation):
+        body["errors"] = {"non_field_errors": [exc.detail]}
     if isinstance(exc, InsufficientStock):
         body["shortages"] = [asdict(shortage) for shortage in exc.shortages]
         if len(exc.shortages) == 1:

@@ -30,7 +30,7 @@ from catalog.models import Product
 from inventory_site.cache_outage import CircuitOpen, broker_circuit
 from stores.models import Store
 
-from ..exceptions import InvalidStockOperation, StoreInactive
+from ..exceptions import BulkRejected, InvalidStockOperation, StoreInactive
 from ..metrics import counted
 from ..models import (
     AdjustmentReason,
@@ -75,20 +75,6 @@ class BulkResult:
     applied: int = 0
     unchanged: int = 0
     errors: list[dict] = field(default_factory=list)
-
-
-class BulkRejected(InvalidStockOperation):
-    """Items that fail before any lock is taken; nothing was queued or applied."""
-
-    code = "invalid"
-
-    def __init__(self, errors: list[dict]):
-        self.errors = errors
-        super().__init__(
-            f"{len(errors)} of the items cannot be applied; nothing was queued."
-            if errors
-            else "Nothing to apply."
-        )
 
 
 def item_error(index: int, sku, detail: str, code: str = "invalid") -> dict:
