@@ -106,9 +106,11 @@ def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> lis
         for item in items
     ]
     skus = {item["sku"] for item, problem in zip(items, problems, strict=True) if not problem}
-    products = {
-        product.sku: product
-        for product in Product.objects.filter(sku__in=skus).only("id", "sku", "is_active")
+    products = {  # sku -> (id, is_active); no model instance per SKU
+        sku: (product_id, is_active)
+        for sku, product_id, is_active in Product.objects.filter(sku__in=skus).values_list(
+            "sku", "id", "is_active"
+        )
     }
     checked, errors, seen = [], [], {}
     for index, (item, problem) in enumerate(zip(items, problems, strict=True)):
@@ -119,7 +121,7 @@ def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> lis
             errors.append(item_error(index, sku, problem))
         elif product is None:
             errors.append(item_error(index, sku, f"Unknown SKU {sku!r}.", "not_found"))
-        elif not product.is_active:
+        elif not product[1]:
             errors.append(
                 item_error(index, sku, f"Product {sku} is deactivated.", "product_inactive")
             )
@@ -133,7 +135,7 @@ def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> lis
                 BulkItem(
                     index=index,
                     store_id=store.pk,
-                    product_id=product.pk,
+                    product_id=product[0],
                     sku=sku,
                     value=item[value_field],
                     expected_on_hand=item.get("expected_on_hand"),
