@@ -9,7 +9,7 @@ Two ways in, one way of applying:
   caller's transaction, all items or none.
 
 A batch of up to ``BULK_BATCH_SIZE`` items is ONE statement on PostgreSQL
-(``sql.bulk_change_statement``): it locks the batch's levels in primary-key order,
+(``sql.apply_bulk_batch``): it locks the batch's levels in primary-key order,
 applies the guards and the ``expected_on_hand`` compare-and-set in SQL, updates the
 levels, and writes their movements and audit outbox entries with an INSERT ... SELECT
 each. Items are applied in stock level id order, so batches lock in the same order as
