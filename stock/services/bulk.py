@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ from catalog.models import Product
 from inventory_site.cache_outage import CircuitOpen, broker_circuit
 from stores.models import Store
 
-from ..exceptions import BulkRejected, InvalidStockOperation, StoreInactive
+from ..exceptions import BulkRejected, InvalidStockOperation, ProductInactive, StoreInactive
 from ..metrics import counted
 from ..models import (
     AdjustmentReason,
@@ -149,9 +149,10 @@ def bulk_check(*, store: Store, mode: str, items: list, reason: str = "") -> lis
 def _item_problem(item: dict, mode: str, value_field: str, reason: str) -> str | None:
     unknown = set(item) - {"sku", value_field, "expected_on_hand"}
     if unknown:
-        return f"Unknown field(s) for a {mode} item: {', '.join(sorted(map(str, unknown)))}."
+        names = ", ".join(sorted(ascii(name)[1:-1] for name in unknown))  # escaped: no 500
+        return f"Unknown field(s) for a {mode} item: {names}."
     sku = item.get("sku")
-    if not isinstance(sku, str) or not 0 < len(sku) <= SKU_LENGTH or "\x00" in sku:
+    if not isinstance(sku, str) or not 0 < len(sku) <= SKU_LENGTH or not _storable(sku):
         return f"sku must be a string of 1 to {SKU_LENGTH} characters, without NUL."
     value = item.get(value_field)
     if mode == BulkMode.SET:
@@ -166,6 +167,15 @@ def _item_problem(item: dict, mode: str, value_field: str, reason: str) -> str |
     if expected is not None and (not is_int(expected) or not 0 <= expected <= MAX_QUANTITY):
         return "expected_on_hand must be a whole number from 0 to 1,000,000."
     return None
+
+
+def _storable(text: str) -> bool:
+    """Text a database can take: no NUL, no lone surrogate (not encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def bulk_reason(mode: str, reason: str) -> str:
@@ -223,15 +233,19 @@ def bulk_job_submit(
 
 
 def _queue(job_id) -> None:
+    """Ask a worker to apply the job. In the embedded mode (eager Celery) it runs here
+    and now; a failure there fails the job (``bulk_job_run``), never the request."""
     from ..tasks import apply_bulk_job
 
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        bulk_job_run(job_id)
+        return
     try:
         with broker_circuit:
             apply_bulk_job.delay(str(job_id))
     except CircuitOpen:
         pass  # the sweep applies it once the broker is back
     except Exception as error:  # noqa: BLE001 - the job is stored; the sweep finds it
-        broker_circuit.failed()
         logger.warning("bulk job %s not queued (%s); the sweep will apply it", job_id, error)
 
 
@@ -244,42 +258,95 @@ def bulk_job_run(job_id) -> BulkJob | None:
     committed one. ``reject_all``: every batch in one transaction, rolled back if any
     item fails (then only the job's failure is committed); a worker killed meanwhile
     leaves nothing applied.
+
+    A run that raises fails the job, listing every item it had not applied
+    (``job_failed``), so a job that cannot succeed is not retried forever; except when
+    the database connection is lost under a real worker (OperationalError), which the
+    sweep resumes from the last committed batch.
     """
-    with transaction.atomic():
-        job = _lock_unfinished(job_id)
-        if job is None:
-            return None
-        job.status = BulkJobStatus.RUNNING
-        job.started_at = job.started_at or timezone.now()
-        job.heartbeat_at = timezone.now()
-        job.save(update_fields=["status", "started_at", "heartbeat_at"])
-    items = _job_items(job)
-    ensure_stock_levels_by_ids((item.store_id, item.product_id) for item in items)
-    ordered = _in_level_order(items)
-    actor = job.created_by
-    if job.error_policy == BulkErrorPolicy.REJECT_ALL:
-        return _run_all_or_nothing(job.pk, ordered, actor)
-    subjects = _Subjects(ordered)
-    while True:
+    run = _Run(job_id)
+    try:
+        return run.apply()
+    except (OperationalError, InterfaceError):
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        logger.exception("bulk job %s failed", job_id)
+        return run.give_up()
+    except Exception:
+        logger.exception("bulk job %s failed", job_id)
+        return run.give_up()
+
+
+class _Run:
+    """One attempt at a job, remembering what it has read for ``give_up``."""
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self.ordered: list[_LevelItem] | None = None
+
+    def apply(self) -> BulkJob | None:
         with transaction.atomic():
-            job = _lock_unfinished(job_id)
+            job = _lock_unfinished(self.job_id)
             if job is None:
                 return None
-            batch = ordered[job.processed : job.processed + settings.BULK_BATCH_SIZE]
-            result = _apply_batches(job, batch, actor, subjects)
-            _record_progress(job, len(batch), result)
-            if job.status != BulkJobStatus.RUNNING:
-                return job
+            job.status = BulkJobStatus.RUNNING
+            job.started_at = job.started_at or timezone.now()
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["status", "started_at", "heartbeat_at"])
+        items = _job_items(job)
+        subjects = _Subjects(items)
+        ensure_stock_levels_by_ids(
+            (item.store_id, item.product_id) for item in items if not subjects.refusal(item)
+        )
+        self.ordered = ordered = _in_level_order(items)
+        actor = job.created_by
+        if job.error_policy == BulkErrorPolicy.REJECT_ALL:
+            return _run_all_or_nothing(job.pk, ordered, actor, subjects)
+        while True:
+            with transaction.atomic():
+                job = _lock_unfinished(self.job_id)
+                if job is None:
+                    return None
+                batch = ordered[job.processed : job.processed + settings.BULK_BATCH_SIZE]
+                result = _apply_batches(job, batch, actor, subjects)
+                _record_progress(job, len(batch), result)
+                if job.status != BulkJobStatus.RUNNING:
+                    return job
+
+    def give_up(self) -> BulkJob | None:
+        """Fail the job: every item not applied yet is listed as ``job_failed``."""
+        if not connection.in_atomic_block and not connection.is_usable():
+            connection.close()  # lost with the error; the next query reconnects
+        with transaction.atomic():
+            job = _lock_unfinished(self.job_id)
+            if job is None:
+                return None
+            if job.error_policy == BulkErrorPolicy.REJECT_ALL:
+                job.applied = 0
+            left = (
+                self.ordered[job.processed :]
+                if self.ordered is not None and job.error_policy == BulkErrorPolicy.SKIP_FAILED
+                else _job_items(job)
+            )
+            detail = "The job stopped before this item could be applied; it was not applied."
+            job.processed = job.total
+            _record_progress(
+                job,
+                0,
+                BulkResult(errors=[item_error(i.index, i.sku, detail, "job_failed") for i in left]),
+                failed=True,
+            )
+            return job
 
 
-def _run_all_or_nothing(job_id, ordered: list[BulkItem], actor) -> BulkJob | None:
+def _run_all_or_nothing(job_id, ordered: list[BulkItem], actor, subjects) -> BulkJob | None:
     with transaction.atomic():
         job = _lock_unfinished(job_id)
         if job is None:
             return None
         try:
             with transaction.atomic():
-                result = _apply_batches(job, ordered, actor, _Subjects(ordered))
+                result = _apply_batches(job, ordered, actor, subjects)
                 if result.errors:
                     raise _RollBack
         except _RollBack:
@@ -304,7 +371,7 @@ def _lock_unfinished(job_id) -> BulkJob | None:
 
 
 def _job_items(job: BulkJob) -> list[BulkItem]:
-    job.items = BulkJob.objects.values_list("items", flat=True).get(pk=job.pk)
+    items = BulkJob.objects.values_list("items", flat=True).get(pk=job.pk)
     return [
         BulkItem(
             index=index,
@@ -314,7 +381,7 @@ def _job_items(job: BulkJob) -> list[BulkItem]:
             value=item["value"],
             expected_on_hand=item.get("expected"),
         )
-        for index, item in enumerate(job.items)
+        for index, item in enumerate(items)
     ]
 
 
@@ -340,7 +407,7 @@ def _apply_batches(job: BulkJob, items: list[BulkItem], actor, subjects) -> Bulk
     )
 
 
-def _record_progress(job: BulkJob, handled: int, result: BulkResult) -> None:
+def _record_progress(job: BulkJob, handled: int, result: BulkResult, failed=False) -> None:
     now = timezone.now()
     job.processed += handled
     job.applied += result.applied + result.unchanged
@@ -349,8 +416,8 @@ def _record_progress(job: BulkJob, handled: int, result: BulkResult) -> None:
     job.heartbeat_at = now
     if job.processed >= job.total:
         job.processed = job.total
-        failed_all = job.error_policy == BulkErrorPolicy.REJECT_ALL and job.failed
-        job.status = BulkJobStatus.FAILED if failed_all else BulkJobStatus.DONE
+        failed = failed or (job.error_policy == BulkErrorPolicy.REJECT_ALL and job.failed)
+        job.status = BulkJobStatus.FAILED if failed else BulkJobStatus.DONE
         job.finished_at = now
     job.save(
         update_fields=[
@@ -374,7 +441,11 @@ def bulk_jobs_resume() -> int:
         .values_list("pk", flat=True)
     )
     for job_id in job_ids:
-        bulk_job_run(job_id)
+        try:
+            bulk_job_run(job_id)
+        except DatabaseError:  # the database is gone for now: the next sweep tries again
+            logger.exception("bulk job %s not resumed", job_id)
+            break
     return len(job_ids)
 
 
@@ -400,7 +471,10 @@ def stock_apply_bulk(
     stores = Store.objects.filter(pk__in={item.store_id for item in items})
     for store in stores:
         refuse_inactive(store, [])
-    ensure_stock_levels_by_ids((item.store_id, item.product_id) for item in items)
+    subjects = _Subjects(items)
+    ensure_stock_levels_by_ids(
+        (item.store_id, item.product_id) for item in items if not subjects.refusal(item)
+    )
     try:
         with transaction.atomic():
             result = apply_in_batches(
@@ -410,6 +484,7 @@ def stock_apply_bulk(
                 reference=reference,
                 actor=actor,
                 record_unchanged=record_unchanged,
+                subjects=subjects,
             )
             if result.errors:
                 raise _RollBack
@@ -423,13 +498,20 @@ def apply_in_batches(
     items: list[BulkItem], *, mode, reason, reference, actor, record_unchanged, subjects=None
 ) -> BulkResult:
     """Apply ``items`` (in level order, each level once) in batches of
-    ``BULK_BATCH_SIZE``; each batch's committed levels are announced after commit."""
+    ``BULK_BATCH_SIZE``; each batch's committed levels are announced after commit. An
+    item whose product was deleted or deactivated since it was checked fails
+    (``not_found``, ``product_inactive``) without reaching the database."""
     result = BulkResult()
     kind = KINDS[BulkMode(mode)]
     subjects = subjects or _Subjects(items)
     size = settings.BULK_BATCH_SIZE
     for start in range(0, len(items), size):
-        batch = items[start : start + size]
+        batch = []
+        for item in items[start : start + size]:
+            if refusal := subjects.refusal(item):
+                result.errors.append(refusal)
+            else:
+                batch.append(item)
         outcomes = apply_bulk_batch(
             [(item.level_id, item.value, item.expected_on_hand, item.expected_version)
              for item in batch],
@@ -456,11 +538,12 @@ def apply_in_batches(
 
 def _in_level_order(items: Iterable[BulkItem]) -> list["_LevelItem"]:
     """``items`` with their stock level ids, in level id order: the order every
-    multi-row change locks in. Precondition: their levels exist."""
+    multi-row change locks in. An item without a level (its product is gone) comes
+    first, with level id 0; ``apply_in_batches`` refuses it."""
     items = list(items)
     ids = stock_level_ids((item.store_id, item.product_id) for item in items)
     return sorted(
-        (_LevelItem(**item.__dict__, level_id=ids[(item.store_id, item.product_id)])
+        (_LevelItem(**item.__dict__, level_id=ids.get((item.store_id, item.product_id), 0))
          for item in items),
         key=lambda item: item.level_id,
     )  # fmt: skip
@@ -472,8 +555,9 @@ class _LevelItem(BulkItem):
 
 
 class _Subjects:
-    """The stores and products ``stock_changed`` receivers read of a level (code, SKU,
-    name), loaded once for all the items (one query each), not per batch."""
+    """The stores and products of the items as they are now, loaded once (one query
+    each), not per batch: what ``stock_changed`` receivers read of a level (code, SKU,
+    name), and whether each product still exists and is active."""
 
     def __init__(self, items: list[BulkItem]):
         self.stores = Store.objects.in_bulk({item.store_id for item in items})
@@ -481,10 +565,24 @@ class _Subjects:
         ids, param = id_rows(sorted({item.product_id for item in items}))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, sku, name FROM {table} WHERE id IN (SELECT id FROM {ids} AS wanted)",
+                f"SELECT id, sku, name, is_active FROM {table} "
+                f"WHERE id IN (SELECT id FROM {ids} AS wanted)",
                 [param],
             )
-            self.products = {row[0]: Product(id=row[0], sku=row[1], name=row[2]) for row in cursor}
+            self.products = {
+                row[0]: Product(id=row[0], sku=row[1], name=row[2], is_active=row[3])
+                for row in cursor
+            }
+
+    def refusal(self, item: BulkItem) -> dict | None:
+        product = self.products.get(item.product_id)
+        if product is None:
+            return item_error(item.index, item.sku, f"Product {item.sku} no longer exists.",
+                              "not_found")  # fmt: skip
+        if not product.is_active:
+            inactive = ProductInactive(item.sku)
+            return item_error(item.index, item.sku, inactive.detail, inactive.code)
+        return None
 
     def attach(self, levels: list[StockLevel]) -> list[StockLevel]:
         for level in levels:

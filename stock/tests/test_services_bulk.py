@@ -171,3 +171,85 @@ def test_a_batch_is_one_statement_whatever_its_size(store, products, settings):
     changing = [q["sql"] for q in queries if 'UPDATE "stock_stocklevel"' in q["sql"]]
     assert len(changing) == 1
     assert "FOR UPDATE" in changing[0] and 'INSERT INTO "audit_outbox"' in changing[0]
+
+
+# --- What changes between the request and the worker ----------------------------------
+
+
+def test_a_product_deactivated_or_deleted_after_the_request_fails_its_item(store, products):
+    job = bulk_job_submit(
+        store=store,
+        mode="set",
+        error_policy="skip_failed",
+        items=[{"sku": p.sku, "on_hand": 4} for p in products[:3]],
+    )
+    products[0].is_active = False
+    products[0].save()
+    products[1].delete()  # never stocked, so it may go
+
+    bulk_job_run(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.applied, job.failed) == (BulkJobStatus.DONE, 1, 2)
+    assert [(e["index"], e["code"]) for e in job.errors] == [
+        (0, "product_inactive"), (1, "not_found")
+    ]  # fmt: skip
+    assert level_of(store, products[2]).on_hand == 4
+    assert not StockLevel.objects.filter(product=products[0]).exists()
+
+
+def test_a_store_deactivated_after_the_request_fails_every_item(store, products):
+    job = bulk_job_submit(store=store, mode="set", items=[{"sku": products[0].sku, "on_hand": 4}])
+    store.is_active = False
+    store.save()
+
+    bulk_job_run(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.failed, job.errors[0]["code"]) == ("failed", 1, "store_inactive")
+    assert level_of(store, products[0]).on_hand == 0
+
+
+def test_a_run_that_raises_fails_the_job_naming_every_item_it_left(store, products, monkeypatch):
+    """A job that cannot be applied ends ``failed`` instead of waiting for a retry that
+    would fail the same way; the next job is not held up by it."""
+    from stock.services import bulk
+
+    settings_batch = 5
+    monkeypatch.setattr("django.conf.settings.BULK_BATCH_SIZE", settings_batch)
+    calls = []
+    real = bulk.apply_bulk_batch
+
+    def second_batch_raises(rows, **options):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise ValueError("cannot apply")
+        return real(rows, **options)
+
+    monkeypatch.setattr(bulk, "apply_bulk_batch", second_batch_raises)
+    job = bulk_job_submit(store=store, mode="set", error_policy="skip_failed",
+                          items=[{"sku": p.sku, "on_hand": 2} for p in products])  # fmt: skip
+
+    assert bulk_job_run(job.pk).status == BulkJobStatus.FAILED
+
+    job.refresh_from_db()
+    assert (job.processed, job.applied, job.failed) == (12, 5, 7)
+    assert {e["code"] for e in job.errors} == {"job_failed"}
+    assert sorted(e["index"] for e in job.errors) == sorted(
+        set(range(12)) - {i for i, p in enumerate(products) if level_of(store, p).on_hand == 2}
+    )
+    monkeypatch.setattr(bulk, "apply_bulk_batch", real)
+    assert submit(store, "adjust", [{"sku": products[0].sku, "delta": 1}]).status == "done"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"sku": "\ud800", "on_hand": 1}, {"sku": "TEE", "on_hand": 1, "\ud800": 2}],
+    ids=["lone surrogate in the sku", "lone surrogate in a field name"],
+)
+def test_text_no_database_can_store_is_a_listed_bad_item(store, item):
+    with pytest.raises(BulkRejected) as rejected:
+        bulk_job_submit(store=store, mode="set", items=[item])
+    [error] = rejected.value.errors
+    assert error["code"] == "invalid"
+    error["detail"].encode("utf-8")  # the answer itself can be sent
