@@ -1,7 +1,10 @@
 """Bulk jobs racing buyers, checkouts and transfers on PostgreSQL (threads, each on its
 own connection): no deadlock, no oversell, and every item's outcome is exact."""
 
+import threading
+
 import pytest
+from django.db import connection, connections, transaction
 from django.db.models import Sum
 
 from stock.exceptions import InsufficientStock
@@ -18,6 +21,7 @@ from stock.services import (
 )
 from tests.concurrency import run_together
 from tests.factories import ProductFactory, StoreFactory
+from tests.processes import wait_until
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -113,3 +117,86 @@ def test_bulk_adjustments_racing_sales_checkouts_and_transfers_never_deadlock_or
     on_hand = levels.aggregate(total=Sum("on_hand"))["total"]
     assert on_hand == PRODUCTS * UNITS - sold - moved - damaged
     assert levels.aggregate(total=Sum("reserved"))["total"] == held
+
+
+def sessions_waiting_for_a_lock() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize(
+    "case, items, expected",
+    [
+        ("adjust on the writer's value", [{"delta": -3}], (6, 0, None)),
+        ("compare-and-set against it", [{"on_hand": 20, "expected_on_hand": 10}],
+         (9, 0, "version_mismatch")),
+        ("count below its new hold", [{"on_hand": 5}], (10, 8, "insufficient_stock")),
+    ],
+)  # fmt: skip
+def test_a_write_committed_between_the_batchs_snapshot_and_its_lock_is_built_on(
+    store, case, items, expected
+):
+    """A writer holds the level when the batch statement starts and commits while the
+    statement waits for its lock: the statement's guards and compare-and-set see the
+    committed row (READ COMMITTED re-reads it once locked), not its snapshot's."""
+    product = ProductFactory(sku="RACE-CTE")
+    stock_receive(store=store, product=product, quantity=10)
+    mode = "adjust" if "delta" in items[0] else "set"
+    job = bulk_job_submit(
+        store=store, mode=mode, items=[{"sku": product.sku, **item} for item in items]
+    )
+    writer_may_start, writer_holds, writer_may_commit = (threading.Event() for _ in range(3))
+
+    def writer():
+        try:
+            assert writer_may_start.wait(20)
+            with transaction.atomic():
+                if "hold" in case:
+                    reservation_create(store=store, lines=[StockLine(product, 8)])
+                else:
+                    stock_purchase(store=store, product=product, quantity=1)
+                writer_holds.set()
+                writer_may_commit.wait(20)
+        finally:
+            connections.close_all()
+
+    def start_the_writer_first(execute, sql, params, many, context):
+        if "unnest(" in sql and "FOR UPDATE" in sql:
+            writer_may_start.set()
+            assert writer_holds.wait(20)
+        return execute(sql, params, many, context)
+
+    outcome = {}
+
+    def worker():
+        try:
+            with connection.execute_wrapper(start_the_writer_first):
+                outcome["job"] = bulk_job_run(job.pk)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=worker)]
+    for thread in threads:
+        thread.start()
+    assert wait_until(
+        lambda: any("unnest(" in query for query in sessions_waiting_for_a_lock()),
+        timeout=10,
+        interval=0.05,
+    )
+    writer_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert "error" not in outcome
+    job.refresh_from_db()
+    level = StockLevel.objects.get(store=store, product=product)
+    on_hand, reserved, code = expected
+    assert (level.on_hand, level.reserved) == (on_hand, reserved)
+    assert [error["code"] for error in job.errors] == ([code] if code else [])
+    assert not stock_levels_with_ledger_drift().exists()

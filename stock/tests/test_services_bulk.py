@@ -147,7 +147,7 @@ def test_skip_failed_applies_the_rest_and_lists_the_failures(store, products):
         assert_level_matches_ledger(store, product)
 
 
-def test_progress_is_committed_batch_by_batch(store, products, settings):
+def test_progress_counts_every_item_across_batches(store, products, settings):
     settings.BULK_BATCH_SIZE = 5
     job = submit(store, "set", [{"sku": p.sku, "on_hand": 1} for p in products],
                  error_policy="skip_failed")  # fmt: skip
