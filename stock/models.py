@@ -314,6 +314,10 @@ class BulkJob(models.Model):
     applied = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Where the request came from: the worker records its audit events with them, as
+    # the single-item endpoints do.
+    origin_ip = models.GenericIPAddressField(null=True, blank=True)
+    origin_request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -26,6 +26,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.context import current_origin, origin
 from catalog.models import Product
 from inventory_site.cache_outage import CircuitOpen, broker_circuit
 from stores.models import Store
@@ -227,6 +228,8 @@ def bulk_job_submit(
             for item in checked
         ],  # fmt: skip
         total=len(checked),
+        origin_ip=current_origin().ip,
+        origin_request_id=current_origin().request_id,
     )
     transaction.on_commit(lambda: _queue(job.pk), robust=True)
     return job
@@ -293,6 +296,10 @@ class _Run:
             job.started_at = job.started_at or timezone.now()
             job.heartbeat_at = timezone.now()
             job.save(update_fields=["status", "started_at", "heartbeat_at"])
+        with origin(ip=job.origin_ip, request_id=job.origin_request_id):
+            return self._apply(job)
+
+    def _apply(self, job: BulkJob) -> BulkJob | None:
         items = _job_items(job)
         subjects = _Subjects(items)
         ensure_stock_levels_by_ids(

@@ -253,3 +253,20 @@ def test_text_no_database_can_store_is_a_listed_bad_item(store, item):
     [error] = rejected.value.errors
     assert error["code"] == "invalid"
     error["detail"].encode("utf-8")  # the answer itself can be sent
+
+
+def test_the_workers_audit_entries_name_the_request_that_submitted_the_job(store, products):
+    """As the single-item endpoints record theirs: the worker runs elsewhere, later."""
+    from audit.context import origin
+
+    before = AuditOutboxEntry.objects.count()
+    with origin(ip="203.0.113.9", request_id="bulk-request-1"):
+        job = bulk_job_submit(
+            store=store, mode="set", items=[{"sku": products[0].sku, "on_hand": 3}]
+        )
+    bulk_job_run(job.pk)
+
+    [entry] = AuditOutboxEntry.objects.order_by("pk")[before:]
+    assert (entry.action, entry.ip, entry.request_id) == (
+        "stock.set", "203.0.113.9", "bulk-request-1"
+    )  # fmt: skip
