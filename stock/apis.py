@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from catalog.apis import product_or_404
 from catalog.selectors import known_product_id
+from inventory_site.api.pagination import CursorPagination
 from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
 from stores.access import known_store_id, store_for
@@ -296,8 +297,11 @@ class TransferCreateApi(ApiView):
 
 
 class MovementListApi(ApiView):
+    """The store's ledger, newest first, by cursor (``CursorPagination``: no count)."""
+
     serializer_class = MovementSerializer
     filterset_class = MovementFilter
+    pagination_class = CursorPagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
