@@ -1,6 +1,8 @@
 """Read queries for stock levels and the ledger."""
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 
 from catalog.models import Product
@@ -124,26 +126,50 @@ def reservations_of_store(store: Store) -> QuerySet[Reservation]:
     )
 
 
-def low_stock_levels_of_store(store: Store) -> QuerySet[StockLevel]:
-    """Levels at or below their reorder point, the furthest below it first."""
-    return (
-        stock_levels_of_store(store)
-        .filter(LOW_STOCK)
-        .order_by(F("available") - F("reorder_point"), "product__sku")
+def low_stock_levels_of_store(store: Store) -> list[StockLevel]:
+    """Levels at or below their reorder point, the furthest below it first (then by
+    SKU). Read in the order of the store's index and sorted here: the database would
+    sort the same few rows, and an index to spare it would have to cover ``available``,
+    which every sale changes (no update of a level could then be a HOT update)."""
+    levels = StockLevel.objects.filter(LOW_STOCK, store=store).select_related("store", "product")
+    return sorted(
+        levels.order_by(),
+        key=lambda level: (level.available - level.reorder_point, level.product.sku),
     )
 
 
 def recent_movements_by_product(store: Store, products, *, per_product: int) -> dict:
     """The latest ``per_product`` movements of each of ``products`` in ``store``, newest
-    first, in one query: {product id: [Movement, ...]}."""
-    ranked = (
-        Movement.objects.filter(store=store, product__in=products)
-        .annotate(rank=Window(RowNumber(), partition_by=[F("product_id")], order_by=F("id").desc()))
-        .filter(rank__lte=per_product)
-        .select_related("actor")
-        .order_by("product_id", "-id")
-    )
+    first, in one query: {product id: [Movement, ...]}.
+
+    On PostgreSQL each level's are read through the index (store, product, -id), at most
+    ``per_product`` rows per level however long its history (a LATERAL join); SQLite,
+    which has no LATERAL, ranks the levels' movements with a window function."""
+    product_ids = [getattr(product, "pk", product) for product in products]
+    if not product_ids:
+        return {}
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Movement._meta.db_table)
+        latest = RawSQL(
+            "SELECT latest.id FROM unnest(%s::bigint[]) AS level (product_id)"
+            " CROSS JOIN LATERAL ("
+            f"  SELECT id FROM {table} WHERE store_id = %s AND product_id = level.product_id"
+            "   ORDER BY id DESC LIMIT %s"
+            " ) AS latest",
+            [product_ids, store.pk, per_product],
+        )
+        movements = Movement.objects.filter(pk__in=latest).order_by()
+    else:
+        movements = (
+            Movement.objects.filter(store=store, product__in=product_ids)
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("product_id")], order_by=F("id").desc())
+            )
+            .filter(rank__lte=per_product)
+        )
     recent: dict[int, list[Movement]] = {}
-    for movement in ranked:
+    for movement in sorted(
+        movements.select_related("actor"), key=lambda row: (row.product_id, -row.pk)
+    ):
         recent.setdefault(movement.product_id, []).append(movement)
     return recent
