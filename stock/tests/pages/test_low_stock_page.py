@@ -184,9 +184,10 @@ def test_the_page_lists_nothing_for_a_store_without_stock(manager):
 # --- Queries ------------------------------------------------------------------------
 
 # Observed for a manager: session, user, the low levels, their recent movements (one
-# query: at most five rows per level, stock/selectors.py), then the admin sidebar: is the user a member of any store, their user
-# and group permissions. The store and the role in it come from the lookup cache, warm
-# after the first request. A superuser needs no permissions: 4 in all.
+# query: at most five rows per level, stock/selectors.py), then the admin sidebar: is
+# the user a member of any store, their user and group permissions. The store and the
+# role in it come from the lookup cache, warm after the first request. A superuser
+# needs no permissions: 4 in all.
 LOW_STOCK_PAGE_QUERIES = {"manager": 7, "staff": 4}
 
 
