@@ -101,12 +101,16 @@ class EstimatedCountChangeList(ChangeList):
     columns ``sortable_by`` offers only."""
 
     def get_results(self, request):
+        """Always a LIMIT: where Django fetches the whole list because the count said
+        it fits a page (or "Show all"), the rows may have grown since, or the count was
+        an estimate; an estimate never offers "Show all"."""
         super().get_results(request)
         if self.paginator.estimated:
-            # Never all rows at once: there may be more than the estimate says.
             self.can_show_all = False
-            if not self.multi_page:
-                self.result_list = self.queryset[: self.list_per_page]
+        if self.show_all and self.can_show_all:
+            self.result_list = self.queryset[: self.list_max_show_all]
+        elif not self.multi_page:
+            self.result_list = self.queryset[: self.list_per_page]
 
     def get_ordering_field(self, field_name):
         """None (not sorted by) for a column the admin does not offer to sort by, even

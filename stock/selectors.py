@@ -190,8 +190,11 @@ def stock_levels_of_store(store: Store) -> QuerySet[StockLevel]:
 def stock_level_or_zero(store: Store, product: Product) -> StockLevel:
     """The level of ``product`` in ``store``; a product never stocked there reads as an
     unsaved zero level at version 0."""
-    level = StockLevel.objects.filter(store=store, product=product).first()
-    if level is None:
+    try:
+        # get(), not first(): the model's ordering (by store code and SKU) would join
+        # both tables to order the one row.
+        level = StockLevel.objects.get(store=store, product=product)
+    except StockLevel.DoesNotExist:
         return StockLevel(
             store=store,
             product=product,
