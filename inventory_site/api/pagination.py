@@ -30,6 +30,10 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = MAX_PAGE_SIZE
     ordering = None  # the queryset's own, see get_ordering
     invalid_cursor_message = "Invalid cursor: use the next or previous link of a page."
+    cursor_query_description = (
+        "Where the page starts: take it from the next or previous link of a page, as "
+        "it is. Without it, the first page."
+    )
 
     def get_ordering(self, request, queryset, view):
         ordering = tuple(queryset.query.order_by)
@@ -41,6 +45,15 @@ class CursorPagination(pagination.CursorPagination):
             f"{type(view).__name__}: a cursor-paginated list must be ordered by one unique "
             f"integer column, not {ordering!r}."
         )
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["description"] = (
+            "One page, and links to the next and the previous (null at either end). The "
+            "list is not counted: there is no count field, so a page costs the same "
+            "however long the list."
+        )
+        return paginated
 
     def decode_cursor(self, request):
         try:

@@ -249,3 +249,18 @@ def test_the_schema_documents_the_stock_list_parameters(client, db):
         "sku", "-sku", "on_hand", "-on_hand", "available", "-available",
         "reorder_point", "-reorder_point", "updated_at", "-updated_at",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stores/{code}/movements/", "/api/v1/audit/"])
+def test_the_schema_documents_the_cursor_paginated_lists_without_a_count(client, db, path):
+    schema = yaml.safe_load(client.get("/api/v1/schema/").content)
+    operation = schema["paths"][path]["get"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
+
+    assert set(page["properties"]) == {"next", "previous", "results"}
+    assert "there is no count field" in page["description"]
+    parameters = {parameter["name"] for parameter in operation["parameters"]}
+    assert {"cursor", "page_size"} <= parameters
+    assert "page" not in parameters
+    assert "400" in operation["responses"]
