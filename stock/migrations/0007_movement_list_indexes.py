@@ -16,7 +16,7 @@ from inventory_site.vendor_sql import AddIndexConcurrently
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("stock", "0005_idempotency_record_etag")]
+    dependencies = [("stock", "0006_bulk_job")]
 
     operations = [
         AddIndexConcurrently(
