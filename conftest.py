@@ -218,7 +218,8 @@ class ReadPlan:
 def read_plans():
     """``with read_plans() as plans:`` runs the block, then has PostgreSQL plan again
     each SELECT it sent that reads a large table (``LARGE_TABLES``), with sequential
-    scans and sorts priced out (``enable_seqscan``, ``enable_sort`` off): the planner
+    scans and sorts priced out (``enable_seqscan``, ``enable_sort`` and
+    ``enable_incremental_sort`` off): the planner
     then chooses one only where no index can serve, so a plan with one shows an index
     missing even on a test's few rows. ``plans`` holds a ``ReadPlan`` per statement."""
     from django.db import transaction
@@ -244,7 +245,10 @@ def read_plans():
         ]
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
+                cursor.execute(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off;"
+                    " SET LOCAL enable_incremental_sort = off"
+                )
             plans.extend(ReadPlan(sql, query_plan(sql, params)) for sql, params in reads)
             transaction.set_rollback(True)
 

@@ -186,7 +186,7 @@ def test_the_check_finds_a_sort_a_full_read_and_a_subquery_per_row(shop, read_pl
 
     by_store_code, lost, drift = (read.problems() for read in plans)
     assert by_store_code == [
-        "Incremental Sort of ['stock_stocklevel'] by ['stores_store.code', 'catalog_product.sku']"
+        "Sort of ['stock_stocklevel'] by ['stores_store.code', 'catalog_product.sku']"
     ]
     assert lost == ["Seq Scan on stock_movement"]
     assert "SubPlan per row reading ['stock_movement']" in drift
