@@ -57,10 +57,11 @@ class StoreScopedAdmin(admin.ModelAdmin):
         return super().get_sortable_by(request)
 
     def changelist_view(self, request, extra_context=None):
-        """The list, with the scripts of the store filter's search box."""
+        """The list, with the scripts of the store filter's search box where it has one."""
         response = super().changelist_view(request, extra_context)
-        context = getattr(response, "context_data", None)
-        if context and "media" in context:
+        context = getattr(response, "context_data", None) or {}
+        specs = getattr(context.get("cl"), "filter_specs", [])
+        if "media" in context and any(getattr(spec, "searched", False) for spec in specs):
             context["media"] += StoreSearchSelect.filter_media()
         return response
 

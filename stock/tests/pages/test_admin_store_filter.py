@@ -44,6 +44,14 @@ def test_staff_search_every_store_by_code_or_name(staff, berlin, hamburg, munich
     assert found(browser(staff).get(SEARCH, {"term": term})) == codes
 
 
+def test_a_member_of_a_few_stores_gets_links_and_no_search_scripts(manager, hamburg):
+    response = browser(manager).get("/admin/stock/stocklevel/")
+
+    assert "data-store-filter" not in response.text
+    assert "stores/store_filter.js" not in response.text
+    assert '<a href="?store=berlin-01">berlin-01</a>' in response.text
+
+
 def test_a_member_finds_only_their_stores(manager, hamburg):
     client = browser(manager)
 
