@@ -7,6 +7,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from inventory_site.query_plans import LARGE_TABLES
+
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
     "there (run with DATABASE_URL set)"
@@ -150,9 +152,6 @@ def redis_round_trips(monkeypatch):
 
 # --- Query plans --------------------------------------------------------------------
 
-# The tables that grow with the deployment: 5,000,000 levels at 10,000 stores x 500
-# products, a movement per change, an audit event per change.
-LARGE_TABLES = ("stock_stocklevel", "stock_movement", "audit_event")
 SORT_NODES = {"Sort", "Incremental Sort"}
 
 
@@ -221,7 +220,8 @@ def read_plans():
     scans and sorts priced out (``enable_seqscan``, ``enable_sort`` and
     ``enable_incremental_sort`` off): the planner
     then chooses one only where no index can serve, so a plan with one shows an index
-    missing even on a test's few rows. ``plans`` holds a ``ReadPlan`` per statement."""
+    missing even on a test's few rows. A ``SET LOCAL`` the block sent applies to the
+    statements after it, as it did. ``plans`` holds a ``ReadPlan`` per statement."""
     from django.db import transaction
 
     from inventory_site.query_plans import query_plan
@@ -237,19 +237,20 @@ def read_plans():
         plans: list[ReadPlan] = []
         with connection.execute_wrapper(wrapper):
             yield plans
-        reads = [
-            (sql, params)
-            for sql, params in sent
-            if sql.lstrip().upper().startswith(("SELECT", "WITH"))
-            and any(f'"{table}"' in sql or f" {table} " in sql for table in LARGE_TABLES)
-        ]
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off;"
                     " SET LOCAL enable_incremental_sort = off"
                 )
-            plans.extend(ReadPlan(sql, query_plan(sql, params)) for sql, params in reads)
+                for sql, params in sent:
+                    statement = sql.lstrip().upper()
+                    if statement.startswith("SET LOCAL"):  # the block's own plan settings
+                        cursor.execute(sql, params)
+                    elif statement.startswith(("SELECT", "WITH")) and any(
+                        f'"{table}"' in sql for table in LARGE_TABLES
+                    ):
+                        plans.append(ReadPlan(sql, query_plan(sql, params)))
             transaction.set_rollback(True)
 
     return explain

@@ -4,8 +4,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum, Window
-from django.db.models.expressions import RawSQL
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Sum,
+    Window,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, RowNumber
 
 from catalog.models import Product
@@ -256,25 +266,28 @@ def low_stock_levels_in_page_order(store: Store) -> list[StockLevel]:
 
 def recent_movements_by_product(store: Store, products, *, per_product: int) -> dict:
     """The latest ``per_product`` movements of each of ``products`` in ``store``, newest
-    first, in one query: {product id: [Movement, ...]}.
+    first, with their actors: {product id: [Movement, ...]}.
 
     On PostgreSQL each level's are read through the index (store, product, -id), at most
-    ``per_product`` rows per level however long its history (a LATERAL join); SQLite,
-    which has no LATERAL, ranks the levels' movements with a window function."""
+    ``per_product`` rows per level however long its history (a LATERAL join: no plan of
+    it can read more), and their actors in a second query; SQLite, which has no LATERAL,
+    ranks the levels' movements with a window function, in one query."""
     product_ids = [getattr(product, "pk", product) for product in products]
     if not product_ids:
         return {}
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Movement._meta.db_table)
-        latest = RawSQL(
-            "SELECT latest.id FROM unnest(%s::bigint[]) AS level (product_id)"
-            " CROSS JOIN LATERAL ("
-            f"  SELECT id FROM {table} WHERE store_id = %s AND product_id = level.product_id"
-            "   ORDER BY id DESC LIMIT %s"
-            " ) AS latest",
-            [product_ids, store.pk, per_product],
+        movements = list(
+            Movement.objects.raw(
+                "SELECT latest.* FROM unnest(%s::bigint[]) AS level (product_id)"
+                " CROSS JOIN LATERAL ("
+                f"  SELECT * FROM {table} WHERE store_id = %s AND product_id = level.product_id"
+                "   ORDER BY id DESC LIMIT %s"
+                " ) AS latest",
+                [product_ids, store.pk, per_product],
+            )
         )
-        movements = Movement.objects.filter(pk__in=latest).order_by()
+        prefetch_related_objects(movements, "actor")
     else:
         movements = (
             Movement.objects.filter(store=store, product__in=product_ids)
@@ -282,10 +295,9 @@ def recent_movements_by_product(store: Store, products, *, per_product: int) -> 
                 rank=Window(RowNumber(), partition_by=[F("product_id")], order_by=F("id").desc())
             )
             .filter(rank__lte=per_product)
+            .select_related("actor")
         )
     recent: dict[int, list[Movement]] = {}
-    for movement in sorted(
-        movements.select_related("actor"), key=lambda row: (row.product_id, -row.pk)
-    ):
+    for movement in sorted(movements, key=lambda row: (row.product_id, -row.pk)):
         recent.setdefault(movement.product_id, []).append(movement)
     return recent
