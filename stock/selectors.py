@@ -14,7 +14,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Window,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce, RowNumber
 
@@ -99,51 +98,50 @@ def ledger_disagreements() -> Iterator[LedgerDisagreement]:
     ``stock_levels_with_ledger_drift``, ``stock_levels_with_reservation_drift`` and
     ``movements_without_stock_level``, in one pass, for every level at once.
 
-    The movements, the levels and the active reservation lines are read together in
-    (store, product) order, each through its index, and grouped as they stream by (one
-    GROUP BY over their UNION ALL), so 5,000,000 levels take one read of each table and
-    no memory beyond a group; only the groups that disagree leave the database, read
-    through a server-side cursor. Hashing the groups instead would hold millions of
-    them (PostgreSQL estimates far fewer and would choose it: not here).
+    The movements and the levels are read together in (store, product) order, each
+    through its index, and grouped as they stream by (one GROUP BY over their UNION
+    ALL), so 5,000,000 levels take one read of each table and no memory beyond a group;
+    the units active reservations hold (a few rows) are joined to the groups as they
+    pass. Only the groups that disagree leave the database, through a server-side cursor;
+    their store codes and SKUs are read after. Hashing the groups instead would hold
+    millions of them (PostgreSQL estimates far fewer and would choose it: not here).
     """
-    movement, level, line, reservation, store, product = (
+    movement, level, line, reservation = (
         connection.ops.quote_name(model._meta.db_table)
-        for model in (Movement, StockLevel, ReservationLine, Reservation, Store, Product)
+        for model in (Movement, StockLevel, ReservationLine, Reservation)
     )
     no = "CAST(NULL AS BIGINT)"
     sql = f"""
-        SELECT store.code, product.sku, checked.level_id, checked.on_hand, checked.reserved,
-               checked.version, checked.ledger_on_hand, checked.ledger_reserved,
-               checked.ledger_changes, checked.held
+        SELECT checked.store_id, checked.product_id, checked.level_id, checked.on_hand,
+               checked.reserved, checked.version, checked.ledger_on_hand,
+               checked.ledger_reserved, checked.ledger_changes, COALESCE(held.held, 0)
         FROM (
             SELECT store_id, product_id, MAX(level_id) AS level_id, MAX(on_hand) AS on_hand,
                    MAX(reserved) AS reserved, MAX(version) AS version,
                    COALESCE(SUM(delta_on_hand), 0) AS ledger_on_hand,
                    COALESCE(SUM(delta_reserved), 0) AS ledger_reserved,
-                   COUNT(delta_on_hand) AS ledger_changes, COALESCE(SUM(held), 0) AS held
+                   COUNT(delta_on_hand) AS ledger_changes
             FROM (
                 SELECT store_id, product_id, {no} AS level_id, {no} AS on_hand,
-                       {no} AS reserved, {no} AS version, delta_on_hand, delta_reserved,
-                       {no} AS held
+                       {no} AS reserved, {no} AS version, delta_on_hand, delta_reserved
                 FROM {movement}
                 UNION ALL
-                SELECT store_id, product_id, id, on_hand, reserved, version, {no}, {no}, {no}
+                SELECT store_id, product_id, id, on_hand, reserved, version, {no}, {no}
                 FROM {level}
-                UNION ALL
-                SELECT hold.store_id, line.product_id, {no}, {no}, {no}, {no}, {no}, {no},
-                       line.quantity
-                FROM {line} AS line JOIN {reservation} AS hold ON hold.id = line.reservation_id
-                WHERE hold.status = %s
             ) AS grouped
             GROUP BY store_id, product_id
-            HAVING (MAX(level_id) IS NULL AND COUNT(delta_on_hand) > 0)
-                OR MAX(on_hand) <> COALESCE(SUM(delta_on_hand), 0)
-                OR MAX(reserved) <> COALESCE(SUM(delta_reserved), 0)
-                OR MAX(version) <> COUNT(delta_on_hand)
-                OR MAX(reserved) <> COALESCE(SUM(held), 0)
         ) AS checked
-        JOIN {store} AS store ON store.id = checked.store_id
-        JOIN {product} AS product ON product.id = checked.product_id
+        LEFT JOIN (
+            SELECT hold.store_id, line.product_id, SUM(line.quantity) AS held
+            FROM {line} AS line JOIN {reservation} AS hold ON hold.id = line.reservation_id
+            WHERE hold.status = %s
+            GROUP BY hold.store_id, line.product_id
+        ) AS held ON held.store_id = checked.store_id AND held.product_id = checked.product_id
+        WHERE (checked.level_id IS NULL AND checked.ledger_changes > 0)
+           OR checked.on_hand <> checked.ledger_on_hand
+           OR checked.reserved <> checked.ledger_reserved
+           OR checked.version <> checked.ledger_changes
+           OR checked.reserved <> COALESCE(held.held, 0)
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -151,8 +149,11 @@ def ledger_disagreements() -> Iterator[LedgerDisagreement]:
                 cursor.execute("SET LOCAL enable_hashagg = off")
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, [ReservationStatus.ACTIVE])
-            for store_code, sku, *numbers in cursor:
-                yield LedgerDisagreement(store_code, sku, *(_integer(n) for n in numbers))
+            found = [[_integer(number) for number in row] for row in cursor]
+    codes = dict(Store.objects.filter(pk__in={row[0] for row in found}).values_list("pk", "code"))
+    skus = dict(Product.objects.filter(pk__in={row[1] for row in found}).values_list("pk", "sku"))
+    for store_id, product_id, *numbers in found:
+        yield LedgerDisagreement(codes[store_id], skus[product_id], *numbers)
 
 
 def _integer(value) -> int | None:
@@ -268,26 +269,26 @@ def recent_movements_by_product(store: Store, products, *, per_product: int) -> 
     """The latest ``per_product`` movements of each of ``products`` in ``store``, newest
     first, with their actors: {product id: [Movement, ...]}.
 
-    On PostgreSQL each level's are read through the index (store, product, -id), at most
-    ``per_product`` rows per level however long its history (a LATERAL join: no plan of
-    it can read more), and their actors in a second query; SQLite, which has no LATERAL,
-    ranks the levels' movements with a window function, in one query."""
+    On PostgreSQL each level's ids are read through the index (store, product, -id), at
+    most ``per_product`` per level however long its history (a LATERAL join: no plan of
+    it can read more), then those movements with their actors by id; SQLite, which has
+    no LATERAL, ranks the levels' movements with a window function, in one query."""
     product_ids = [getattr(product, "pk", product) for product in products]
     if not product_ids:
         return {}
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Movement._meta.db_table)
-        movements = list(
-            Movement.objects.raw(
-                "SELECT latest.* FROM unnest(%s::bigint[]) AS level (product_id)"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT latest.id FROM unnest(%s::bigint[]) AS level (product_id)"
                 " CROSS JOIN LATERAL ("
-                f"  SELECT * FROM {table} WHERE store_id = %s AND product_id = level.product_id"
+                f"  SELECT id FROM {table} WHERE store_id = %s AND product_id = level.product_id"
                 "   ORDER BY id DESC LIMIT %s"
                 " ) AS latest",
                 [product_ids, store.pk, per_product],
             )
-        )
-        prefetch_related_objects(movements, "actor")
+            latest = [movement_id for (movement_id,) in cursor.fetchall()]
+        movements = Movement.objects.filter(pk__in=latest).select_related("actor").order_by()
     else:
         movements = (
             Movement.objects.filter(store=store, product__in=product_ids)

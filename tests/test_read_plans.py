@@ -15,7 +15,13 @@ from audit.services import audit_relay_pending
 from inventory_site.query_plans import LARGE_TABLES
 from stock.models import Movement, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift
-from stock.services import stock_adjust, stock_purchase, stock_receive, stock_set_reorder_point
+from stock.services import (
+    stock_adjust,
+    stock_purchase,
+    stock_receive,
+    stock_seed_levels,
+    stock_set_reorder_point,
+)
 from stores.models import Role
 from tests.api import api_client
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
@@ -28,7 +34,9 @@ BERLIN = "/api/v1/stores/berlin-01"
 @pytest.fixture
 def shop(db):
     """Two stores with three products each: received, one sold, one adjusted, one low;
-    their audit events relayed."""
+    and, shaped like the large data set, 60 more stores stocking those and 40 other
+    products (2,580 levels, seeded set-based), so that a product's levels are many and a
+    store's few, as at 10,000 stores. The audit events relayed, the tables analyzed."""
     berlin, hamburg = StoreFactory(code="berlin-01"), StoreFactory(code="hamburg-01")
     products = [ProductFactory(sku=sku) for sku in ("TEE", "MUG", "CAP")]
     for store in (berlin, hamburg):
@@ -37,6 +45,10 @@ def shop(db):
         stock_purchase(store=store, product=products[0], quantity=2)
         stock_adjust(store=store, product=products[1], delta=-1, reason="damaged")
         stock_set_reorder_point(store=store, product=products[2], reorder_point=20)
+    stock_seed_levels(
+        stores=[StoreFactory() for _ in range(60)],
+        products=[*products, *(ProductFactory() for _ in range(40))],
+    )
     audit_relay_pending()
     analyze()
     return berlin
@@ -178,7 +190,7 @@ def test_verify_ledger(shop, read_plans, capsys):
     with read_plans() as plans:
         call_command("verify_ledger")
 
-    assert capsys.readouterr().out == "Ledger consistent: 6 stock levels checked.\n"
+    assert capsys.readouterr().out == "Ledger consistent: 2586 stock levels checked.\n"
     assert_served_by_indexes(
         plans,
         main_index=("movement_one_per_version", "movement_level_newest"),

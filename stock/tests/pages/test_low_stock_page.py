@@ -188,8 +188,8 @@ def test_the_page_lists_nothing_for_a_store_without_stock(manager):
 # query: at most five rows per level, stock/selectors.py), then the admin sidebar: is
 # the user a member of any store, their user and group permissions. The store and the
 # role in it come from the lookup cache, warm after the first request. A superuser
-# needs no permissions: 4 in all. On PostgreSQL the movements' actors are read apart
-# (the LATERAL join is raw SQL): one query more.
+# needs no permissions: 4 in all. On PostgreSQL the LATERAL join reads the movements'
+# ids, and a second query the movements with their actors: one query more.
 LOW_STOCK_PAGE_QUERIES = {"manager": 7, "staff": 4}
 
 
