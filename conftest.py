@@ -7,6 +7,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from inventory_site.query_plans import LARGE_TABLES
+
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
     "there (run with DATABASE_URL set)"
@@ -97,3 +99,158 @@ def record_statements():
             yield statements
 
     return record
+
+
+class RedisRoundTrips:
+    """Round trips this thread made to Redis: each is one send of one command, or of a
+    whole pipeline, on a real connection."""
+
+    def __init__(self):
+        self.sent: list[bytes] = []
+
+    def __len__(self):
+        return len(self.sent)
+
+    def commands(self) -> list[str]:
+        """The first command name of each round trip, for assertion messages."""
+        return [packed.split(b"\r\n")[2].decode(errors="replace") for packed in self.sent]
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """Counts the round trips to Redis made by this thread while the test runs
+    (``with redis_round_trips() as trips``), by wrapping redis-py's send (the real send
+    still happens)."""
+    import contextlib
+    import threading
+
+    from redis.connection import AbstractConnection
+
+    real_send = AbstractConnection.send_packed_command
+    active: list[RedisRoundTrips] = []
+    thread = threading.get_ident()
+
+    def counting_send(connection, command, check_health=True):
+        if active and threading.get_ident() == thread:
+            packed = command if isinstance(command, bytes) else b"".join(command)
+            active[-1].sent.append(packed[:200])
+        return real_send(connection, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+
+    @contextlib.contextmanager
+    def counting():
+        trips = RedisRoundTrips()
+        active.append(trips)
+        try:
+            yield trips
+        finally:
+            active.remove(trips)
+
+    return counting
+
+
+# --- Query plans --------------------------------------------------------------------
+
+SORT_NODES = {"Sort", "Incremental Sort"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadPlan:
+    """A statement that read a large table, and PostgreSQL's plan for it."""
+
+    sql: str
+    plan: dict
+
+    def nodes(self, node=None, above=()):
+        """(node, the nodes above it) for every node of the plan."""
+        node = node or self.plan
+        yield node, above
+        for child in node.get("Plans", []):
+            yield from self.nodes(child, (*above, node))
+
+    def reads(self, node) -> set[str]:
+        """The large tables ``node`` and the nodes under it read."""
+        return {
+            inner["Relation Name"]
+            for inner, _ in self.nodes(node)
+            if inner.get("Relation Name") in LARGE_TABLES
+        }
+
+    @property
+    def indexes(self) -> set[str]:
+        return {node["Index Name"] for node, _ in self.nodes() if "Index Name" in node}
+
+    def problems(self, *, whole_tables: bool = False) -> list[str]:
+        """What reads a large table in full or sorts its rows: a sequential scan; an
+        index read from end to end (no index condition, no LIMIT above it), unless
+        ``whole_tables`` (a check of every row); a sort of its rows (one over a LIMITed
+        inner query, a few rows, is none); a subquery run once per row around it."""
+        found = []
+        for node, above in self.nodes():
+            kind, table = node["Node Type"], node.get("Relation Name")
+            if table in LARGE_TABLES and kind == "Seq Scan":
+                found.append(f"Seq Scan on {table}")
+            if (
+                table in LARGE_TABLES
+                and kind in ("Index Scan", "Index Only Scan")
+                and "Index Cond" not in node
+                and not any(outer["Node Type"] == "Limit" for outer in above)
+                and not whole_tables
+            ):
+                found.append(f"{kind} of all of {table} ({node['Index Name']})")
+            if kind in SORT_NODES and self._reads_unlimited(node):
+                found.append(f"{kind} of {sorted(self.reads(node))} by {node['Sort Key']}")
+            if node.get("Parent Relationship") == "SubPlan" and self.reads(node):
+                found.append(f"SubPlan per row reading {sorted(self.reads(node))}")
+        return found
+
+    def _reads_unlimited(self, node) -> bool:
+        if node["Node Type"] == "Limit":
+            return False
+        if node.get("Relation Name") in LARGE_TABLES:
+            return True
+        return any(self._reads_unlimited(child) for child in node.get("Plans", []))
+
+
+@pytest.fixture
+def read_plans():
+    """``with read_plans() as plans:`` runs the block, then has PostgreSQL plan again
+    each SELECT it sent that reads a large table (``LARGE_TABLES``), with sequential
+    scans and sorts priced out (``enable_seqscan``, ``enable_sort`` and
+    ``enable_incremental_sort`` off): the planner
+    then chooses one only where no index can serve, so a plan with one shows an index
+    missing even on a test's few rows. A ``SET LOCAL`` the block sent applies to the
+    statements after it, as it did. ``plans`` holds a ``ReadPlan`` per statement."""
+    from django.db import transaction
+
+    from inventory_site.query_plans import query_plan
+
+    @contextlib.contextmanager
+    def explain():
+        sent = []
+
+        def wrapper(execute, sql, params, many, context):
+            sent.append((sql, params))
+            return execute(sql, params, many, context)
+
+        plans: list[ReadPlan] = []
+        with connection.execute_wrapper(wrapper):
+            yield plans
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off;"
+                    " SET LOCAL enable_incremental_sort = off"
+                )
+                for sql, params in sent:
+                    statement = sql.lstrip().upper()
+                    if statement.startswith("SET LOCAL"):  # the block's own plan settings
+                        cursor.execute(sql, params)
+                    elif statement.startswith(("SELECT", "WITH")) and any(
+                        f'"{table}"' in sql for table in LARGE_TABLES
+                    ):
+                        plans.append(ReadPlan(sql, query_plan(sql, params)))
+            transaction.set_rollback(True)
+
+    return explain

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import extend_schema
 
+from inventory_site.api.pagination import CursorPagination
 from inventory_site.api.schema import errors
 from inventory_site.api.views import ApiView
 
@@ -11,10 +12,12 @@ from .serializers import AuditEventSerializer
 
 class AuditEventListApi(ApiView):
     """The audit log, newest first, as much of it as the user may see
-    (``audit_events_visible_to``; README, "Who sees which events"). Read-only."""
+    (``audit_events_visible_to``; README, "Who sees which events"). Read-only; by
+    cursor (``CursorPagination``: no count)."""
 
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
+    pagination_class = CursorPagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

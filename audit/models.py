@@ -60,6 +60,7 @@ class AuditEvent(AuditRecord):
             models.Index(fields=["occurred_at"], name="audit_event_occurred_idx"),
             models.Index(fields=["action", "-sequence"], name="audit_event_action_idx"),
             models.Index(fields=["actor_username", "-sequence"], name="audit_event_actor_idx"),
+            models.Index(fields=["object_type", "-sequence"], name="audit_event_object_type_idx"),
         ]
 
     def __str__(self):

@@ -16,8 +16,10 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     stores they manage, and the stock and reservation events of the other stores they
     hold a role in. Events of no store (catalog changes, failed logins) are staff-only.
 
-    Each event is annotated with its store's ``store_code`` and with ``ip_visible``:
-    whether the user may see the address it came from (only where they manage).
+    Newest first. Each event is annotated with its store's ``store_code`` and with
+    ``ip_visible``: whether the user may see the address it came from (only where they
+    manage). A member's stores are named by their ids, so that the page of one store is
+    read through the index (store_id, -sequence) in its order.
     """
     events = AuditEvent.objects.annotate(
         store_code=Subquery(Store.objects.filter(pk=OuterRef("store_id")).values("code")[:1])
@@ -25,16 +27,29 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     seen = audit_visibility(user)
     if seen.every_event:
         return events.annotate(ip_visible=Value(True))
-    managed = Q(store_id__in=seen.full_stores.values("pk"))
-    stock_actions = Q()
-    for prefix in STOCK_AUDIT_ACTION_PREFIXES:
-        stock_actions |= Q(action__startswith=prefix)
-    stock_events = Q(store_id__in=seen.stock_stores.values("pk")) & stock_actions
-    return events.filter(managed | stock_events).annotate(
+    managed = _of_stores(seen.full_store_ids)
+    visible = managed
+    if seen.full_store_ids is None or seen.stock_store_ids is None:
+        stock_only = _of_stores(seen.stock_store_ids)
+    else:
+        stock_only = _of_stores(sorted(set(seen.stock_store_ids) - set(seen.full_store_ids)))
+    if seen.stock_store_ids != seen.full_store_ids:
+        stock_actions = Q()
+        for prefix in STOCK_AUDIT_ACTION_PREFIXES:
+            stock_actions |= Q(action__startswith=prefix)
+        visible = managed | (stock_only & stock_actions)
+    return events.filter(visible).annotate(
         ip_visible=Case(
             When(managed, then=Value(True)), default=Value(False), output_field=BooleanField()
         )
     )
+
+
+def _of_stores(store_ids: list[int] | None) -> Q:
+    """Events of these stores; None: of any store."""
+    if store_ids is None:
+        return Q(store_id__in=Store.objects.values("pk"))
+    return Q(store_id__in=store_ids)
 
 
 def audit_backlog() -> tuple[int, float]:

@@ -13,6 +13,7 @@ from rest_framework.reverse import reverse
 
 from catalog.apis import product_or_404
 from catalog.selectors import known_product_id
+from inventory_site.api.pagination import CursorPagination
 from inventory_site.api.parsers import LimitedJSONParser
 from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
@@ -365,8 +366,11 @@ class BulkJobDetailApi(ApiView):
 
 
 class MovementListApi(ApiView):
+    """The store's ledger, newest first, by cursor (``CursorPagination``: no count)."""
+
     serializer_class = MovementSerializer
     filterset_class = MovementFilter
+    pagination_class = CursorPagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

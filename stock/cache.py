@@ -58,20 +58,30 @@ redis.call('SET', key, ARGV[3] .. ':' .. ARGV[4], 'EX', ARGV[5])
 return 1
 """
 
-# The same for many entries: KEYS[1] generation key; ARGV: key prefix, TTL, replace-equal
-# flag, then (suffix, version, JSON body) per entry.
+# The same for many entries: KEYS[1] generation key; ARGV: key prefix, TTL, "1" when an
+# entry of the same version may be replaced, the generation the caller read ('' for
+# any), then (suffix, version, JSON body) per entry. Returns the generation, then per
+# entry 1 (written) or 0 (the same or a newer version is there); with a caller's
+# generation that is no longer current nothing is written and every entry is -1.
 WRITE_MANY_IF_NEWER_SCRIPT = """
 local generation = redis.call('GET', KEYS[1]) or '0'
-for i = 4, #ARGV, 3 do
+local results = {generation}
+local moved = ARGV[4] ~= '' and ARGV[4] ~= generation
+for i = 5, #ARGV, 3 do
   local key = ARGV[1] .. generation .. ARGV[i]
   local wanted = tonumber(ARGV[i + 1])
-  local current = redis.call('GET', key)
+  local current = not moved and redis.call('GET', key)
   local version = current and tonumber(string.match(current, '^(%d+):'))
-  if not version or version < wanted or (version == wanted and ARGV[3] == '1') then
+  if moved then
+    results[#results + 1] = -1
+  elseif not version or version < wanted or (version == wanted and ARGV[3] == '1') then
     redis.call('SET', key, ARGV[i + 1] .. ':' .. ARGV[i + 2], 'EX', ARGV[2])
+    results[#results + 1] = 1
+  else
+    results[#results + 1] = 0
   end
 end
-return 1
+return results
 """
 
 
@@ -126,13 +136,21 @@ class _RedisLevels:
             )
         )
 
-    def write_many_if_newer(self, bodies, replace_equal=False) -> None:
+    def generation(self) -> str:
+        return (self.client.get(self.generation_key) or b"0").decode()
+
+    def write_many_if_newer(
+        self, bodies, replace_equal=False, generation: str = ""
+    ) -> tuple[str, list[int]]:
         """``write_if_newer`` for many levels (by (store id, product id)), in ONE script
-        call: one round trip however many entries."""
-        args = [self.prefix, settings.STOCK_CACHE_TTL, "1" if replace_equal else "0"]
+        call: one round trip however many entries. Returns the generation after it, and
+        per entry 1 written, 0 the same or a newer version there, -1 ``generation`` (when
+        given) no longer current."""
+        args = [self.prefix, settings.STOCK_CACHE_TTL, "1" if replace_equal else "0", generation]
         for (store_id, product_id), body in bodies.items():
             args += [_suffix(store_id, product_id), body["version"], json.dumps(body)]
-        self.write_many_script(keys=[self.generation_key], args=args)
+        now, *results = self.write_many_script(keys=[self.generation_key], args=args)
+        return now.decode(), [int(result) for result in results]
 
     def new_generation(self) -> None:
         self.client.incr(self.generation_key)
@@ -165,9 +183,22 @@ class _LocalLevels:
             cache.set(key, body, settings.STOCK_CACHE_TTL)
             return True
 
-    def write_many_if_newer(self, bodies, replace_equal=False) -> None:
+    def generation(self) -> str:
+        return str(cache.get(GENERATION_KEY, 0))
+
+    def write_many_if_newer(
+        self, bodies, replace_equal=False, generation: str = ""
+    ) -> tuple[str, list[int]]:
+        results = []
         for (store_id, product_id), body in bodies.items():
-            self.write_if_newer(store_id, product_id, body, replace_equal=replace_equal)
+            if generation and generation != self.generation():
+                results.append(-1)
+                continue
+            written = self.write_if_newer(
+                store_id, product_id, body, generation, replace_equal=replace_equal
+            )
+            results.append(int(written))
+        return self.generation(), results
 
     def new_generation(self) -> None:
         with self.lock:
@@ -230,6 +261,36 @@ class StockLevelCache:
         except CACHE_ERRORS as error:
             self._cache_failed(error, "stock reads go to the database")
         return body, False
+
+    def fill_many(self, load, generation: str | None = None) -> tuple[int, int, str]:
+        """Fill the cache with many levels as reads fill it, in one round trip (one call
+        of the script ``refresh_many`` uses, comparing versions as every fill does):
+        ``load()`` returns [(store id, product id, body), ...] read from the database,
+        and each is written unless the cache holds the same or a newer version (the
+        compare-and-set of every fill). ``load`` runs after the cache's generation was
+        read (``generation``, what the previous call returned; else it is read first),
+        and a fill is dropped if the generation moved on meanwhile (a process recovered
+        from an outage): then the levels are read and written again.
+
+        Returns (written, present, the generation after the writes: pass it to the next
+        call). Cache errors raise (``CACHE_ERRORS``), counted and logged first."""
+        results: list[int] = []
+        try:
+            with cache_circuit:
+                if self._recover_after_an_outage() or generation is None:
+                    generation = self.levels.generation()
+                for _ in range(3):
+                    bodies = {(store_id, product_id): body for store_id, product_id, body in load()}
+                    now, results = self.levels.write_many_if_newer(bodies, generation=generation)
+                    if -1 not in results:
+                        break
+                    generation = now
+        except CACHE_ERRORS as error:
+            self._cache_failed(error, "the levels were not cached")
+            raise
+        written, present = results.count(1), results.count(0)
+        CACHE_EVENTS.labels("stock", "fill").inc(written)
+        return written, present, now
 
     def refresh(self, store_id: int, product_id: int, body: dict) -> None:
         """Put a committed level in place of what the cache holds, unless it holds a newer

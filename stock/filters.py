@@ -2,6 +2,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_filters import CharFilter, ChoiceFilter
 
+from catalog.selectors import product_by_sku
 from inventory_site.api.filters import (
     ApiFilterSet,
     BooleanFilter,
@@ -52,20 +53,38 @@ class StockLevelFilter(ApiFilterSet):
 
 
 class MovementFilter(ApiFilterSet):
-    sku = CharFilter(field_name="product__sku")
+    """The ledger of one store, newest first, a page at a time by cursor: each filter
+    has an index of its own that gives the rows in id order (``Movement.Meta.indexes``),
+    and ``since`` is read along (store, -id), where the newest movements come first."""
+
+    sku = CharFilter(method="filter_sku")
     kind = ChoiceFilter(choices=MovementKind.choices)
     since = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601; movements at or after."
     )
-    ordering = OrderingFilter(
-        fields=["created_at", "id"],
-        tiebreaker="id",
-        help_text="created_at or id, a leading - for newest first. Default: -id.",
+    ordering = ChoiceFilter(
+        choices=[(value, value) for value in ("-id", "id", "-created_at", "created_at")],
+        method="filter_ordering",
+        help_text="-id (the default) or -created_at: newest first; id or created_at: "
+        "oldest first. Both follow the order the ledger recorded the movements in.",
     )
 
     class Meta:
         model = Movement
         fields = ["sku", "kind", "since"]
+
+    def filter_sku(self, queryset, name, value):
+        """By the product's id, looked up first (``catalog.selectors``): the rows then
+        come from the index (store, product, -id) in order."""
+        product = product_by_sku(value)
+        return queryset.none() if product is None else queryset.filter(product_id=product.pk)
+
+    def filter_ordering(self, queryset, name, value):
+        """By id, for both fields: the cursor follows one unique column, and ids are
+        given in the order movements are recorded. (``created_at`` is stamped just
+        before the insert, so two movements written concurrently may carry times a few
+        milliseconds out of their id order.)"""
+        return queryset.order_by("id" if value in ("id", "created_at") else "-id")
 
 
 class ReservationFilter(ApiFilterSet):

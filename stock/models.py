@@ -107,7 +107,7 @@ class Movement(models.Model):
     ``reserved`` (``manage.py verify_ledger`` checks this).
     """
 
-    # Indexed by movement_store_newest and the one-per-version constraint.
+    # Indexed by movement_store_newest and the other indexes leading with the store.
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
@@ -130,8 +130,13 @@ class Movement(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Each of the ledger list's filters reads its rows from an index in id order
+        # (stock.filters.MovementFilter): a store's, a level's (also the low-stock
+        # page's latest movements per level) and a kind's in a store.
         indexes = [
             models.Index(fields=["store", "-id"], name="movement_store_newest"),
+            models.Index(fields=["store", "product", "-id"], name="movement_level_newest"),
+            models.Index(fields=["store", "kind", "-id"], name="movement_store_kind_newest"),
         ]
         constraints = [
             # One movement per version of a level: no change is recorded twice.

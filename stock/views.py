@@ -7,7 +7,7 @@ from django.shortcuts import render
 from stores.access import store_for_page
 from stores.models import Role
 
-from .selectors import low_stock_levels_of_store, recent_movements_by_product
+from .selectors import low_stock_levels_in_page_order, recent_movements_by_product
 
 RECENT_MOVEMENTS = 5
 
@@ -18,7 +18,7 @@ def low_stock_page(request, code):
     point, with its latest movements. 404 for a store the user holds no role in, 403
     below manager."""
     store = store_for_page(request.user, code, role=Role.MANAGER)
-    levels = list(low_stock_levels_of_store(store))
+    levels = low_stock_levels_in_page_order(store)
     recent = recent_movements_by_product(
         store, [level.product_id for level in levels], per_product=RECENT_MOVEMENTS
     )

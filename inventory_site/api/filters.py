@@ -36,8 +36,9 @@ class UtcIsoDateTimeFilter(IsoDateTimeFilter):
 
 # --- Refusing what would otherwise be ignored -------------------------------------------
 
-# Query parameters every list reads besides its filters: the page, the page size and
-# DRF's ``?format=``.
+# Query parameters a page-numbered list reads besides its filters: the page, the page
+# size and DRF's ``?format=``. A cursor-paginated list reads ``cursor`` instead of
+# ``page`` (``passed_through``).
 PASSED_THROUGH = frozenset(
     {
         PageNumberPagination.page_query_param,
@@ -47,13 +48,31 @@ PASSED_THROUGH = frozenset(
 )
 
 
+def passed_through(view) -> frozenset[str]:
+    """The query parameters ``view`` reads besides its filters: its paginator's and
+    ``?format=``."""
+    paginator = getattr(view, "paginator", None)
+    if paginator is None:
+        return PASSED_THROUGH
+    names = (
+        getattr(paginator, "page_query_param", None),
+        getattr(paginator, "cursor_query_param", None),
+        getattr(paginator, "page_size_query_param", None),
+        api_settings.URL_FORMAT_OVERRIDE,
+    )
+    return frozenset(name for name in names if name)
+
+
 class ApiFilterSet(django_filters.FilterSet):
     """The FilterSet of every API list: a parameter it does not know is a mistake the
-    client must hear of (``?skus=`` or ``?lowstock=`` would otherwise answer every row),
-    so it is an error naming the parameter, as a malformed value is."""
+    client must hear of (``?skus=`` or ``?lowstock=`` would otherwise answer every row,
+    and ``?page=`` on a cursor-paginated list the first page), so it is an error naming
+    the parameter, as a malformed value is."""
+
+    passed_through = PASSED_THROUGH  # set per view by FilterBackend
 
     def unknown_parameters(self) -> list[str]:
-        return sorted(set(self.data) - set(self.filters) - PASSED_THROUGH)
+        return sorted(set(self.data) - set(self.filters) - self.passed_through)
 
     def is_valid(self) -> bool:
         return super().is_valid() and not self.unknown_parameters()
@@ -70,11 +89,19 @@ class ApiFilterSet(django_filters.FilterSet):
 
 class FilterBackend(DjangoFilterBackend):
     """django-filter's backend (400 naming the parameter when the FilterSet is not
-    valid), also for a list without a FilterSet: it takes no parameter but the page's."""
+    valid), also for a list without a FilterSet: it takes no parameter but its
+    paginator's."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            filterset.passed_through = passed_through(view)
+        return filterset
 
     def filter_queryset(self, request, queryset, view):
         if self.get_filterset_class(view, queryset) is None:
             filterset = ApiFilterSet(request.query_params, queryset=queryset)
+            filterset.passed_through = passed_through(view)
             if not filterset.is_valid():
                 raise translate_validation(filterset.errors)
             return queryset

@@ -270,13 +270,16 @@ def test_the_ledger_lists_newest_first_and_filters(client, berlin, tee, manager)
 
 
 def test_the_ledger_page_counts_its_queries(client, berlin, tee, django_assert_num_queries):
+    """The user by token, the store and the user's role there, the page: nothing is
+    counted (cursor pagination)."""
     for _ in range(30):
         stock_receive(store=berlin, product=tee, quantity=1)
 
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         response = client.get(f"{BASE}/movements/")
 
     assert len(response.json()["results"]) == 30
+    assert "count" not in response.json()
 
 
 @pytest.mark.parametrize(
@@ -297,7 +300,7 @@ def test_a_since_with_an_extreme_offset_or_date_is_no_500(client, berlin, tee, s
     if count is None:
         assert list(assert_error(response, 400)["errors"]) == ["since"]
     else:
-        assert (response.status_code, response.json()["count"]) == (200, count)
+        assert (response.status_code, len(response.json()["results"])) == (200, count)
 
 
 def test_the_browsable_api_offers_the_reorder_point_as_a_levels_patch_form(manager, berlin, tee):

@@ -164,11 +164,25 @@ def test_an_unknown_parameter_is_400_naming_it(manager_api, shelf, path):
     assert body["errors"]["skus"][0].startswith("Unknown parameter; this list's filters are:")
 
 
+# The lists that grow without bound page by cursor (no count), the others by number.
+CURSOR_LISTS = [f"{BASE}/movements/", "/api/v1/audit/"]
+
+
 @pytest.mark.parametrize("path", LISTS)
 def test_the_page_parameters_and_format_are_known_everywhere(manager_api, shelf, path):
-    response = manager_api.get(path, {"page": 1, "page_size": 10, "format": "json"})
+    page = {"cursor": "cD0xMDA="} if path in CURSOR_LISTS else {"page": 1}
+
+    response = manager_api.get(path, {**page, "page_size": 10, "format": "json"})
 
     assert response.status_code == 200, response.content[:300]
+
+
+@pytest.mark.parametrize("path", CURSOR_LISTS)
+def test_a_page_number_on_a_cursor_paginated_list_is_400(manager_api, shelf, path):
+    response = manager_api.get(path, {"page": 2})
+
+    body = assert_error(response, 400, "invalid")
+    assert list(body["errors"]) == ["page"]
 
 
 def test_the_unknown_parameter_names_the_filters_there_are(manager_api, shelf):
@@ -235,3 +249,18 @@ def test_the_schema_documents_the_stock_list_parameters(client, db):
         "sku", "-sku", "on_hand", "-on_hand", "available", "-available",
         "reorder_point", "-reorder_point", "updated_at", "-updated_at",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stores/{code}/movements/", "/api/v1/audit/"])
+def test_the_schema_documents_the_cursor_paginated_lists_without_a_count(client, db, path):
+    schema = yaml.safe_load(client.get("/api/v1/schema/").content)
+    operation = schema["paths"][path]["get"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
+
+    assert set(page["properties"]) == {"next", "previous", "results"}
+    assert "there is no count field" in page["description"]
+    parameters = {parameter["name"] for parameter in operation["parameters"]}
+    assert {"cursor", "page_size"} <= parameters
+    assert "page" not in parameters
+    assert "400" in operation["responses"]

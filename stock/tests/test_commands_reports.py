@@ -8,7 +8,8 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from stock.cache import stock_level_cache
+from stock.cache import WRITE_MANY_IF_NEWER_SCRIPT, stock_level_cache
+from stock.management.commands import warm_cache
 from stock.models import Movement, StockLevel
 from stock.selectors import stock_level_or_zero
 from stock.serializers import StockLevelSerializer
@@ -204,6 +205,69 @@ def test_warm_cache_with_the_cache_down_reports_it_and_exits_1(stocked, settings
     )
     assert failed.value.returncode == 1
     assert levels() == before
+
+
+def cached_version(store, product) -> int | None:
+    body = stock_level_cache.levels.read(store.pk, product.pk)[1]
+    return None if body is None else body["version"]
+
+
+def test_warm_cache_keeps_a_newer_cached_version_and_replaces_an_older_one(
+    store, product, other_product, stocked
+):
+    """The compare-and-set of every fill: a newer version (a change whose refresh came
+    after the level was read) stays; an older one gives way to what the database holds."""
+    newer = {**StockLevelSerializer(stock_level_or_zero(store, product)).data, "version": 9}
+    older = {**StockLevelSerializer(stock_level_or_zero(store, other_product)).data, "version": 0}
+    generation = stock_level_cache.levels.read(store.pk, product.pk)[0]
+    stock_level_cache.levels.write_if_newer(store.pk, product.pk, newer, generation)
+    stock_level_cache.levels.write_if_newer(store.pk, other_product.pk, older, generation)
+
+    out, _ = command("warm_cache")
+
+    assert out == "Cached 3 stock level(s): 2 filled, 1 cached already.\n"
+    assert (cached_version(store, product), cached_version(store, other_product)) == (9, 1)
+
+
+def test_a_fill_made_under_a_retired_generation_is_written_again_under_the_new_one(
+    store, product, stocked
+):
+    """Another process recovering from an outage retires every entry (a new generation)
+    while the levels are read: they are read again and written under the new one."""
+    generations = []
+
+    def load():
+        generations.append(stock_level_cache.levels.generation())
+        if len(generations) == 1:
+            stock_level_cache.drop_all()  # between reading the generation and writing
+        return [
+            (store.pk, product.pk, StockLevelSerializer(stock_level_or_zero(store, product)).data)
+        ]
+
+    written, present, generation = stock_level_cache.fill_many(load)
+
+    assert (written, present, generation) == (1, 0, generations[1])
+    assert generations == [generations[0], str(int(generations[0]) + 1)]
+    assert cached_version(store, product) == 1
+
+
+@pytest.mark.services("Redis round trips are counted on a real Redis connection")
+def test_warm_cache_writes_a_chunk_of_levels_in_one_round_trip(
+    store, product, stocked, monkeypatch, redis_round_trips
+):
+    """The generation first, then per chunk every level's compare-and-set and the
+    generation for the next chunk in one script call; never a round trip per level.
+    Three levels in chunks of two: two chunks."""
+    monkeypatch.setattr(warm_cache, "CHUNK_SIZE", 2)
+    levels = stock_level_cache.levels
+    levels.client.script_load(WRITE_MANY_IF_NEWER_SCRIPT)  # as any earlier fill leaves it
+
+    with redis_round_trips() as trips:
+        out, _ = command("warm_cache")
+
+    assert out == "Cached 3 stock level(s): 3 filled, 0 cached already.\n"
+    assert trips.commands() == ["GET", "EVALSHA", "EVALSHA"]
+    assert is_cached(store, product)
 
 
 # --- Help -----------------------------------------------------------------------------

@@ -155,5 +155,5 @@ def test_reads_of_a_deactivated_product_still_work(stocked, manager_client):
 
     assert (level.status_code, level.json()["on_hand"]) == (200, 10)
     assert (levels.status_code, levels.json()["count"]) == (200, 1)
-    assert (ledger.status_code, ledger.json()["count"]) == (200, 1)
+    assert (ledger.status_code, len(ledger.json()["results"])) == (200, 1)
     assert Movement.objects.aggregate(total=Sum("delta_on_hand"))["total"] == 20

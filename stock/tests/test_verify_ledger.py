@@ -1,10 +1,19 @@
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
 from stock.models import Movement, StockLevel
-from stock.services import StockLine, stock_purchase, stock_receive, stock_transfer
+from stock.services import (
+    StockLine,
+    stock_purchase,
+    stock_receive,
+    stock_set_reorder_point,
+    stock_transfer,
+)
+from tests.factories import ProductFactory
 
 from .helpers import insert_receive_movement_with_raw_sql
 
@@ -91,3 +100,42 @@ def test_movements_without_a_level_are_named(trading, other_store, other_product
     assert capsys.readouterr().err == (
         "hamburg-01/MUG-BLUE: movements exist but the stock level does not\n"
     )
+
+
+def test_a_level_never_moved_is_consistent(trading, store, capsys):
+    """A reorder point set before any stock came: a level at version 0, no movements."""
+    stock_set_reorder_point(store=store, product=ProductFactory(sku="NEW"), reorder_point=5)
+
+    call_command("verify_ledger")
+
+    assert capsys.readouterr().out == "Ledger consistent: 4 stock levels checked.\n"
+
+
+def test_a_level_holding_what_no_movement_gave_is_named(store, capsys):
+    """A level without movements that claims stock: its ledger sums to nothing."""
+    product = ProductFactory(sku="GHOST")
+    stock_set_reorder_point(store=store, product=product, reorder_point=5)
+    raw(
+        f"UPDATE {StockLevel._meta.db_table} SET on_hand = 3 WHERE product_id = %s",
+        [product.pk],
+    )
+
+    with pytest.raises(CommandError):
+        call_command("verify_ledger")
+
+    assert capsys.readouterr().err == (
+        "berlin-01/GHOST: stock level says on_hand=3 reserved=0 version=0, "
+        "ledger says on_hand=0 reserved=0 changes=0\n"
+    )
+
+
+@pytest.mark.parametrize("levels", [1, 40])
+def test_every_level_is_checked_in_one_statement(store, django_assert_max_num_queries, levels):
+    """One statement checks the ledger, the reservations and the orphans of every level
+    (wrapped in a savepoint, with PostgreSQL's plan setting), one counts the levels: the
+    same for 1 level and for 40."""
+    for number in range(levels):
+        stock_receive(store=store, product=ProductFactory(sku=f"SKU-{number}"), quantity=1)
+
+    with django_assert_max_num_queries(5):
+        call_command("verify_ledger", stdout=StringIO())

@@ -6,6 +6,7 @@ berlin-01 only; the hamburg manager of hamburg-01 only; staff see every store.
 """
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEvent, AuditOutboxEntry
@@ -703,10 +704,16 @@ def test_members_are_offered_only_their_stores_in_the_store_filter(manager, leve
     assert filter_choices(response, "store") == ["All", "berlin-01"]
 
 
-def test_staff_are_offered_every_store_in_the_store_filter(staff, level, hamburg_level, munich):
+def test_staff_are_offered_a_store_search_box_rather_than_a_link_per_store(
+    staff, level, hamburg_level, munich
+):
+    """Staff see every store: thousands of links would be a page of their own
+    (``test_admin_store_filter.py`` asks the search box's view)."""
     response = browser(staff).get("/admin/stock/stocklevel/")
 
-    assert filter_choices(response, "store") == ["All", "berlin-01", "hamburg-01", "munich-01"]
+    assert filter_choices(response, "store") == ["All"]
+    assert 'data-ajax--url="/admin/stores/store/search/"' in response.text
+    assert "stores/store_filter.js" in response.text
 
 
 @pytest.mark.parametrize(
@@ -736,9 +743,9 @@ def test_a_member_filtering_by_a_store_they_do_not_see_gets_no_rows(manager, lev
 @pytest.mark.parametrize(
     "query, skus",
     [
-        ("low_stock=yes", ["CAP-GREEN", "TEE-RED-M"]),
+        ("low_stock=yes", ["TEE-RED-M", "CAP-GREEN"]),
         ("low_stock=no", ["MUG-BLUE"]),
-        ("", ["CAP-GREEN", "MUG-BLUE", "TEE-RED-M"]),
+        ("", ["TEE-RED-M", "MUG-BLUE", "CAP-GREEN"]),  # products in the order they were added
     ],
 )
 def test_the_low_stock_filter_compares_available_with_the_reorder_point(
@@ -777,19 +784,27 @@ def test_a_search_finds_no_level_of_a_store_the_member_does_not_see(manager, lev
 
 # --- Query counts -------------------------------------------------------------------
 
-# Observed for a member: session, user, "is a member of any store" (the admin site's
-# permission check), the store filter's choices, the count, the user's and the groups'
-# permissions (the sidebar), the rows with their related rows joined; the audit log adds
-# one query each for its "action" and "object type" filters. A superuser skips the
-# membership check and the permissions. The same for 1 row and for 100.
+# Observed for a member: session, user, their memberships (the admin site's permission
+# check, the ids of their stores and the store filter's links at once), the count, the
+# user's and the groups' permissions (the sidebar), the rows with their related rows
+# joined; the audit log adds one query each for its "action" and "object type" filters.
+# A superuser skips the memberships and the permissions, and the store filter is a search
+# box asking for stores as one types. On PostgreSQL a member's (filtered) list is
+# counted after the planner's estimate said counting is cheap: one more query
+# (inventory_site/admin_lists.py). The same for 1 row and for 100.
 CHANGELIST_QUERIES = {
-    ("manager", "/admin/stock/stocklevel/"): 8,
-    ("staff", "/admin/stock/stocklevel/"): 5,
-    ("manager", "/admin/stock/movement/"): 8,
-    ("staff", "/admin/stock/movement/"): 5,
-    ("manager", "/admin/audit/auditevent/"): 10,
-    ("staff", "/admin/audit/auditevent/"): 7,
+    ("manager", "/admin/stock/stocklevel/"): 7,
+    ("staff", "/admin/stock/stocklevel/"): 4,
+    ("manager", "/admin/stock/movement/"): 7,
+    ("staff", "/admin/stock/movement/"): 4,
+    ("manager", "/admin/audit/auditevent/"): 9,
+    ("staff", "/admin/audit/auditevent/"): 6,
 }
+
+
+def changelist_queries(role, url) -> int:
+    estimate_first = connection.vendor == "postgresql" and role != "staff"
+    return CHANGELIST_QUERIES[role, url] + estimate_first
 
 
 @pytest.fixture
@@ -819,7 +834,7 @@ def test_a_changelist_takes_the_same_queries_for_1_and_100_rows(
     client = as_role(request, role)
     client.get(url)  # warm up the process-wide caches (content types, ...)
 
-    with django_assert_num_queries(CHANGELIST_QUERIES[role, url]):
+    with django_assert_num_queries(changelist_queries(role, url)):
         response = client.get(url)
 
     assert response.status_code == 200

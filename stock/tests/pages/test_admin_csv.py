@@ -170,8 +170,8 @@ def test_an_exported_file_with_changed_counts_is_applied(manager, shelf, berlin,
         ("success", "Imported berlin.csv into berlin-01: 1 row applied, 1 unchanged (counts).")
     ]
     assert [(level.product.sku, level.on_hand) for level in listed.context["cl"].result_list] == [
-        ("MUG-BLUE", 6),
         ("TEE-RED-M", 7),
+        ("MUG-BLUE", 6),
     ]
 
 

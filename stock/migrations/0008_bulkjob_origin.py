@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stock', '0006_bulk_job'),
+        ('stock', '0007_movement_list_indexes'),
     ]
 
     operations = [
