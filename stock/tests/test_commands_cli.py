@@ -104,7 +104,8 @@ def test_add_product_refuses_a_sku_that_exists_in_any_case(product, sku):
     [
         (
             ["--sku", "bad sku", "--name", "Mug", "--price", "1"],
-            "--sku: Use letters, digits, '.', '_' and '-', starting with a letter or digit.",
+            "--sku: Use letters, digits, '.', '_' and '-', starting with a letter or digit "
+            "('bulk' is reserved).",
         ),
         (["--sku", "MUG", "--name", "", "--price", "1"], "--name: This field may not be blank."),
         (
