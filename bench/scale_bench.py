@@ -446,7 +446,7 @@ class Read:
     name: str
     user: str  # staff or manager
     auth: str  # token or session
-    path: str = ""  # empty: one stock level per request (cache misses)
+    path: str = ""  # {sku}: a product per request in turn; empty: a level (cache misses)
 
     @property
     def cache_miss(self) -> bool:
@@ -454,13 +454,17 @@ class Read:
 
 
 PAGE = STORE_CODE.format(1)
+MOVEMENTS = f"/api/v1/stores/{PAGE}/movements/"
 READS = [
     Read("stock GET, cache miss (staff)", "staff", "token"),
-    Read("movements page (manager)", "manager", "token", f"/api/v1/stores/{PAGE}/movements/"),
+    Read("movements page (manager)", "manager", "token", MOVEMENTS),
+    Read("movements page, ?sku= (manager)", "manager", "token", MOVEMENTS + "?sku={sku}"),
     Read("audit page (staff)", "staff", "token", "/api/v1/audit/"),
     Read("audit page (manager)", "manager", "token", "/api/v1/audit/"),
     Read("admin stock levels (staff)", "staff", "session", "/admin/stock/stocklevel/"),
     Read("admin stock levels (manager)", "manager", "session", "/admin/stock/stocklevel/"),
+    Read("admin movements (staff)", "staff", "session", "/admin/stock/movement/"),
+    Read("admin audit events (staff)", "staff", "session", "/admin/audit/auditevent/"),
     Read("low-stock page (manager)", "manager", "session", f"/stores/{PAGE}/low-stock/"),
 ]
 
@@ -487,8 +491,11 @@ def measure_reads(deployments: list[Deployment], reads: list[Read], redis_client
         d.label: iter(level_paths(d, per_round * ROUNDS + WARMUP_REQUESTS, 14)) for d in deployments
     }
 
+    count = iter(range(10**9))
+
     def one(read: Read, deployment: Deployment, record: bool) -> None:
-        path = read.path or next(misses[deployment.label])
+        path = read.path.format(sku=SKU.format(next(count) % PRODUCTS + 1))
+        path = path or next(misses[deployment.label])
         answer = deployment.get(path, read.user, read.auth)
         if not record:
             return
@@ -963,7 +970,7 @@ def report_reads(base: Deployment, scale: Deployment, reads: dict) -> list[dict]
               f"{PAGE_TARGET_MS:.0f} ms and <= {PAGE_RATIO} x baseline")  # fmt: skip
         if not passed:
             read = next(r for r in READS if name.startswith(r.name))
-            path = read.path or level_paths(scale, 1, 99)[0]
+            path = read.path.format(sku=SKU.format(1)) or level_paths(scale, 1, 99)[0]
             missed.append(
                 {"name": name, "path": path, "user": read.user, "auth": read.auth,
                  "cache_miss": read.cache_miss}
