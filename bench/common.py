@@ -328,6 +328,19 @@ def cpu_used_since(before: dict[int, float], pids) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
+def database_backends() -> list[int]:
+    """The PostgreSQL backends serving the database Django is set up on (this process's
+    own aside); their CPU time is readable when PostgreSQL runs on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def machine_load() -> str:
     """The load average, and how many pytest processes run beside the bench: figures
     taken while a test suite runs are slower, and say so."""

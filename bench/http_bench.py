@@ -26,6 +26,7 @@ from common import (
     checked,
     cpu_by_pid,
     cpu_used_since,
+    database_backends,
     deployed_variables,
     drop_database,
     log,
@@ -200,18 +201,6 @@ def ledger_check(sales_answered: int) -> tuple[bool, list[str]]:
     return all(ok for ok, _ in checks), [
         f"check, {text}: {'OK' if ok else 'FAILED'}" for ok, text in checks
     ]
-
-
-def database_backends() -> list[int]:
-    """The PostgreSQL backends serving the bench database (this process's own aside)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 # --- pgbench ---------------------------------------------------------------------------
