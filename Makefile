@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-audit bench-import bench-layers install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit bench-import bench-layers bench-scale install migrate demo check-compose clean
 
 # The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
 PORT ?= 8000
@@ -65,6 +65,10 @@ bench-audit: install
 ## import_stock of a 100,000-row CSV on PostgreSQL: rows per second (see bench/)
 bench-import: install
 	$(PY) bench/import_bench.py
+
+## Bulk jobs, a stream of changes and the read paths at 5,000,000 levels (see bench/)
+bench-scale: install
+	$(PY) bench/scale_bench.py
 
 install: $(STAMP)
 

@@ -61,7 +61,17 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import checked, pg_args, refuse_existing_database, scratch_redis  # noqa: E402
+from common import (  # noqa: E402
+    checked,
+    cpu_by_pid,
+    cpu_used_since,
+    database_backends,
+    log,
+    pg_args,
+    refuse_existing_database,
+    scratch_redis,
+    session_pids,
+)
 
 from tests.processes import project_env, stop, wait_until  # noqa: E402
 
@@ -82,10 +92,6 @@ HOT_SKU = "BENCH-AUDIT-HOT"
 SCENARIOS = ("hot", "spread")
 QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 RESULT = "BENCH-RESULT "
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def spread_sku(index: int) -> str:
@@ -338,11 +344,11 @@ def main() -> int:
         def measure(scenario: str, audit: bool, round_: str, duration: float) -> dict:
             events_before = relayed_events()
             groups = cpu_groups()
-            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+            cpu_before = {name: cpu_by_pid(pids) for name, pids in groups.items()}
             result = pools[audit].run(scenario, reference_of(scenario, audit, round_), duration)
             groups = {name: set(pids) | set(cpu_groups()[name]) for name, pids in groups.items()}
             for name, pids in groups.items():
-                used = cpu_seconds(pids) - cpu_before[name]
+                used = cpu_used_since(cpu_before[name], pids)
                 result[f"cpu_{name}"] = 1000 * used / max(result["purchases"], 1)
             result["relayed"] = relayed_events() - events_before
             result["backlog"] = outbox_entries()
@@ -405,52 +411,6 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         log(f"dropped {database}, cleaned up Redis (total {time.monotonic() - started:.0f}s)")
     return 0 if checks_ok else 1
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(pids) -> float:
-    """User + system CPU time of the live processes ``pids`` (a process that exited in
-    between takes its share with it: the figures are a lower bound)."""
-    total = 0
-    for pid in pids:
-        fields = proc_stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
-def session_pids(session: int) -> list[int]:
-    """The processes of a session: a child started with start_new_session and its forks."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))) is not None:
-            if int(fields[3]) == session:
-                pids.append(int(entry.name))
-    return pids
-
-
-def database_backends() -> list[int]:
-    """The PostgreSQL backends serving the bench database (this process's own aside);
-    their CPU time is readable when PostgreSQL runs on this machine."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def relayed_events() -> int:

@@ -1,6 +1,8 @@
 """What the benchmarks share: a scratch PostgreSQL database, the project's processes
-started through ``bin/run``, wrk as the load, and CPU time read from /proc."""
+started through ``bin/run`` with the settings they are deployed with, wrk as the load,
+single HTTP requests, and CPU time read from /proc."""
 
+import http.client
 import json
 import os
 import shutil
@@ -19,6 +21,8 @@ from tests.processes import answers_health, stop, wait_until  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WRK_RESULT = "BENCH-RESULT "
+# Rate limiting stays on, as deployed: every request is counted, none refused.
+UNLIMITED_RATE = "1000000000/m"
 
 # One wrk script for every scenario. Arguments (after `--`): method, a file of paths
 # (requested round-robin), a token ("" for none), a body ("" for none), an
@@ -142,7 +146,53 @@ def drop_database(url: str) -> None:
     subprocess.run(["dropdb", *pg, "--force", "--if-exists", database], check=False)
 
 
+def sql_rows(url: str, query: str, params=()) -> list[tuple]:
+    """One query on the database at ``url`` (a new connection, autocommit): for the
+    figures a bench reads without setting Django up on that database."""
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
 # --- Processes ---------------------------------------------------------------------
+
+
+def deployed_variables(
+    *, database_url: str, redis_url: str, cache_prefix: str, secret: str
+) -> dict[str, str]:
+    """The settings the benches serve with: as deployed (DEBUG off, rate limiting on)
+    but with limits no run reaches, and quiet logs."""
+    return dict(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CACHE_KEY_PREFIX=cache_prefix,
+        DEBUG="false",
+        SECRET_KEY=secret + "-" + "x" * 50,
+        ALLOWED_HOSTS="127.0.0.1",
+        RATELIMIT_ENABLE="true",
+        API_RATE_PER_USER=UNLIMITED_RATE,
+        API_RATE_PER_IP=UNLIMITED_RATE,
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="inventory_site.settings",
+    )
+
+
+def web_variables(port: int, work: Path) -> dict[str, str]:
+    """What ``bin/run web`` needs on top: its port, the collected static files (admin
+    pages fail without them when DEBUG is off) and its metrics directory."""
+    return {
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "STATIC_ROOT": str(work / "static"),
+        "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}"),
+    }
 
 
 def start(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
@@ -185,6 +235,58 @@ def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
     return worker
 
 
+# --- Single HTTP requests ---------------------------------------------------------
+
+
+class Answer:
+    """One HTTP answer: status, headers (lower-case names), body, and the seconds from
+    sending the request to the last byte of the body."""
+
+    def __init__(self, status: int, headers: dict, body: bytes, seconds: float):
+        self.status, self.headers, self.body, self.seconds = status, headers, body, seconds
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    token: str = "",
+    cookie: str = "",
+    body=None,
+    headers: dict | None = None,
+    timeout: float = 60,
+) -> Answer:
+    """One request on a new connection to 127.0.0.1:``port`` (gunicorn's sync workers
+    close every connection anyway); ``body`` is sent as JSON. A failed connection
+    answers status 0 with the error as its body."""
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Token {token}"
+    if cookie:
+        sent["Cookie"] = cookie
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode()
+        sent["Content-Type"] = "application/json"
+    started = time.perf_counter()
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        client.request(method, path, body=payload, headers=sent)
+        response = client.getresponse()
+        content = response.read()
+        answer_headers = {name.lower(): value for name, value in response.getheaders()}
+        status = response.status
+    except OSError as error:
+        status, answer_headers, content = 0, {}, repr(error).encode()
+    finally:
+        client.close()
+    return Answer(status, answer_headers, content, time.perf_counter() - started)
+
+
 # --- CPU time from /proc -------------------------------------------------------------
 
 
@@ -224,6 +326,34 @@ def cpu_used_since(before: dict[int, float], pids) -> float:
     (a lower bound, never negative)."""
     after = cpu_by_pid(pids)
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def database_backends() -> list[int]:
+    """The PostgreSQL backends serving the database Django is set up on (this process's
+    own aside); their CPU time is readable when PostgreSQL runs on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def machine_load() -> str:
+    """The load average, and how many pytest processes run beside the bench: figures
+    taken while a test suite runs are slower, and say so."""
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    suites = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            suites += b"pytest" in command
+    return load + (f", {suites} pytest processes running" if suites else ", no pytest running")
 
 
 def machine_busy_seconds() -> float:
@@ -270,3 +400,15 @@ def run_wrk(
 def median(values) -> float:
     values = [value for value in values if value is not None]
     return statistics.median(values) if values else float("nan")
+
+
+def percentile(values, pct: float) -> float:
+    """The value at ``pct`` percent of the sorted ``values`` (nearest rank), NaN if none."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"

@@ -26,6 +26,8 @@ from common import (
     checked,
     cpu_by_pid,
     cpu_used_since,
+    database_backends,
+    deployed_variables,
     drop_database,
     log,
     machine_busy_seconds,
@@ -38,6 +40,8 @@ from common import (
     session_pids,
     start_web,
     start_worker,
+    verdict,
+    web_variables,
 )
 
 from tests.processes import free_port, project_env, stop
@@ -58,7 +62,6 @@ AUDIT = os.environ.get("BENCH_AUDIT", "1") != "0"  # run bench/audit_bench.py af
 HOT_LEVELS = 4
 STORE = "bench-01"
 UNITS = 1_000_000  # on the hot SKU and on pgbench's row: more than any run sells
-RATE = "1000000000/m"  # rate limiting on, counting every request, refusing none
 
 SKU_HIT = "BENCH-HIT-{:02d}"
 SKU_MISS = "BENCH-MISS-{:05d}"
@@ -200,18 +203,6 @@ def ledger_check(sales_answered: int) -> tuple[bool, list[str]]:
     ]
 
 
-def database_backends() -> list[int]:
-    """The PostgreSQL backends serving the bench database (this process's own aside)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 # --- pgbench ---------------------------------------------------------------------------
 
 
@@ -259,23 +250,11 @@ def main() -> int:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     redis_server, redis_url, redis_client = scratch_redis(REDIS_URL, work)
     port = free_port()
-    variables = dict(
-        DATABASE_URL=DATABASE_URL,
-        REDIS_URL=redis_url,
-        CACHE_KEY_PREFIX=prefix,
-        DEBUG="false",
-        SECRET_KEY="http-bench-" + "x" * 50,
-        ALLOWED_HOSTS="127.0.0.1",
-        RATELIMIT_ENABLE="true",
-        API_RATE_PER_USER=RATE,
-        API_RATE_PER_IP=RATE,
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="inventory_site.settings",
+    variables = deployed_variables(
+        database_url=DATABASE_URL, redis_url=redis_url, cache_prefix=prefix, secret="http-bench"
     )
     env = project_env(**variables)
-    web_env = {**env, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1",
-               "STATIC_ROOT": str(work / "static"),
-               "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics")}  # fmt: skip
+    web_env = {**env, **web_variables(port, work)}
     server = worker = None
     created, ok = False, False
     try:
@@ -428,10 +407,6 @@ def run_audit_bench(work: Path) -> dict | None:
         print(f"audit_bench.py failed ({done.returncode})")
         return {"failed": True}
     return json.loads(result_file.read_text())
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "MISS"
 
 
 def print_report(results: dict, audit: dict | None, processes: int):
