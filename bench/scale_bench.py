@@ -60,6 +60,7 @@ from common import (
     verdict,
     web_variables,
 )
+from scale_reads import CACHE_MISS, READS, Read
 
 from tests.processes import free_port, project_env, stop
 
@@ -443,32 +444,15 @@ def stream_stores(deployment: Deployment) -> list[str]:
 # --- Reads -----------------------------------------------------------------------------
 
 
-@dataclass
-class Read:
-    name: str
-    user: str  # staff or manager
-    auth: str  # token or session
-    path: str = ""  # {sku}: a product per request in turn; empty: a level (cache misses)
-
-    @property
-    def cache_miss(self) -> bool:
-        return not self.path
+PAGE = STORE_CODE.format(1)  # the store whose pages are read (managed by bench-manager)
+# The reads of scale_reads.py, over HTTP; the cache misses of random levels of every
+# store (there: of one store, its lookups warm).
+ALL_READS = (CACHE_MISS, *READS)
 
 
-PAGE = STORE_CODE.format(1)
-MOVEMENTS = f"/api/v1/stores/{PAGE}/movements/"
-READS = [
-    Read("stock GET, cache miss (staff)", "staff", "token"),
-    Read("movements page (manager)", "manager", "token", MOVEMENTS),
-    Read("movements page, ?sku= (manager)", "manager", "token", MOVEMENTS + "?sku={sku}"),
-    Read("audit page (staff)", "staff", "token", "/api/v1/audit/"),
-    Read("audit page (manager)", "manager", "token", "/api/v1/audit/"),
-    Read("admin stock levels (staff)", "staff", "session", "/admin/stock/stocklevel/"),
-    Read("admin stock levels (manager)", "manager", "session", "/admin/stock/stocklevel/"),
-    Read("admin movements (staff)", "staff", "session", "/admin/stock/movement/"),
-    Read("admin audit events (staff)", "staff", "session", "/admin/audit/auditevent/"),
-    Read("low-stock page (manager)", "manager", "session", f"/stores/{PAGE}/low-stock/"),
-]
+def read_path(read: Read, request: int) -> str:
+    """The path of ``read`` for its ``request``-th request (not for CACHE_MISS)."""
+    return read.path.format(store=PAGE, sku=SKU.format(request % PRODUCTS + 1))
 
 
 def level_paths(deployment: Deployment, count: int, seed_: int) -> list[str]:
@@ -478,12 +462,12 @@ def level_paths(deployment: Deployment, count: int, seed_: int) -> list[str]:
     while len(pairs) < min(count, deployment.levels):
         pairs.add((rng.randint(1, deployment.stores), rng.randint(1, PRODUCTS)))
     return [
-        f"/api/v1/stores/{STORE_CODE.format(store)}/stock/{SKU.format(product)}/"
+        CACHE_MISS.path.format(store=STORE_CODE.format(store), sku=SKU.format(product))
         for store, product in sorted(pairs, key=lambda pair: rng.random())
     ]
 
 
-def measure_reads(deployments: list[Deployment], reads: list[Read], redis_clients) -> dict:
+def measure_reads(deployments: list[Deployment], reads, redis_clients) -> dict:
     """Every read ``REQUESTS`` times on each deployment over ``ROUNDS`` rounds (the
     order of the reads rotated between rounds), the deployments alternating request by
     request. Returns {read name: {label: {"seconds": [...], "bad": [...]}}}."""
@@ -496,14 +480,14 @@ def measure_reads(deployments: list[Deployment], reads: list[Read], redis_client
     count = iter(range(10**9))
 
     def one(read: Read, deployment: Deployment, record: bool) -> None:
-        path = read.path.format(sku=SKU.format(next(count) % PRODUCTS + 1))
-        path = path or next(misses[deployment.label])
+        miss = read is CACHE_MISS
+        path = next(misses[deployment.label]) if miss else read_path(read, next(count))
         answer = deployment.get(path, read.user, read.auth)
         if not record:
             return
         result = results[read.name][deployment.label]
         result["seconds"].append(answer.seconds)
-        if answer.status != 200 or (read.cache_miss and answer.headers.get("x-cache") != "MISS"):
+        if answer.status != 200 or (miss and answer.headers.get("x-cache") != "MISS"):
             result["bad"].append(
                 f"{path}: {answer.status} X-Cache {answer.headers.get('x-cache')} "
                 f"{answer.body[:200]!r}"
@@ -512,7 +496,7 @@ def measure_reads(deployments: list[Deployment], reads: list[Read], redis_client
     for round_ in range(ROUNDS):
         shift = round_ % len(reads)
         for read in reads[shift:] + reads[:shift]:
-            if read.cache_miss:
+            if read is CACHE_MISS:
                 for deployment in deployments:  # every cached level retired at once
                     redis_clients[deployment.label].incr(deployment.fixture["generation_key"])
             if round_ == 0:
@@ -822,7 +806,7 @@ def measure(deployments: list[Deployment], figures: Figures, redis_clients, work
     """The reads on the seeded data, then the bulk jobs and the stream, the audit pages
     again over what they wrote, and verify_ledger once the servers stopped."""
     scale = deployments[1]
-    figures.reads = measure_reads(deployments, READS, redis_clients)
+    figures.reads = measure_reads(deployments, ALL_READS, redis_clients)
     log(f"bulk: the bulk store with {BULK_ITEMS:,} levels in each database")
     for deployment in deployments:
         run_child(deployment, "bulk-fixture", items=BULK_ITEMS)
@@ -971,11 +955,12 @@ def report_reads(base: Deployment, scale: Deployment, reads: dict) -> list[dict]
               f"{ms(percentile(s, 99)):>8}{ratio:>7.2f}  {verdict(passed)} < "
               f"{PAGE_TARGET_MS:.0f} ms and <= {PAGE_RATIO} x baseline")  # fmt: skip
         if not passed:
-            read = next(r for r in READS if name.startswith(r.name))
-            path = read.path.format(sku=SKU.format(1)) or level_paths(scale, 1, 99)[0]
+            read = next(r for r in ALL_READS if name.startswith(r.name))
+            miss = read is CACHE_MISS
+            path = level_paths(scale, 1, 99)[0] if miss else read_path(read, 0)
             missed.append(
                 {"name": name, "path": path, "user": read.user, "auth": read.auth,
-                 "cache_miss": read.cache_miss}
+                 "cache_miss": miss}
             )  # fmt: skip
     return missed
 

@@ -8,7 +8,8 @@ name, e.g. one seeded with ``seed_demo --stores 10000 --products 500``.
 ``scale_read_timings()`` returns the figures; the script prints them. It reads as the
 ``seed_demo`` logins ``admin`` (staff) and ``manager`` (manager of the first stores),
 and gives them API tokens if they have none. Everything but the sessions and tokens it
-needs is only read.
+needs is only read. ``READS`` names the read paths; ``bench/scale_bench.py`` times the
+same ones over HTTP.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import statistics
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,47 @@ if str(ROOT) not in sys.path:
 
 # The time of a request at the 50th and 99th percentile, in milliseconds.
 Timing = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read path that must not grow with the data: who reads it (``staff`` or
+    ``manager``), how (an API ``token`` or an admin ``session``) and its path, where
+    ``{store}`` is the store read and ``{sku}`` a product changing from request to
+    request."""
+
+    name: str
+    user: str
+    auth: str
+    path: str
+
+    def paths(self, store: str, count: int, products: int = 500) -> list[str]:
+        return [
+            self.path.format(store=store, sku=f"SKU-{n % products + 1:05d}") for n in range(count)
+        ]
+
+
+# Issue 14's point 5, besides the cache-miss stock GET (CACHE_MISS), whose levels each
+# driver picks its own way.
+READS = (
+    Read("movements page (manager)", "manager", "token", "/api/v1/stores/{store}/movements/"),
+    Read(
+        "movements page, ?sku= (manager)",
+        "manager",
+        "token",
+        "/api/v1/stores/{store}/movements/?sku={sku}",
+    ),
+    Read("audit page (staff)", "staff", "token", "/api/v1/audit/"),
+    Read("audit page (manager)", "manager", "token", "/api/v1/audit/"),
+    Read("admin stock levels (staff)", "staff", "session", "/admin/stock/stocklevel/"),
+    Read("admin stock levels (manager)", "manager", "session", "/admin/stock/stocklevel/"),
+    Read("admin movements (staff)", "staff", "session", "/admin/stock/movement/"),
+    Read("admin audit events (staff)", "staff", "session", "/admin/audit/auditevent/"),
+    Read("low-stock page (manager)", "manager", "session", "/stores/{store}/low-stock/"),
+)
+CACHE_MISS = Read(
+    "cache-miss stock GET (staff)", "staff", "token", "/api/v1/stores/{store}/stock/{sku}/"
+)
 
 
 def _percentiles(samples: list[float]) -> Timing:
@@ -84,8 +127,10 @@ def _scale_read_timings(store, requests, staff, manager, verify_ledger) -> dict[
     from stock.cache import stock_level_cache
     from stock.models import StockLevel
 
-    staff_user = User.objects.get(username=staff)
-    manager_user = User.objects.get(username=manager)
+    users = {
+        "staff": User.objects.get(username=staff),
+        "manager": User.objects.get(username=manager),
+    }
 
     def session(user) -> Client:
         client = Client()
@@ -97,46 +142,21 @@ def _scale_read_timings(store, requests, staff, manager, verify_ledger) -> dict[
         client = Client(HTTP_AUTHORIZATION=f"Token {key}")
         return client.get
 
-    repeat = [None] * requests
-    timings = {
-        "movements page (manager)": _timed(
-            api(manager_user), [f"/api/v1/stores/{store}/movements/" for _ in repeat]
-        ),
-        "movements page, ?sku= (manager)": _timed(
-            api(manager_user),
-            [
-                f"/api/v1/stores/{store}/movements/?sku=SKU-{n % 500 + 1:05d}"
-                for n in range(requests)
-            ],
-        ),
-        "audit page (staff)": _timed(api(staff_user), ["/api/v1/audit/" for _ in repeat]),
-        "audit page (manager)": _timed(api(manager_user), ["/api/v1/audit/" for _ in repeat]),
-        "admin stock levels (staff)": _timed(
-            session(staff_user).get, ["/admin/stock/stocklevel/" for _ in repeat]
-        ),
-        "admin stock levels (manager)": _timed(
-            session(manager_user).get, ["/admin/stock/stocklevel/" for _ in repeat]
-        ),
-        "admin movements (staff)": _timed(
-            session(staff_user).get, ["/admin/stock/movement/" for _ in repeat]
-        ),
-        "admin audit events (staff)": _timed(
-            session(staff_user).get, ["/admin/audit/auditevent/" for _ in repeat]
-        ),
-        "low-stock page (manager)": _timed(
-            session(manager_user).get, [f"/stores/{store}/low-stock/" for _ in repeat]
-        ),
-    }
+    def getter(read: Read):
+        user = users[read.user]
+        return session(user).get if read.auth == "session" else api(user)
+
+    timings = {read.name: _timed(getter(read), read.paths(store, requests)) for read in READS}
     # Cache misses: levels of the store read once each after every entry was retired
     # (the store's and user's lookups warm, as in a process that serves the store).
     skus = list(StockLevel.objects.filter(store__code=store).values_list("product__sku", flat=True))
     picked = random.Random(14).sample(skus, min(len(skus), requests + 3))
-    get = api(staff_user)
-    paths = [f"/api/v1/stores/{store}/stock/{sku}/" for sku in picked]
+    get = getter(CACHE_MISS)
+    paths = [CACHE_MISS.path.format(store=store, sku=sku) for sku in picked]
     for path in paths[:3]:
         get(path)
     stock_level_cache.drop_all()
-    timings["cache-miss stock GET (staff)"] = _timed(get, paths[3:], warm_up=0, cache="MISS")
+    timings[CACHE_MISS.name] = _timed(get, paths[3:], warm_up=0, cache="MISS")
 
     if verify_ledger:
         started = time.perf_counter()
