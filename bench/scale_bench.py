@@ -50,6 +50,7 @@ from common import (
     median,
     percentile,
     pg_args,
+    postgres_server_cpu,
     refuse_existing_database,
     require_tools,
     scratch_redis,
@@ -138,37 +139,35 @@ class Deployment:
 
 
 class CpuMeter:
-    """User + system CPU seconds of a deployment's worker, web server and PostgreSQL
-    backends, and of the whole machine, from /proc between ``__init__`` and ``read``.
-    A process that exited in between takes its share with it (a lower bound)."""
+    """User + system CPU seconds of a deployment's worker and web server (their
+    processes live as long as they do), of the PostgreSQL server (every database's:
+    backends reconnect, and one that exited keeps counting there), of this process and
+    of the whole machine, from /proc between ``__init__`` and ``read``."""
 
     def __init__(self, deployment: Deployment):
         self.deployment = deployment
         self.groups = self.pids()
         self.before = {name: cpu_by_pid(pids) for name, pids in self.groups.items()}
+        self.db = postgres_server_cpu(deployment.database_url)
         self.busy, self.wall = machine_busy_seconds(), time.monotonic()
         self.own = time.process_time()  # this process, every thread
 
     def pids(self) -> dict[str, list[int]]:
-        backends = sql_rows(
-            self.deployment.database_url,
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
         return {
             "worker": session_pids(self.deployment.worker.pid),
             "web": session_pids(self.deployment.web.pid),
-            "db": [row[0] for row in backends],
         }
 
     def read(self) -> dict[str, float]:
-        """CPU seconds per group since the start; ``bench``: this process's,
-        ``machine``: all CPUs' busy seconds; ``wall``: the seconds elapsed."""
+        """CPU seconds per group since the start; ``db``: the PostgreSQL server's,
+        ``bench``: this process's, ``machine``: all CPUs' busy seconds; ``wall``: the
+        seconds elapsed."""
         now = self.pids()
         used = {
             name: cpu_used_since(self.before[name], set(pids) | set(now[name]))
             for name, pids in self.groups.items()
         }
+        used["db"] = postgres_server_cpu(self.deployment.database_url) - self.db
         used["machine"] = machine_busy_seconds() - self.busy
         used["bench"] = time.process_time() - self.own
         used["wall"] = time.monotonic() - self.wall
@@ -1040,7 +1039,7 @@ def report_stream(scale: Deployment, stream: dict) -> bool:
     cores = {name: seconds / cpu["wall"] for name, seconds in cpu.items()}
     others = cores["machine"] - sum(cores[n] for n in ("worker", "web", "db", "bench"))
     print(f"  CPU while it ran, in cores: worker {cores['worker']:.2f}, web {cores['web']:.2f}, "
-          f"PostgreSQL {cores['db']:.2f}, this bench {cores['bench']:.2f}, anything else "
+          f"PostgreSQL server {cores['db']:.2f}, this bench {cores['bench']:.2f}, anything else "
           f"{others:.2f}; the machine {cores['machine']:.2f} of {CPUS} busy")  # fmt: skip
     if not p99 < LAG_TARGET_S:
         print(f"  MISS: each job's POST time, created_at and finished_at, and read lags: "
