@@ -341,6 +341,27 @@ def database_backends() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def postgres_server_cpu(database_url: str) -> float:
+    """CPU seconds the PostgreSQL server on this machine has used: its postmaster's own,
+    what its exited children left in the postmaster's account (a backend that
+    disconnected keeps counting) and its live children's. Every database's work, so
+    only a quiet server's figure is the bench's."""
+    rows = sql_rows(database_url, "SELECT pg_backend_pid()")
+    backend = proc_stat(rows[0][0]) if rows else None
+    if backend is None:
+        return float("nan")  # PostgreSQL runs elsewhere
+    postmaster = int(backend[1])
+    fields = proc_stat(postmaster)
+    if fields is None:
+        return float("nan")
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (child := proc_stat(int(entry.name))) is not None:
+            if int(child[1]) == postmaster:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / CLOCK_TICKS
+
+
 def machine_load() -> str:
     """The load average, and how many pytest processes run beside the bench: figures
     taken while a test suite runs are slower, and say so."""

@@ -50,6 +50,7 @@ from common import (
     median,
     percentile,
     pg_args,
+    postgres_server_cpu,
     refuse_existing_database,
     require_tools,
     scratch_redis,
@@ -73,6 +74,9 @@ PRODUCTS = int(os.environ.get("BENCH_SCALE_PRODUCTS", "500"))
 BULK_ITEMS = int(os.environ.get("BENCH_SCALE_BULK_ITEMS", "10000"))
 BULK_ROUNDS = int(os.environ.get("BENCH_SCALE_BULK_ROUNDS", "3"))
 STREAM_SECONDS = float(os.environ.get("BENCH_SCALE_STREAM_SECONDS", "60"))
+# Seconds of the stream sent first and not measured: the first writes to its stores find
+# the web and worker processes' lookups and PostgreSQL's pages of those levels cold.
+STREAM_WARMUP = float(os.environ.get("BENCH_SCALE_STREAM_WARMUP", "5"))
 STREAM_RATE = int(os.environ.get("BENCH_SCALE_STREAM_RATE", "1000"))  # changes per second
 STREAM_JOB_ITEMS = int(os.environ.get("BENCH_SCALE_STREAM_JOB_ITEMS", "100"))
 STREAM_SAMPLES = int(os.environ.get("BENCH_SCALE_STREAM_SAMPLES", "3"))  # SKUs read per job
@@ -135,37 +139,35 @@ class Deployment:
 
 
 class CpuMeter:
-    """User + system CPU seconds of a deployment's worker, web server and PostgreSQL
-    backends, and of the whole machine, from /proc between ``__init__`` and ``read``.
-    A process that exited in between takes its share with it (a lower bound)."""
+    """User + system CPU seconds of a deployment's worker and web server (their
+    processes live as long as they do), of the PostgreSQL server (every database's:
+    backends reconnect, and one that exited keeps counting there), of this process and
+    of the whole machine, from /proc between ``__init__`` and ``read``."""
 
     def __init__(self, deployment: Deployment):
         self.deployment = deployment
         self.groups = self.pids()
         self.before = {name: cpu_by_pid(pids) for name, pids in self.groups.items()}
+        self.db = postgres_server_cpu(deployment.database_url)
         self.busy, self.wall = machine_busy_seconds(), time.monotonic()
         self.own = time.process_time()  # this process, every thread
 
     def pids(self) -> dict[str, list[int]]:
-        backends = sql_rows(
-            self.deployment.database_url,
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
         return {
             "worker": session_pids(self.deployment.worker.pid),
             "web": session_pids(self.deployment.web.pid),
-            "db": [row[0] for row in backends],
         }
 
     def read(self) -> dict[str, float]:
-        """CPU seconds per group since the start; ``bench``: this process's,
-        ``machine``: all CPUs' busy seconds; ``wall``: the seconds elapsed."""
+        """CPU seconds per group since the start; ``db``: the PostgreSQL server's,
+        ``bench``: this process's, ``machine``: all CPUs' busy seconds; ``wall``: the
+        seconds elapsed."""
         now = self.pids()
         used = {
             name: cpu_used_since(self.before[name], set(pids) | set(now[name]))
             for name, pids in self.groups.items()
         }
+        used["db"] = postgres_server_cpu(self.deployment.database_url) - self.db
         used["machine"] = machine_busy_seconds() - self.busy
         used["bench"] = time.process_time() - self.own
         used["wall"] = time.monotonic() - self.wall
@@ -539,9 +541,12 @@ def run_bulk_job(deployment: Deployment, mode: str, round_: int, items: int) -> 
         state = job.json()
         if state["status"] in ("done", "failed"):
             seconds = time.perf_counter() - started
+            cpu = meter.read()
             return {
                 "seconds": seconds,
-                "cpu": meter.read(),
+                "cpu": cpu,
+                # The next job starts once this one's audit entries are relayed.
+                "relay_seconds": relayed_after(deployment),
                 "post_seconds": answer.seconds,
                 "rate": items / seconds,
                 "state": state,
@@ -641,10 +646,11 @@ class LagReader:
 
 def measure_stream(deployment: Deployment, work: Path) -> dict:
     """``STREAM_RATE`` changes per second as ``STREAM_JOB_ITEMS``-item adjust jobs
-    (+1 each), sent on schedule for ``STREAM_SECONDS`` whatever the answers take (each
-    POST in its own thread), round-robin over the stream stores, each job a window of
-    their SKUs. ``STREAM_SAMPLES`` SKUs of each job are read back (``LagReader``) until
-    their version shows the change: a lag is from sending the POST to that answer."""
+    (+1 each), sent on schedule for ``STREAM_WARMUP`` seconds (not measured, but
+    checked), then ``STREAM_SECONDS`` whatever the answers take (each POST in its own
+    thread), round-robin over the stream stores, each job a window of their SKUs.
+    ``STREAM_SAMPLES`` SKUs of each job are read back (``LagReader``) until their version
+    shows the change: a lag is from sending the POST to that answer."""
     tables = deployment.fixture["tables"]
     stores = stream_stores(deployment)
     rows = sql_rows(
@@ -658,7 +664,8 @@ def measure_stream(deployment: Deployment, work: Path) -> dict:
     items = min(STREAM_JOB_ITEMS, PRODUCTS)
     windows = max(1, PRODUCTS // items)
     interval = items / STREAM_RATE
-    jobs = max(1, int(STREAM_SECONDS / interval))
+    warmup = int(STREAM_WARMUP / interval)  # jobs sent before the measured ones
+    jobs = warmup + max(1, int(STREAM_SECONDS / interval))
     rng = random.Random(1000)
     records, lock = {}, threading.Lock()
     reader = LagReader(deployment, STREAM_READ_RATE)
@@ -677,14 +684,16 @@ def measure_stream(deployment: Deployment, work: Path) -> dict:
         with lock:
             records[number] = record
 
-    log(f"stream: {jobs} jobs of {items} adjust items, one every {interval * 1000:.0f} ms, "
-        f"over {len(stores)} stores of {deployment.label}")  # fmt: skip
+    log(f"stream: {jobs} jobs of {items} adjust items ({warmup} of them warm-up), one every "
+        f"{interval * 1000:.0f} ms, over {len(stores)} stores of {deployment.label}")  # fmt: skip
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
     reader.thread.start()
-    meter = CpuMeter(deployment)
     began = time.perf_counter()
+    measured_from = began + warmup * interval
     slip = 0.0
     for number in range(jobs):
+        if number == warmup:
+            meter = CpuMeter(deployment)
         store = stores[number % len(stores)]
         window = (number // len(stores)) % windows
         skus = [SKU.format(window * items + n + 1) for n in range(items)]
@@ -695,44 +704,51 @@ def measure_stream(deployment: Deployment, work: Path) -> dict:
         time.sleep(max(0.0, due - time.perf_counter()))
         slip = max(slip, time.perf_counter() - due)
         pool.submit(send, number, store, skus, [(sku, versions[store, sku]) for sku in sampled])
-    sent = time.perf_counter() - began
+    sent = time.perf_counter() - measured_from
     pool.shutdown(wait=True)
     reader.sending = False
     reader.thread.join()
     cpu = meter.read()
     log(f"stream: sent in {sent:.1f} s (at worst {slip * 1000:.0f} ms behind schedule), "
         "every change read back; reading every job's final state")  # fmt: skip
-    finished = 0.0
+    finished = 0.0  # the last change seen, from the first measured job's sending
     for record in records.values():
         if record["status"] == 202:
             record["final"] = deployment.get(record["status_url"], "writer").json()
         lags = reader.lags.get(record["job"], [])
-        finished = max([finished, *(record["sent_at"] - began + lag for lag in lags)])
+        finished = max([finished, *(record["sent_at"] - measured_from + lag for lag in lags)])
     csv = work / "stream-jobs.csv"
     with open(csv, "w") as out:
-        out.write("job,store,sent_at_s,post_ms,status,created_at,finished_at,applied,lags_ms\n")
+        out.write("job,warm-up,store,sent_at_s,post_ms,status,created_at,finished_at,applied,"
+                  "lags_ms\n")  # fmt: skip
         for number in sorted(records):
             r, final = records[number], records[number].get("final", {})
             lags = " ".join(f"{lag * 1000:.0f}" for lag in reader.lags.get(number, []))
-            cells = [number, r["store"], f"{r['sent_at'] - began:.3f}", f"{r['post_s'] * 1000:.1f}",
-                     final.get("status", r["status"]), final.get("created_at", ""),
-                     final.get("finished_at", ""), final.get("applied", ""), lags]  # fmt: skip
+            cells = [number, int(number < warmup), r["store"], f"{r['sent_at'] - began:.3f}",
+                     f"{r['post_s'] * 1000:.1f}", final.get("status", r["status"]),
+                     final.get("created_at", ""), final.get("finished_at", ""),
+                     final.get("applied", ""), lags]  # fmt: skip
             out.write(",".join(map(str, cells)) + "\n")
+    measured = [records[n] for n in sorted(records) if n >= warmup]
     done = [
         r for r in records.values()
         if r.get("final", {}).get("status") == "done" and r["final"].get("applied") == items
     ]  # fmt: skip
+    done_measured = [r for r in done if r["job"] >= warmup]
     return {
-        "jobs": jobs,
+        "jobs": jobs - warmup,
+        "all_jobs": jobs,
         "items": items,
         "sent_seconds": sent,
         "slip": slip,
-        "done": len(done),
-        "changes_per_s": len(done) * items / max(finished, sent),
-        "lags": [lag for lags in reader.lags.values() for lag in lags],
+        "done": len(done_measured),
+        "all_done": len(done),
+        "changes_per_s": len(done_measured) * items / max(finished, sent),
+        "lags": [lag for r in measured for lag in reader.lags.get(r["job"], [])],
+        "all_lags": [lag for lags in reader.lags.values() for lag in lags],
         "unseen": sum(reader.unseen(number) for number in records),
-        "post": [record["post_s"] for record in records.values()],
-        "reads_per_s": reader.reads / max(finished, sent),
+        "post": [record["post_s"] for record in measured],
+        "reads_per_s": reader.reads / (time.perf_counter() - began),
         "read_gap": median(reader.gaps),
         "cpu": cpu,
         "errors": [r["error"] for r in records.values() if r.get("error")][:3],
@@ -743,22 +759,16 @@ def measure_stream(deployment: Deployment, work: Path) -> dict:
 # --- Run -----------------------------------------------------------------------------------
 
 
-def wait_for_relay(deployments: list[Deployment]) -> dict:
-    """Wait until each deployment's audit outbox is relayed (its worker moves the
-    entries into the audit log); returns the seconds each took."""
-    waited = {}
+def relayed_after(deployment: Deployment) -> float:
+    """Seconds until the deployment's audit outbox is empty (its worker has moved every
+    entry into the hash-chained audit log), read every 0.1 s; NaN past JOB_TIMEOUT."""
+    outbox = deployment.fixture["tables"]["outbox"]
     started = time.perf_counter()
-    pending = list(deployments)
-    while pending and time.perf_counter() - started < JOB_TIMEOUT:
-        for deployment in list(pending):
-            outbox = deployment.fixture["tables"]["outbox"]
-            if sql_rows(deployment.database_url, f"SELECT count(*) FROM {outbox}")[0][0] == 0:
-                waited[deployment.label] = time.perf_counter() - started
-                pending.remove(deployment)
-        time.sleep(0.5)
-    for deployment in pending:
-        waited[deployment.label] = float("nan")
-    return waited
+    while time.perf_counter() - started < JOB_TIMEOUT:
+        if sql_rows(deployment.database_url, f"SELECT count(*) FROM {outbox}")[0][0] == 0:
+            return time.perf_counter() - started
+        time.sleep(0.1)
+    return float("nan")
 
 
 def table_counts(deployment: Deployment) -> dict:
@@ -777,7 +787,7 @@ class Figures:
     bulk: dict | None = None  # None: not measured, for the reason in ``unmeasured``
     stream: dict | None = None
     unmeasured: str = ""
-    relay: dict = field(default_factory=dict)
+    relay: float = float("nan")  # seconds to relay the outbox after the stream
     verify: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
 
@@ -816,8 +826,7 @@ def measure(deployments: list[Deployment], figures: Figures, redis_clients, work
     else:
         figures.bulk = measure_bulk(deployments)
         figures.stream = measure_stream(scale, work)
-        log("waiting for the audit relay to empty the outboxes")
-        figures.relay = wait_for_relay(deployments)
+        figures.relay = relayed_after(scale)
         audit_reads = [read for read in READS if read.path == "/api/v1/audit/"]
         after = measure_reads(deployments, audit_reads, redis_clients)
         figures.reads.update({f"{name}, after the writes": r for name, r in after.items()})
@@ -921,9 +930,8 @@ def report(deployments: list[Deployment], figures: Figures, work: Path) -> dict:
             to_profile["jobs"].append(
                 {"name": "stream job", "mode": "adjust", "items": stream["items"]}
             )
-        print("  the audit relay emptied the outboxes "
-              + ", ".join(f"{label} {s:.1f} s" for label, s in figures.relay.items())
-              + " after the stream")  # fmt: skip
+        print(f"  the audit relay had emptied the outbox {figures.relay:.1f} s after the "
+              "stream's last change was read")  # fmt: skip
     times = {label: median(r["seconds"] for r in runs) for label, runs in figures.verify.items()}
     print(f"\nverify_ledger (median of {VERIFY_ROUNDS}, in a process already started): "
           + "; ".join(f"{d.label} {times[d.label]:.2f} s "
@@ -969,10 +977,11 @@ def report_bulk(base: Deployment, scale: Deployment, bulk: dict) -> bool:
     """The bulk table; True if the scale database missed the target."""
     print(f"\nbulk job of {BULK_ITEMS:,} items, from sending the POST to reading status "
           f"done (median of {BULK_ROUNDS}; POST s: the request alone; worker s: the job's "
-          "created_at to finished_at)")  # fmt: skip
-    print(f"{'':<43}{'CPU ms per 1,000 items':>24}")
+          "created_at to finished_at; relay s: from done until its audit entries are all "
+          "relayed, before the next job starts)")  # fmt: skip
+    print(f"{'':<51}{'CPU ms per 1,000 items':>24}")
     print(f"{'mode':<8}{'database':<16}{'items/s':>9}{'total s':>9}{'POST s':>8}"
-          f"{'worker s':>10}{'worker':>8}{'web':>6}{'db':>6}{'busy':>6}  "
+          f"{'worker s':>10}{'relay s':>8}{'worker':>8}{'web':>6}{'db':>6}{'busy':>6}  "
           f"{'items/s per run':<22}target")  # fmt: skip
     missed = False
     for mode in ("set", "adjust"):
@@ -995,6 +1004,7 @@ def report_bulk(base: Deployment, scale: Deployment, bulk: dict) -> bool:
                   f"{median(r['seconds'] for r in runs):>9.2f}"
                   f"{median(r['post_seconds'] for r in runs):>8.2f}"
                   f"{median(job_seconds(r['state']) for r in runs):>10.2f}"
+                  f"{median(r['relay_seconds'] for r in runs):>8.2f}"
                   f"{cpu['worker']:>8.0f}{cpu['web']:>6.0f}{cpu['db']:>6.0f}{busy:>6.0%}"
                   f"  {per_run:<22}{target}")  # fmt: skip
     if missed:
@@ -1009,7 +1019,8 @@ def report_stream(scale: Deployment, stream: dict) -> bool:
     p99 = percentile(lags, 99)
     print(
         f"\nstream: {STREAM_RATE:,} changes/s as {stream['items']}-item adjust jobs for "
-        f"{STREAM_SECONDS:g} s on {scale.label}: {stream['jobs']} jobs sent in "
+        f"{STREAM_SECONDS:g} s (after {STREAM_WARMUP:g} s of warm-up at the same rate) on "
+        f"{scale.label}: {stream['jobs']} jobs sent in "
         f"{stream['sent_seconds']:.1f} s ({stream['slip'] * 1000:.0f} ms behind schedule at "
         f"worst), {stream['done']} done, {stream['changes_per_s']:.0f} changes/s applied"
     )
@@ -1018,6 +1029,8 @@ def report_stream(scale: Deployment, stream: dict) -> bool:
           f"{ms(percentile(lags, 50))} ms, p99 {ms(p99)} ms, max "
           f"{ms(max(lags, default=float('nan')))} ms  {verdict(p99 < LAG_TARGET_S)} "
           f"p99 < {LAG_TARGET_S:g} s")  # fmt: skip
+    print(f"  with the warm-up's jobs: p50 {ms(percentile(stream['all_lags'], 50))} ms, "
+          f"p99 {ms(percentile(stream['all_lags'], 99))} ms")  # fmt: skip
     print(f"  the POST alone: p50 {ms(percentile(posts, 50))} ms, "
           f"p99 {ms(percentile(posts, 99))} ms; the reads measuring the lag: "
           f"{stream['reads_per_s']:.0f} GET/s on the same server, a change read every "
@@ -1026,7 +1039,7 @@ def report_stream(scale: Deployment, stream: dict) -> bool:
     cores = {name: seconds / cpu["wall"] for name, seconds in cpu.items()}
     others = cores["machine"] - sum(cores[n] for n in ("worker", "web", "db", "bench"))
     print(f"  CPU while it ran, in cores: worker {cores['worker']:.2f}, web {cores['web']:.2f}, "
-          f"PostgreSQL {cores['db']:.2f}, this bench {cores['bench']:.2f}, anything else "
+          f"PostgreSQL server {cores['db']:.2f}, this bench {cores['bench']:.2f}, anything else "
           f"{others:.2f}; the machine {cores['machine']:.2f} of {CPUS} busy")  # fmt: skip
     if not p99 < LAG_TARGET_S:
         print(f"  MISS: each job's POST time, created_at and finished_at, and read lags: "
@@ -1051,7 +1064,7 @@ def checks(figures: Figures) -> bool:
     bulk, stream, unmeasured = figures.bulk, figures.stream, figures.unmeasured
     if bulk is None:
         bulk = {("bulk endpoint", "the scale database"): [{"error": unmeasured}]}
-        stream = {"done": 0, "jobs": 1, "unseen": 0, "errors": [unmeasured]}
+        stream = {"all_done": 0, "all_jobs": 1, "unseen": 0, "errors": [unmeasured]}
     bad_jobs = [
         f"{mode} on {label}: {run.get('error') or run['state']}"
         for (mode, label), runs in bulk.items() for run in runs
@@ -1064,8 +1077,9 @@ def checks(figures: Figures) -> bool:
     results = [
         (not bad_jobs, f"every bulk job done, all {BULK_ITEMS:,} items applied",
          "; ".join(bad_jobs[:3])),
-        (stream["done"] == stream["jobs"] and not stream["unseen"],
-         f"every stream job done ({stream['done']}/{stream['jobs']}), every sampled change "
+        (stream["all_done"] == stream["all_jobs"] and not stream["unseen"],
+         f"every stream job done ({stream['all_done']}/{stream['all_jobs']}, the warm-up's "
+         "too), every sampled change "
          f"read back within {SEEN_TIMEOUT:.0f} s ({stream['unseen']} not)",
          "; ".join(stream["errors"])),
         (not bad_reads, "every read answered 200 (a cache miss X-Cache MISS)",
