@@ -10,7 +10,8 @@ one Movement per change; after commit it sends ``stock_changed``. One module per
 - ``seed``: stocking many stores with many products at once;
 - ``rules``: the checks every service makes before it touches a row;
 - ``locks``: the one primary-key-ordered round of row locks;
-- ``sql``: the guarded statements themselves, the only SQL that writes levels and movements.
+- ``sql``: the guarded statements that change levels and write their movements (``seed``
+  and ``locks`` add new levels).
 
 Callers import from ``stock.services``; the modules are its inside.
 """

@@ -300,12 +300,8 @@ class _Run:
             return self._apply(job)
 
     def _apply(self, job: BulkJob) -> BulkJob | None:
-        items = _job_items(job)
-        subjects = _Subjects(items)
-        ensure_stock_levels_by_ids(
-            (item.store_id, item.product_id) for item in items if not subjects.refusal(item)
-        )
-        self.ordered = ordered = _in_level_order(items)
+        subjects, ordered = _prepared(_job_items(job))
+        self.ordered = ordered
         actor = job.created_by
         if job.error_policy == BulkErrorPolicy.REJECT_ALL:
             return _run_all_or_nothing(job.pk, ordered, actor, subjects)
@@ -351,19 +347,37 @@ def _run_all_or_nothing(job_id, ordered: list[BulkItem], actor, subjects) -> Bul
         job = _lock_unfinished(job_id)
         if job is None:
             return None
-        try:
-            with transaction.atomic():
-                result = _apply_batches(job, ordered, actor, subjects)
-                if result.errors:
-                    raise _RollBack
-        except _RollBack:
-            result.applied = result.unchanged = 0
+        result = _all_or_none(lambda: _apply_batches(job, ordered, actor, subjects))
         _record_progress(job, len(ordered), result)
         return job
 
 
 class _RollBack(Exception):
-    """Undoes a reject_all job's changes when one of its items failed."""
+    """Undoes an all-or-none application when one of its items failed."""
+
+
+def _all_or_none(apply) -> BulkResult:
+    """Run ``apply`` in a savepoint and undo all of it if any item failed: the result
+    then lists every failure, in item order, and counts nothing applied."""
+    try:
+        with transaction.atomic():
+            result = apply()
+            if result.errors:
+                raise _RollBack
+    except _RollBack:
+        result.applied = result.unchanged = 0
+        result.errors.sort(key=lambda error: error["index"])
+    return result
+
+
+def _prepared(items: list[BulkItem]) -> tuple["_Subjects", list["_LevelItem"]]:
+    """The items' stores and products as they are now, and the items in level order,
+    after creating the missing levels of those that can still be applied."""
+    subjects = _Subjects(items)
+    ensure_stock_levels_by_ids(
+        (item.store_id, item.product_id) for item in items if not subjects.refusal(item)
+    )
+    return subjects, _in_level_order(items)
 
 
 def _lock_unfinished(job_id) -> BulkJob | None:
@@ -478,27 +492,18 @@ def stock_apply_bulk(
     stores = Store.objects.filter(pk__in={item.store_id for item in items})
     for store in stores:
         refuse_inactive(store, [])
-    subjects = _Subjects(items)
-    ensure_stock_levels_by_ids(
-        (item.store_id, item.product_id) for item in items if not subjects.refusal(item)
+    subjects, ordered = _prepared(items)
+    return _all_or_none(
+        lambda: apply_in_batches(
+            ordered,
+            mode=mode,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+            record_unchanged=record_unchanged,
+            subjects=subjects,
+        )
     )
-    try:
-        with transaction.atomic():
-            result = apply_in_batches(
-                _in_level_order(items),
-                mode=mode,
-                reason=reason,
-                reference=reference,
-                actor=actor,
-                record_unchanged=record_unchanged,
-                subjects=subjects,
-            )
-            if result.errors:
-                raise _RollBack
-    except _RollBack:
-        result.applied = result.unchanged = 0
-        result.errors.sort(key=lambda error: error["index"])
-    return result
 
 
 def apply_in_batches(

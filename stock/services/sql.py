@@ -7,7 +7,7 @@ outbox INSERTs ride in the same statement, so the row lock is held for one round
 plus the commit. Multi-row changes lock their rows in primary-key order first
 (``locks``), then change them all with one guarded UPDATE and record their movements with
 one INSERT (``apply_locked``), whatever the number of lines. Bulk jobs have their own
-set-based statement (``bulk_sql``), built from the same pieces.
+set-based statement (``apply_bulk_batch``), built from the same pieces.
 """
 
 import functools
