@@ -171,6 +171,25 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Read replicas: PostgreSQL streaming standbys of the primary above, as aliases
+# replica_1, replica_2, ... in the order given. Reads that do not decide a sale may go to
+# one (inventory_site/replicas); a replica that is down, or lags more than
+# REPLICA_MAX_LAG_SECONDS behind the primary, is skipped. In tests a replica is the same
+# cluster's standby, so its test database is the primary's (MIRROR), never created on it.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+REPLICA_DATABASES = []
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _alias = f"replica_{_number}"
+    DATABASES[_alias] = env.db_url_config(_url) | {
+        "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+        "CONN_HEALTH_CHECKS": True,
+        # A replica that does not answer must cost a request little: it is skipped.
+        "OPTIONS": {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1)},
+        "TEST": {"MIRROR": "default"},
+    }
+    REPLICA_DATABASES.append(_alias)
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5)
+
 # --- Cache (django-redis) -----------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")

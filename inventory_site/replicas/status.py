@@ -1,0 +1,23 @@
+"""How far a replica is behind the primary, read on the replica itself."""
+
+from django.db import connections
+
+# Zero when the replica has replayed everything it received; otherwise the age of the
+# last transaction it replayed. (A primary that has written nothing for a while leaves
+# an idle replica's last replayed transaction old: that replica is not behind.)
+LAG_SQL = """
+SELECT CASE
+    WHEN NOT pg_is_in_recovery() THEN 0
+    WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+END
+"""
+
+
+def replica_lag_seconds(alias: str) -> float:
+    """Seconds the replica ``alias`` is behind. Raises the driver's error when the
+    replica cannot be reached; callers decide what a down replica means to them."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(LAG_SQL)
+        (lag,) = cursor.fetchone()
+    return float(lag)
