@@ -84,9 +84,11 @@ migrate: install
 demo: install
 	$(PY) manage.py seed_demo
 
-## Validate docker-compose.yml without a Docker engine
+## Validate docker-compose.yml without a Docker engine: the default services, and with
+## the optional `replica` profile
 check-compose:
 	SECRET_KEY=compose-check docker-compose -f docker-compose.yml config -q
+	SECRET_KEY=compose-check docker-compose -f docker-compose.yml --profile replica config -q
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .hypothesis

@@ -9,3 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory_site.settings")
 app = Celery("inventory_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The workers count task failures and retries where the web's /metrics reads them.
+from . import celery_metrics  # noqa: E402, F401

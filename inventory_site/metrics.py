@@ -1,8 +1,10 @@
-"""``GET /metrics``: django-prometheus's counters plus gauges read live from the database.
+"""``GET /metrics``: django-prometheus's counters plus what is read live at each scrape.
 
 Counters are kept per process (and merged across gunicorn workers through
-PROMETHEUS_MULTIPROC_DIR). A gauge such as the audit backlog is a fact of the database,
-not of a process, so it is collected at scrape time by the collectors registered here.
+PROMETHEUS_MULTIPROC_DIR). A gauge such as the audit backlog, a replica's lag or a
+queue's depth is a fact of the deployment, not of a process, so it is collected at
+scrape time by the collectors registered here; so are the workers' task failures, which
+they count in the shared cache (``celery_metrics``). README "Metrics" lists them all.
 """
 
 import hmac
@@ -12,6 +14,10 @@ import prometheus_client
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import multiprocess
+
+from .celery import app as celery_app
+from .celery_metrics import QueueDepthCollector, TaskOutcomeCollector
+from .replicas.metrics import ReplicaCollector
 
 LIVE_REGISTRY = prometheus_client.CollectorRegistry(auto_describe=True)
 
@@ -49,3 +55,9 @@ def _bearer_token_matches(request, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+# The deployment's own state, read at each scrape: the replicas and Celery.
+register_live_collector(ReplicaCollector())
+register_live_collector(QueueDepthCollector(celery_app))
+register_live_collector(TaskOutcomeCollector(celery_app))

@@ -153,3 +153,50 @@ def test_the_app_caches_in_one_redis_and_queues_tasks_in_the_other():
     for name in ("web", "worker", "beat"):
         depends_on = services[name]["depends_on"]
         assert depends_on["cache"] == depends_on["broker"] == {"condition": "service_healthy"}
+
+
+def test_the_replica_service_is_optional_and_made_as_cis_replica():
+    """Only with ``--profile replica``; a standby cloned with pg_basebackup -R from db
+    (tests/test_compose_replica.py runs its scripts on real clusters)."""
+    services = compose()["services"]
+    replica = services["replica"]
+    script = (ROOT / "ops" / "postgres" / "replica.sh").read_text()
+
+    assert replica["profiles"] == ["replica"]
+    assert all("profiles" not in service for name, service in services.items() if name != "replica")
+    assert replica["image"] == services["db"]["image"]
+    assert replica["entrypoint"] == ["bash", "/usr/local/bin/replica.sh"]
+    assert "./ops/postgres/replica.sh:/usr/local/bin/replica.sh:ro" in replica["volumes"]
+    assert "pg_basebackup" in script and "--write-recovery-conf --wal-method stream" in script
+    assert replica["environment"]["PRIMARY_HOST"] == "db"
+    assert replica["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert replica["healthcheck"]["test"]
+    # The replica's password is the one db's init script gives the replication role.
+    assert (
+        replica["environment"]["PGPASSWORD"]
+        == services["db"]["environment"]["REPLICATION_PASSWORD"]
+    )
+    assert (
+        "./ops/postgres/replication.sh:/docker-entrypoint-initdb.d/replication.sh:ro"
+        in services["db"]["volumes"]
+    )
+
+
+def test_the_app_reads_from_replicas_only_when_told_to():
+    services = compose()["services"]
+
+    for name in ("migrate", "web", "worker", "beat"):
+        assert services[name]["environment"]["DATABASE_REPLICA_URLS"] == (
+            "${DATABASE_REPLICA_URLS:-}"
+        ), name
+        assert "replica" not in services[name].get("depends_on", {}), name
+
+
+def test_make_check_compose_checks_both_profiles():
+    recipe = re.search(r"^check-compose:\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+
+    commands = recipe[1].splitlines()
+    assert [("--profile replica" in command, "config -q" in command) for command in commands] == [
+        (False, True),
+        (True, True),
+    ]

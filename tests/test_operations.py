@@ -10,39 +10,16 @@ import time
 import pytest
 from django.conf import settings as django_settings
 from django.test import RequestFactory
-from prometheus_client.parser import text_string_to_metric_families
 
 from inventory_site.api import errors
-from inventory_site.celery import app as celery_app
 from stock.services import stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory
-from tests.processes import free_port
+from tests.metrics import PROMETHEUS_TEXT, by_label, read_metrics, sample
 
 # Embedded, Celery runs tasks in-process and readyz has no broker to ask.
 BROKER_WHEN_UP = "eager" if django_settings.CELERY_TASK_ALWAYS_EAGER else "ok"
-# Both are Prometheus' plain text format; prometheus_client >= 0.23 declares 1.0.0.
-PROMETHEUS_TEXT = {
-    "text/plain; version=0.0.4; charset=utf-8",
-    "text/plain; version=1.0.0; charset=utf-8",
-}
-
-
-@pytest.fixture
-def dead_broker(settings):
-    """A real broker is configured, at a port where nothing listens. Yields a function
-    that brings the configured broker back (also called at teardown)."""
-    eager, configured = settings.CELERY_TASK_ALWAYS_EAGER, celery_app.conf.broker_url
-
-    def restore():
-        settings.CELERY_TASK_ALWAYS_EAGER = eager
-        celery_app.conf.broker_url = configured
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    yield restore
-    restore()
 
 
 def timed_get(client, path):
@@ -138,22 +115,6 @@ def test_readyz_is_ready_again_once_the_broker_is_back(client, dead_broker):
 # --- /metrics ---------------------------------------------------------------------------
 
 
-def read_metrics(client) -> dict[tuple[str, frozenset], float]:
-    """Every sample of /metrics by (name, labels)."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"] in PROMETHEUS_TEXT, response["Content-Type"]
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for sample in family.samples
-    }
-
-
-def sample(metrics, name: str, **labels) -> float:
-    return metrics.get((name, frozenset(labels.items())), 0.0)
-
-
 METRICS_TOKEN = "scrape-" + "s3cret" * 8
 
 
@@ -235,6 +196,17 @@ def test_metrics_count_requests_latencies_and_stock_operations_by_outcome(client
     assert increase(responses, status="409", **view) == 1
     latency = "django_http_requests_latency_seconds_by_view_method_bucket"
     assert increase(latency, **view, le="+Inf") == 2
+
+
+@pytest.mark.django_db
+def test_without_replicas_the_replica_gauges_have_no_series(client, settings):
+    """With replicas, tests/test_metrics_processes.py scrapes a real bin/run web."""
+    settings.REPLICA_DATABASES = []
+
+    metrics = read_metrics(client)
+
+    assert by_label(metrics, "inventory_replica_up", "replica") == {}
+    assert by_label(metrics, "inventory_replica_lag_seconds", "replica") == {}
 
 
 # --- errors under /api/ are JSON --------------------------------------------------------
