@@ -2,12 +2,15 @@
 
 import contextlib
 import dataclasses
+import io
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 
 from inventory_site.query_plans import LARGE_TABLES
+from tests import app_role
 
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
@@ -31,6 +34,21 @@ def pytest_collection_modifyitems(config, items):
         if services and not has_broker:
             why = services.args[0] if services.args else DEFAULT_SERVICES_REASON
             item.add_marker(pytest.mark.skip(reason=f"needs the services mode: {why}"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """With DATABASE_APP_ROLE set (PostgreSQL) the suite runs as a deployment does: the
+    connecting user, the owner, has created and migrated the test database; the role is
+    granted what the app may do, and every connection after runs as the role."""
+    role = app_role.active_role()
+    if not role:
+        yield
+        return
+    with django_db_blocker.unblock():
+        call_command("grant_app_role", role, stdout=io.StringIO())
+    with app_role.connections_as(role):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "catalog",
     "stock",
     "audit",
+    "inventory_site.privileges",
 ]
 
 # Each entry is paid by every request; bench/request_layers.py measures what each costs
@@ -189,6 +190,12 @@ for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     }
     REPLICA_DATABASES.append(_alias)
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5)
+
+# Least privilege: the role the app's processes connect as (DATABASE_URL names it), which
+# owns nothing and may not rewrite the stock ledger or the audit log. `bin/run migrate`
+# migrates as the owner (DATABASE_OWNER_URL) and then grants this role what it may do
+# (inventory_site/privileges). Empty: no grants are made.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 
 # --- Cache (django-redis) -----------------------------------------------------------
 

@@ -200,3 +200,19 @@ def test_make_check_compose_checks_both_profiles():
         (False, True),
         (True, True),
     ]
+
+
+def test_only_migrate_holds_the_owners_url_and_the_app_connects_as_its_role():
+    """Least privilege: web, worker and beat cannot rewrite the ledger or the audit log,
+    not even by reading the owner's password from their environment."""
+    services = compose()["services"]
+    migrate = services["migrate"]["environment"]
+    owner = urlsplit(migrate["DATABASE_OWNER_URL"]).username
+
+    for name in ("migrate", "web", "worker", "beat"):
+        environment = services[name]["environment"]
+        assert urlsplit(environment["DATABASE_URL"]).username == "inventory_app", name
+        assert environment["DATABASE_APP_ROLE"] == "inventory_app", name
+        assert ("DATABASE_OWNER_URL" in environment) == (name == "migrate"), name
+    assert owner == services["db"]["environment"]["POSTGRES_USER"] != "inventory_app"
+    assert migrate["DATABASE_APP_PASSWORD"] == "${DATABASE_APP_PASSWORD:-inventory_app}"

@@ -6,14 +6,17 @@ embedded, a fresh PostgreSQL database in services mode).
 
 import json
 import os
+import secrets
 import subprocess
 import urllib.request
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
 from django.db import connection
 
+from tests.app_role import active_role
 from tests.processes import ROOT, bare_env, free_port, project_env, run, stop, wait_until
 
 
@@ -22,6 +25,8 @@ def scratch_database_url(tmp_path):
     if connection.vendor != "postgresql":
         yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
         return
+    if active_role():
+        pytest.skip("needs the tables' owner: creates a database and migrates it")
     settings = connection.settings_dict
     name = f"inventory_scratch_{uuid.uuid4().hex[:10]}"
     server = psycopg2.connect(
@@ -153,3 +158,61 @@ def test_every_process_refuses_to_start_with_nothing_set_naming_secret_key(comma
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: SECRET_KEY is not set." in result.stdout + result.stderr
+
+
+@pytest.fixture
+def app_role_env(scratch_database_url):
+    """The production shape: migrate connects as the owner (DATABASE_OWNER_URL), the
+    app as its own role with a password (DATABASE_URL). The role is dropped at the end."""
+    owner = urlsplit(scratch_database_url)
+    database = owner.path.lstrip("/")
+    role, password = f"{database}_app", secrets.token_urlsafe(16)
+    yield project_env(
+        DATABASE_OWNER_URL=scratch_database_url,
+        DATABASE_URL=f"postgres://{role}:{password}@{owner.hostname}:{owner.port}/{database}",
+        DATABASE_APP_ROLE=role,
+        DATABASE_APP_PASSWORD=password,
+    )
+    server = psycopg2.connect(scratch_database_url)
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute(f'DROP OWNED BY "{role}"')  # its grants, here and on the database
+        cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
+    server.close()
+
+
+WRITE_AS_THE_APP = """
+from django.db import connection
+from catalog.models import Product
+from stock.services import stock_receive
+from stores.models import Store
+store = Store.objects.create(code="berlin-01", name="Berlin")
+product = Product.objects.create(sku="TEE", name="T-shirt", price=10)
+stock_receive(store=store, product=product, quantity=3)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT current_user")
+    print(cursor.fetchone()[0])
+"""
+
+
+@pytest.mark.postgresql("database roles are PostgreSQL's")
+def test_migrate_grants_the_app_role_which_writes_stock_but_only_the_owner_prunes(app_role_env):
+    role = app_role_env["DATABASE_APP_ROLE"]
+
+    migrated = run(["bin/run", "migrate"], app_role_env)
+    again = run(["bin/run", "migrate"], app_role_env)
+    wrote = run(["python", "manage.py", "shell", "-v", "0", "-c", WRITE_AS_THE_APP], app_role_env)
+    verified = run(["python", "manage.py", "verify_audit_chain"], app_role_env)
+    pruned_as_app = run(["python", "manage.py", "prune_audit", "--older-than", "1h"], app_role_env)
+    pruned_as_owner = run(["bin/run", "owner", "prune_audit", "--older-than", "1h"], app_role_env)
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"Granted to {role} in " in migrated.stdout
+    granted = migrated.stdout[migrated.stdout.index("Granted to") :]
+    assert (again.returncode, again.stdout[again.stdout.index("Granted to") :]) == (0, granted)
+    assert (wrote.returncode, wrote.stdout) == (0, f"{role}\n"), wrote.stderr
+    assert verified.stdout == "Audit chain intact: 1 events verified; 0 waiting to be relayed.\n"
+    assert pruned_as_app.returncode == 1
+    assert "permission denied for table audit_event" in pruned_as_app.stderr
+    assert pruned_as_owner.returncode == 0, pruned_as_owner.stderr
+    assert pruned_as_owner.stdout == "Pruned 0 audit events older than 1h.\n"

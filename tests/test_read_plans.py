@@ -24,6 +24,7 @@ from stock.services import (
 )
 from stores.models import Role
 from tests.api import api_client
+from tests.app_role import as_owner
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.postgresql("the plans are PostgreSQL's")
@@ -56,8 +57,9 @@ def shop(db):
 
 def analyze():
     """Statistics of these rows: the planner must not choose by what earlier tests left
-    in the tables' statistics (their rows are gone, their numbers stay until ANALYZE)."""
-    with connection.cursor() as cursor:
+    in the tables' statistics (their rows are gone, their numbers stay until ANALYZE).
+    ANALYZE is the owner's."""
+    with as_owner(), connection.cursor() as cursor:
         for table in LARGE_TABLES:
             cursor.execute(f"ANALYZE {table}")
 

@@ -1,8 +1,9 @@
 """Audit events are append-only in the database, and the relay chains them exactly once.
 
-The trigger tests bypass the services with raw SQL on purpose: the log must hold even
-against a writer that does not go through Python. In non-transactional tests on_commit
-never runs, so each test relays the outbox itself.
+The trigger tests bypass the services with raw SQL on purpose, as the tables' owner: the
+log must hold even against a writer that does not go through Python and holds the owner's
+rights (the app's role may not even ask, tests/test_database_privileges.py). In
+non-transactional tests on_commit never runs, so each test relays the outbox itself.
 """
 
 import pytest
@@ -13,6 +14,7 @@ from audit.models import AuditChainHead, AuditEvent, AuditOutboxEntry
 from audit.selectors import audit_chain_break
 from audit.services import PRUNE_SETTING, audit_record, audit_relay_batch, audit_relay_pending
 from stock.services import stock_receive
+from tests.app_role import as_owner
 from tests.concurrency import run_together
 from tests.factories import ProductFactory, StoreFactory
 
@@ -42,7 +44,7 @@ def record(count: int, *, start: int = 1) -> list[int]:
 
 
 def raw(sql: str, params: list | None = None):
-    with transaction.atomic(), connection.cursor() as cursor:
+    with as_owner(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params or [])
 
 
@@ -88,7 +90,7 @@ def test_postgresql_refuses_a_raw_delete_of_an_event(event):
 
 @pytest.mark.postgresql(PRUNE_SETTING_ONLY)
 def test_postgresql_refuses_a_delete_when_the_prune_setting_is_not_on(event):
-    with pytest.raises(IntegrityError, match="DELETE refused"), transaction.atomic():
+    with as_owner(), pytest.raises(IntegrityError, match="DELETE refused"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config(%s, 'off', true)", [PRUNE_SETTING])
             cursor.execute(f"DELETE FROM {EVENT_TABLE} WHERE id = %s", [event.pk])
@@ -98,7 +100,7 @@ def test_postgresql_refuses_a_delete_when_the_prune_setting_is_not_on(event):
 
 @pytest.mark.postgresql(PRUNE_SETTING_ONLY)
 def test_postgresql_accepts_a_delete_in_a_transaction_that_set_the_prune_setting(event):
-    with transaction.atomic(), connection.cursor() as cursor:
+    with as_owner(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
         cursor.execute(f"DELETE FROM {EVENT_TABLE} WHERE id = %s", [event.pk])
         deleted = cursor.rowcount
@@ -111,7 +113,7 @@ def test_postgresql_accepts_a_delete_in_a_transaction_that_set_the_prune_setting
 def test_postgresql_refuses_an_update_even_with_the_prune_setting_on(event):
     before = snapshot(event)
 
-    with pytest.raises(IntegrityError, match="UPDATE refused"), transaction.atomic():
+    with as_owner(), pytest.raises(IntegrityError, match="UPDATE refused"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
             cursor.execute(f"UPDATE {EVENT_TABLE} SET action = 'forged' WHERE id = %s", [event.pk])

@@ -19,6 +19,7 @@ from audit.chain import event_hash
 from audit.models import AuditChainHead, AuditEvent, AuditOutboxEntry
 from audit.selectors import audit_chain_break
 from audit.services import audit_record, audit_relay_pending
+from tests.app_role import as_owner
 from tests.processes import project_env, run, url_of_the_test_database
 
 EVENT_TABLE = AuditEvent._meta.db_table
@@ -50,7 +51,8 @@ def record(count: int, *, ago: timedelta | None = None) -> None:
             after={"price": f"{number}.00"},
         )
     if ago is not None:
-        AuditOutboxEntry.objects.update(occurred_at=timezone.now() - ago)
+        with as_owner():  # the app may not rewrite an entry; the test travels in time
+            AuditOutboxEntry.objects.update(occurred_at=timezone.now() - ago)
     audit_relay_pending()
 
 
@@ -72,7 +74,9 @@ def verify_fails() -> str:
 
 @contextlib.contextmanager
 def trigger_disabled():
-    with connection.cursor() as cursor:
+    """Tampering as the tables' owner can: the app's role may neither alter the table
+    nor change an event."""
+    with as_owner(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"ALTER TABLE {EVENT_TABLE} DISABLE TRIGGER {TRIGGER}")
             try:
@@ -297,8 +301,11 @@ def test_manage_py_verify_audit_chain_exits_1_on_a_broken_chain(monkeypatch):
 
 
 def prune(*args: str) -> str:
+    """``prune_audit`` as deployed: an operator command run as the owner
+    (``bin/run owner prune_audit``); the app's role may not delete events."""
     out = StringIO()
-    call_command("prune_audit", *args, stdout=out)
+    with as_owner():
+        call_command("prune_audit", *args, stdout=out)
     return out.getvalue()
 
 

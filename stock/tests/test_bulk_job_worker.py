@@ -21,6 +21,7 @@ from django.db.models import Count
 from stock.models import BulkJob, BulkJobStatus, Movement, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift
 from stock.services import bulk_job_submit, stock_seed_levels
+from tests.app_role import as_owner
 from tests.factories import ProductFactory, StoreFactory
 from tests.processes import read, wait_until
 
@@ -110,8 +111,9 @@ def test_a_job_whose_worker_is_killed_is_finished_by_the_next_with_no_item_appli
 
 def waiting_on_a_lock() -> bool:
     """Some other session of the test database waits for a row lock (the worker's
-    batch, behind the test's lock)."""
-    with connection.cursor() as cursor:
+    batch, behind the test's lock). As the owner, who sees every session's wait (a role
+    sees only its own)."""
+    with as_owner(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"

@@ -19,6 +19,7 @@ from stock.services import (
     stock_receive,
     stock_transfer,
 )
+from tests.app_role import as_owner
 from tests.concurrency import run_together
 from tests.factories import ProductFactory, StoreFactory
 from tests.processes import wait_until
@@ -120,7 +121,8 @@ def test_bulk_adjustments_racing_sales_checkouts_and_transfers_never_deadlock_or
 
 
 def sessions_waiting_for_a_lock() -> list[str]:
-    with connection.cursor() as cursor:
+    """As the owner, who sees every session's wait (a role sees only its own)."""
+    with as_owner(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"

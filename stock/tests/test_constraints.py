@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from stock.models import Movement, StockLevel
 from stock.services import stock_receive
+from tests.app_role import as_owner
 
 from .helpers import insert_receive_movement_with_raw_sql, level_of
 
@@ -17,7 +18,9 @@ MOVEMENT_TABLE = Movement._meta.db_table
 
 
 def raw(sql: str, params: list):
-    with transaction.atomic(), connection.cursor() as cursor:
+    """As the tables' owner: the trigger holds even for the owner (the app's role may
+    not even ask, tests/test_database_privileges.py)."""
+    with as_owner(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
