@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 
+# Connects the receivers that make workers and beat log through the LOGGING setting and
+# carry a request's log fields into the tasks it sends.
+from inventory_site import logs  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory_site.settings")
 
 app = Celery("inventory_site")
