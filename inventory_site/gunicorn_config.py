@@ -14,7 +14,8 @@ class StructuredLogger(glogging.Logger):
     """gunicorn's own lines in LOG_FORMAT, as the application's (README "Logs"). In JSON
     the access line is an object of its own fields, with the request id the answer
     carries (``X-Request-ID``); it costs what gunicorn's line costs (1 µs more). In text
-    the access line stays gunicorn's usual one (restyled it would cost twice as much)."""
+    the access line stays gunicorn's usual one, ``--access-logformat`` included (restyled it
+    would cost twice as much)."""
 
     def setup(self, cfg):
         super().setup(cfg)
