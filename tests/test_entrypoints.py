@@ -11,6 +11,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -88,8 +89,9 @@ def start(tmp_path):
 
 
 def read(log) -> str:
-    log.seek(0)
-    return log.read()
+    """What the child wrote so far, through a file object of our own: seeking the one the
+    child writes through would move where its next line lands (over the first ones)."""
+    return Path(log.name).read_text()
 
 
 def test_migrate_leaves_nothing_unapplied(deployment_env):
@@ -140,21 +142,29 @@ def test_web_writes_every_line_as_json_and_names_the_request_in_its_own_and_guni
         urllib.request.urlopen(request, timeout=5)
 
     assert refused.value.code == 401
-    assert wait_until(lambda: "web-logs-1" in read(log) and '"status": 401' in read(log), timeout=5)
-    lines = [json.loads(line) for line in read(log).splitlines()]  # each one JSON
-    named = [line for line in lines if line.get("request_id") == "web-logs-1"]
-    assert [(line["logger"], line["event"]) for line in named] == [
+
+    def lines() -> list[dict]:
+        """Each whole line written so far, parsed as JSON (which fails on any other)."""
+        text = read(log)
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+    def named() -> list[dict]:
+        return [line for line in lines() if line.get("request_id") == "web-logs-1"]
+
+    # gunicorn writes its access line after the answer has gone.
+    assert wait_until(lambda: len(named()) == 2, timeout=15), read(log)
+    assert [(line["logger"], line["event"]) for line in named()] == [
         ("django.request", "Unauthorized: /api/v1/products/"),
         ("gunicorn.access", "request"),
-    ]
-    access = named[1]
+    ], read(log)
+    access = named()[1]
     assert (access["method"], access["path"], access["status"], access["user"]) == (
         "GET",
         "/api/v1/products/",
         401,
         None,
     )
-    assert any(line["event"].startswith("Booting worker") for line in lines)
+    assert any(line["event"].startswith("Booting worker") for line in lines())
 
 
 @pytest.mark.services
