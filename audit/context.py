@@ -35,7 +35,7 @@ def origin(*, ip: str | None = None, request_id: str = ""):
         _current.reset(token)
 
 
-def set_task_origin(task_id: str) -> None:
+def set_task_origin(task_id: str, *, request_id: str | None = None) -> None:
     """For a worker process, which runs one task at a time: changes come from this task
-    until the next task sets its own."""
-    _current.set(Origin(ip=None, request_id=f"task:{task_id}"[:64]))
+    (from the request that sent it, when given) until the next task sets its own."""
+    _current.set(Origin(ip=None, request_id=(request_id or f"task:{task_id}")[:64]))

@@ -3,6 +3,8 @@
 from celery import shared_task
 from celery.signals import task_prerun, worker_ready
 
+from inventory_site.logs import sent_context
+
 from .context import set_task_origin
 from .services import audit_relay_pending
 
@@ -25,7 +27,8 @@ def relay_when_a_worker_starts(sender, **kwargs):
 
 @task_prerun.connect
 def record_task_origin(task_id=None, task=None, **kwargs):
-    """Changes a worker makes are traced to the task that made them. A task run eagerly
-    inside a request keeps the request's origin."""
+    """Changes a worker makes are traced to the request that sent the task, whose id its
+    log lines carry too, or else to the task itself. A task run eagerly inside a request
+    keeps the request's origin."""
     if not getattr(task.request, "is_eager", False):
-        set_task_origin(task_id)
+        set_task_origin(task_id, request_id=sent_context(task).get("request_id"))

@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from common import (
+    UNLIMITED_RATE,
     WRK_SCRIPT,
     checked,
     cpu_by_pid,
@@ -45,7 +46,7 @@ from common import (
     session_pids,
     start_web,
 )
-from http_bench import RATE, SKU_HIT, SKU_SALE, STORE, level_path, seed
+from http_bench import SKU_HIT, SKU_SALE, STORE, level_path, seed
 
 from tests.processes import RedisServer, free_port, project_env, stop
 
@@ -414,8 +415,8 @@ def main() -> int:
         SECRET_KEY="layers-bench-" + "x" * 50,
         ALLOWED_HOSTS="127.0.0.1",
         RATELIMIT_ENABLE="true",
-        API_RATE_PER_USER=RATE,
-        API_RATE_PER_IP=RATE,
+        API_RATE_PER_USER=UNLIMITED_RATE,
+        API_RATE_PER_IP=UNLIMITED_RATE,
         LOG_LEVEL="WARNING",
         STATIC_ROOT=str(work / "static"),
         DJANGO_SETTINGS_MODULE="inventory_site.settings",

@@ -87,15 +87,17 @@ INSTALLED_APPS = [
 # Each entry is paid by every request; bench/request_layers.py measures what each costs
 # (README, "Performance"). Sessions, CSRF and authentication stay for the browsable API's
 # session login; the messages are for the admin's pages only; request metrics are three
-# series per request (inventory_site/middleware.py), not django-prometheus's twelve.
+# series per request (inventory_site/middleware.py), not django-prometheus's twelve. The
+# request id comes first, so that whatever the layers below log (a refused Host header
+# included) carries it.
 MIDDLEWARE = [
+    "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "inventory_site.null_characters.RefuseNullCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "audit.middleware.AuditContextMiddleware",
     "inventory_site.middleware.PageMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "inventory_site.middleware.RequestMetricsMiddleware",
@@ -409,12 +411,17 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # --- Logging ------------------------------------------------------------------------
+# One JSON object per line for log collectors, or readable lines for a developer's
+# console; either way with the request id, user and store of the request or task that
+# wrote it (inventory_site/logs.py). Celery's workers and beat log through this too.
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "structured": {"()": "inventory_site.logs.formatter", "log_format": LOG_FORMAT},
     },
     "filters": {
         "refusals_without_traceback": {"()": "inventory_site.log_filters.RefusalsWithoutTraceback"},
@@ -422,7 +429,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "structured",
             "filters": ["refusals_without_traceback"],
         },
     },

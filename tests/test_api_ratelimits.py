@@ -309,6 +309,7 @@ def test_gunicorn_workers_share_the_token_counter_in_redis(web_server, tmp_path)
         WEB_CONCURRENCY="2",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         API_RATE_TOKEN_PER_IP="3/h",
+        LOG_FORMAT="text",  # the access line in gunicorn's format, as --access-logformat says
     )
     # Each worker exits after one request, so every request is served by a process that
     # never saw the earlier ones: only a counter outside the workers can refuse the 4th.

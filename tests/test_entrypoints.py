@@ -8,8 +8,10 @@ import json
 import os
 import secrets
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -87,8 +89,9 @@ def start(tmp_path):
 
 
 def read(log) -> str:
-    log.seek(0)
-    return log.read()
+    """What the child wrote so far, through a file object of our own: seeking the one the
+    child writes through would move where its next line lands (over the first ones)."""
+    return Path(log.name).read_text()
 
 
 def test_migrate_leaves_nothing_unapplied(deployment_env):
@@ -120,6 +123,48 @@ def test_web_serves_health_admin_and_static_files_with_debug_off(deployment_env,
         assert response.status == 200
     assert "Booting worker" in read(log)
     assert process.poll() is None
+
+
+def test_web_writes_every_line_as_json_and_names_the_request_in_its_own_and_gunicorns(
+    deployment_env, start
+):
+    port = str(free_port())
+    env = {**deployment_env, "PORT": port, "WEB_CONCURRENCY": "1"}  # LOG_FORMAT: json by default
+    process, log = start(["bin/run", "web"], env)
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
+        log
+    )
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/products/", headers={"X-Request-ID": "web-logs-1"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert refused.value.code == 401
+
+    def lines() -> list[dict]:
+        """Each whole line written so far, parsed as JSON (which fails on any other)."""
+        text = read(log)
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+    def named() -> list[dict]:
+        return [line for line in lines() if line.get("request_id") == "web-logs-1"]
+
+    # gunicorn writes its access line after the answer has gone.
+    assert wait_until(lambda: len(named()) == 2, timeout=15), read(log)
+    assert [(line["logger"], line["event"]) for line in named()] == [
+        ("django.request", "Unauthorized: /api/v1/products/"),
+        ("gunicorn.access", "request"),
+    ], read(log)
+    access = named()[1]
+    assert (access["method"], access["path"], access["status"], access["user"]) == (
+        "GET",
+        "/api/v1/products/",
+        401,
+        None,
+    )
+    assert any(line["event"].startswith("Booting worker") for line in lines())
 
 
 @pytest.mark.services
