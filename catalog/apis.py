@@ -10,6 +10,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from inventory_site.api.schema import errors
 from inventory_site.api.views import ApiView, validated
+from inventory_site.replicas.routing import replica_reads
 from stock.selectors import stock_levels_of_product_visible_to, total_available
 from stores.access import require_permission
 
@@ -34,6 +35,7 @@ def product_or_404(sku: str):
 class ProductListApi(ApiView):
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
+    list_from_replica = False  # its pages fill the catalog cache
 
     def get_queryset(self):
         return product_list()
@@ -122,7 +124,11 @@ class ProductAvailabilityApi(ApiView):
         page at a time (``count``, ``next``, ``previous`` as in every list): a product
         stocked in thousands of stores is not one unbounded answer."""
         product = product_or_404(sku)
-        levels = stock_levels_of_product_visible_to(product, request.user)
+        return Response(self._availability(product, request.user))
+
+    @replica_reads
+    def _availability(self, product, user) -> dict:
+        levels = stock_levels_of_product_visible_to(product, user)
         stores = self.paginate_queryset(levels)
         body = {
             "sku": product.sku,
@@ -132,7 +138,7 @@ class ProductAvailabilityApi(ApiView):
             "previous": self.paginator.get_previous_link(),
             "stores": stores,
         }
-        return Response(ProductAvailabilitySerializer(body).data)
+        return ProductAvailabilitySerializer(body).data
 
 
 def _page_number(asked: str | None):

@@ -9,6 +9,7 @@ from django.db import connections
 from django.utils.functional import cached_property
 
 from .query_plans import queryset_plan
+from .replicas.routing import replica_reads
 
 # Up to this many rows a list is counted exactly; beyond it an estimate is shown.
 EXACT_COUNT_LIMIT = 10_000
@@ -100,10 +101,15 @@ class EstimatedCountChangeList(ChangeList):
     """Django's changelist with ``EstimatedCountPaginator`` in mind, and sorting by the
     columns ``sortable_by`` offers only."""
 
+    @replica_reads
     def get_results(self, request):
         """Always a LIMIT: where Django fetches the whole list because the count said
         it fits a page (or "Show all"), the rows may have grown since, or the count was
-        an estimate; an estimate never offers "Show all"."""
+        an estimate; an estimate never offers "Show all".
+
+        Counted and read here, where a replica may serve them (``replica_reads``), not
+        when the page is rendered; the filters and the user's stores were applied
+        before, on the primary."""
         super().get_results(request)
         if self.paginator.estimated:
             self.can_show_all = False
@@ -111,6 +117,7 @@ class EstimatedCountChangeList(ChangeList):
             self.result_list = self.queryset[: self.list_max_show_all]
         elif not self.multi_page:
             self.result_list = self.queryset[: self.list_per_page]
+        len(self.result_list)  # read now: the queryset keeps the rows for the template
 
     def get_ordering_field(self, field_name):
         """None (not sorted by) for a column the admin does not offer to sort by, even

@@ -106,6 +106,12 @@ class Circuit:
                     self._trial = None
         return False
 
+    def failed(self, error: BaseException) -> None:
+        """A failure met outside a ``with`` block: it opens the circuit as one inside
+        would have."""
+        if self.opens_on(error):
+            self._open(error)
+
     def reset(self) -> None:
         """Close the circuit (a new configuration, a test)."""
         with self._lock:

@@ -192,6 +192,18 @@ for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     }
     REPLICA_DATABASES.append(_alias)
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5)
+# A replica that failed is skipped by each process for this long, then tried again.
+REPLICA_DOWN_SECONDS = env.float("REPLICA_DOWN_SECONDS", default=5)
+# Tests: refuse, in the process, any statement that writes sent to a replica alias.
+REPLICA_WRITE_GUARD = env.bool("REPLICA_WRITE_GUARD", default=False)
+if REPLICA_DATABASES:
+    # Only with replicas: the router, and the middleware that gives it each request's
+    # state and answers with X-Consistency-Token and X-Served-By (after the sessions').
+    DATABASE_ROUTERS = ["inventory_site.replicas.routing.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+        "inventory_site.replicas.middleware.ReadConsistencyMiddleware",
+    )
 
 # Least privilege: the role the app's processes connect as (DATABASE_URL names it), which
 # owns nothing and may not rewrite the stock ledger or the audit log. `bin/run migrate`
@@ -343,7 +355,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inventory API",
-    "DESCRIPTION": "Stock for many stores against one shared catalog.",
+    "DESCRIPTION": (
+        "Stock for many stores against one shared catalog.\n\n"
+        "Read consistency: where the deployment has read replicas, the answer to a request "
+        "that wrote carries `X-Consistency-Token`; send it back on later reads (same "
+        "header) and they never see data older than that write. Every answer then says "
+        "`X-Served-By: replica` or `primary`."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -1,6 +1,7 @@
 from rest_framework.generics import GenericAPIView
 
 from inventory_site.lookup_cache import lookups
+from inventory_site.replicas.routing import replica_reads
 
 from .gate import enforce_user_limit, open_gate
 
@@ -32,10 +33,27 @@ class ApiView(GenericAPIView):
         enforce_user_limit(request)
         super().check_permissions(request)
 
+    # Whether a list's page may be read from a replica (``inventory_site.replicas``). A
+    # view whose page fills a shared cache says no: a replica's older rows would be
+    # cached past the change that retired them.
+    list_from_replica = True
+
     def paginated_response(self, queryset, serializer_class):
-        """One page of ``queryset``, filtered by the view's filterset, as serialized JSON."""
-        page = self.paginate_queryset(self.filter_queryset(queryset))
+        """One page of ``queryset``, filtered by the view's filterset, as serialized JSON.
+
+        The filters run first, on the primary (they look up stores and products through
+        the lookup cache, which only the primary fills); the page is then counted, read
+        and serialized where the replica rule allows."""
+        queryset = self.filter_queryset(queryset)
+        if self.list_from_replica:
+            return self._page_from_replica(queryset, serializer_class)
+        return self._page_response(queryset, serializer_class)
+
+    def _page_response(self, queryset, serializer_class):
+        page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer_class(page, many=True).data)
+
+    _page_from_replica = replica_reads(_page_response)
 
 
 def validated(serializer_class, data, **kwargs) -> dict:

@@ -5,13 +5,20 @@ from django.db import connections
 # Zero when the replica has replayed everything it received; otherwise the age of the
 # last transaction it replayed. (A primary that has written nothing for a while leaves
 # an idle replica's last replayed transaction old: that replica is not behind.)
-LAG_SQL = """
-SELECT CASE
+LAG_EXPRESSION = """CASE
     WHEN NOT pg_is_in_recovery() THEN 0
     WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
     ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
-END
-"""
+END"""
+LAG_SQL = f"SELECT {LAG_EXPRESSION}"
+
+# Where the replica's data stands in the primary's WAL: as far as it has replayed. A
+# server that is not in recovery (a test's mirror of the primary) stands where it writes.
+REPLAYED_EXPRESSION = """CASE
+    WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+    ELSE pg_current_wal_lsn()
+END::text"""
+STATUS_SQL = f"SELECT {LAG_EXPRESSION}, {REPLAYED_EXPRESSION}"
 
 
 def replica_lag_seconds(alias: str) -> float:
@@ -21,3 +28,13 @@ def replica_lag_seconds(alias: str) -> float:
         cursor.execute(LAG_SQL)
         (lag,) = cursor.fetchone()
     return float(lag)
+
+
+def replica_status(alias: str) -> tuple[float, str | None]:
+    """(seconds behind, as ``replica_lag_seconds``; the WAL position replayed, as
+    PostgreSQL writes it, None before the first replay) in one round trip. Raises the
+    driver's error when the replica cannot be reached."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(STATUS_SQL)
+        lag, replayed = cursor.fetchone()
+    return float(lag), replayed

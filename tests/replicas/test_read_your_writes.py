@@ -1,0 +1,114 @@
+"""Read-your-writes across requests, on a real streaming replica whose replay the tests
+pause (README, "Read replicas"): a client that sends back its X-Consistency-Token never
+reads data older than its write; one that sends none may, and is told so."""
+
+import pytest
+
+from tests.factories import TEST_PASSWORD
+
+from .replica import wait
+
+pytestmark = pytest.mark.postgresql("the replica is a PostgreSQL standby")
+
+MOVEMENTS = "/api/v1/stores/berlin-01/movements/"
+LEVELS = "/api/v1/stores/berlin-01/stock/"
+RECEIVE = "/api/v1/stores/berlin-01/stock/HOODIE/receive/"
+
+
+def on_hand(answer, sku="HOODIE") -> int:
+    (level,) = [level for level in answer.body["results"] if level["sku"] == sku]
+    return level["on_hand"]
+
+
+def test_a_read_with_the_token_of_a_write_sees_it_one_without_may_be_stale(replica, start_web):
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    before = web.get(MOVEMENTS)
+    assert (before.status, before.served_by) == (200, "replica")
+    newest_before = before.body["results"][0]["id"]
+
+    replica.pause()
+    written = web.post(RECEIVE, {"quantity": 5})
+    assert (written.status, written.body["on_hand"]) == (200, 25)
+    assert written.token and written.served_by == "primary"
+    assert not replica.replayed(written.token)
+
+    # (a) With the token: the replica has not replayed it, so the primary answers.
+    fresh = web.get(MOVEMENTS, headers={"X-Consistency-Token": written.token})
+    assert (fresh.status, fresh.served_by) == (200, "primary")
+    assert fresh.body["results"][0]["id"] == written.body["movement_id"]
+    fresh_levels = web.get(LEVELS, headers={"X-Consistency-Token": written.token})
+    assert (fresh_levels.served_by, on_hand(fresh_levels)) == ("primary", 25)
+
+    # (b) Without it: the paused replica answers, from before the write, and says so.
+    stale = web.get(MOVEMENTS)
+    assert (stale.status, stale.served_by) == (200, "replica")
+    assert stale.body["results"][0]["id"] == newest_before
+    stale_levels = web.get(LEVELS)
+    assert (stale_levels.served_by, on_hand(stale_levels)) == ("replica", 20)
+
+    # Once the replica has replayed the write, it serves the token's reads too.
+    replica.resume()
+    replica.wait_for_replay(written.token)
+    caught_up = web.get(MOVEMENTS, headers={"X-Consistency-Token": written.token})
+    assert (caught_up.status, caught_up.served_by) == (200, "replica")
+    assert caught_up.body["results"][0]["id"] == written.body["movement_id"]
+
+
+def test_a_token_that_is_no_wal_position_is_answered_by_the_primary(replica, start_web):
+    """Never a stale answer for a garbled token, and never an error either: the header
+    only asks for freshness, which the primary always has."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    replica.pause()
+    written = web.post(RECEIVE, {"quantity": 1})
+    for garbled in ("yesterday", "0/", "1/2/3", "G/0", "123456789/0", "0/" + "F" * 40):
+        answer = web.get(MOVEMENTS, headers={"X-Consistency-Token": garbled})
+        assert (answer.status, answer.served_by) == (200, "primary"), garbled
+        assert answer.body["results"][0]["id"] == written.body["movement_id"]
+    # A well-formed token the replica has long replayed: the replica answers.
+    assert web.get(MOVEMENTS, headers={"X-Consistency-Token": "0/1"}).served_by == "replica"
+
+
+def test_a_browser_session_keeps_its_token(shop, replica, start_web, settings):
+    """The admin's pages carry no header: the session keeps the last write's position."""
+    # The web process checks passwords with the project's hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    shop.staff.set_password(TEST_PASSWORD)
+    shop.staff.save(update_fields=["password"])
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    browser = type(web)(web.port, web.token)
+    changelist = "/admin/stock/movement/"
+    assert browser.log_in_to_the_admin("staff").status == 302  # before the pause
+    replica.wait_for_replay()
+    first = browser.get(changelist, token=False)
+    assert (first.status, first.served_by) == (200, "replica")
+
+    replica.pause()
+    # Logging in again writes (the session, last_login): its position goes to the session.
+    login = browser.log_in_to_the_admin("staff")
+    assert login.status == 302 and login.token
+    behind = browser.get(changelist, token=False)
+    assert (behind.status, behind.served_by) == (200, "primary")
+    # A client without that session is served by the replica meanwhile.
+    assert web.get(MOVEMENTS).served_by == "replica"
+
+    replica.resume()
+    replica.wait_for_replay(login.token)
+    assert browser.get(changelist, token=False).served_by == "replica"
+
+
+def test_a_replica_lagging_beyond_the_limit_is_skipped(replica, start_web):
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="1")
+    assert web.get(MOVEMENTS).served_by == "replica"
+    replica.pause()
+    written = web.post(RECEIVE, {"quantity": 2})
+    assert written.status == 200
+    # Its lag is the age of the last transaction it replayed, once it has more to replay;
+    # the process asks again at most every second.
+    assert wait(lambda: web.get(MOVEMENTS).served_by == "primary", timeout=10)
+    answer = web.get(MOVEMENTS)
+    assert (answer.status, answer.served_by) == (200, "primary")
+    assert answer.body["results"][0]["id"] == written.body["movement_id"]
+
+    replica.resume()
+    replica.wait_for_replay(written.token)
+    assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)

@@ -1,0 +1,114 @@
+"""The router in-process, with the real replica as the alias ``replica_1``: which
+database each read of a request goes to, and a replica that fails under a read.
+
+The alias is added for these tests only (the suite runs without replicas: its TestCase
+data, never committed, could not be seen on one), and its connection carries the write
+guard for as long as it exists."""
+
+import pytest
+from django.db import connections
+from django.db.utils import load_backend
+from django.test import RequestFactory
+
+from inventory_site.replicas.routing import (
+    ReplicaRouter,
+    RequestReads,
+    _request_reads,
+    replica_reads,
+    replicas,
+)
+from inventory_site.replicas.statements import guard_replica
+from stores.models import Store
+from tests.factories import StoreFactory
+
+from .replica import primary_position
+
+pytestmark = pytest.mark.postgresql("the replica is a PostgreSQL standby")
+
+ALIAS = "replica_1"
+
+
+@pytest.fixture
+def replica_alias(replica, settings):
+    """``replica_1`` on the replica's copy of the test database, the router installed,
+    every statement sent there guarded; closed and removed at the end.
+
+    The connection is made as Django makes one, but not listed in DATABASES: the test
+    runner would make a listed alias a mirror of the primary (TEST MIRROR), and refuse
+    it to a test that does not name it."""
+    primary = connections["default"].settings_dict
+    replica_settings = {**primary, "HOST": replica.host, "PORT": replica.port}
+    connections[ALIAS] = load_backend(primary["ENGINE"]).DatabaseWrapper(replica_settings, ALIAS)
+    connections[ALIAS].execute_wrappers.append(guard_replica(ALIAS))
+    settings.REPLICA_DATABASES = [ALIAS]
+    settings.REPLICA_MAX_LAG_SECONDS = 3600
+    settings.DATABASE_ROUTERS = [ReplicaRouter()]
+    replicas.reset()
+    try:
+        yield
+    finally:
+        replicas.reset()
+        connections[ALIAS].close()
+        del connections[ALIAS]
+
+
+def get_request(**headers) -> RequestReads:
+    return RequestReads(RequestFactory().get("/api/v1/stores/", headers=headers))
+
+
+def store_codes_read(reads: RequestReads) -> tuple[list[str], bool]:
+    """(the store codes a list read inside ``replica_reads`` sees, whether a replica
+    served it) in ``reads``' request."""
+    context = _request_reads.set(reads)
+    try:
+        codes = replica_reads(lambda: sorted(Store.objects.values_list("code", flat=True)))()
+    finally:
+        _request_reads.reset(context)
+    return codes, reads.served_by_replica
+
+
+def test_a_request_reads_the_replica_as_of_its_replay_and_the_primary_for_its_token(
+    replica, replica_alias
+):
+    StoreFactory(code="before")
+    replica.wait_for_replay()
+    replica.pause()
+    StoreFactory(code="during-the-pause")
+    written = primary_position()
+
+    assert store_codes_read(get_request()) == (["before"], True)
+    assert store_codes_read(get_request(X_Consistency_Token=written)) == (
+        ["before", "during-the-pause"],
+        False,
+    )
+    replica.resume()
+    replica.wait_for_replay(written)
+    assert store_codes_read(get_request(X_Consistency_Token=written)) == (
+        ["before", "during-the-pause"],
+        True,
+    )
+
+
+def test_a_replica_that_fails_under_a_read_is_skipped_and_the_read_runs_on_the_primary(
+    replica, replica_alias, settings
+):
+    settings.REPLICA_DOWN_SECONDS = 60
+    StoreFactory(code="only")
+    replica.wait_for_replay()
+    assert store_codes_read(get_request()) == (["only"], True)  # the status is now known
+    # The replica ends the process's session there, as a restart would.
+    pid = connections[ALIAS].connection.info.backend_pid
+    replica.sql("SELECT pg_terminate_backend(%s)", [pid])
+
+    assert store_codes_read(get_request()) == (["only"], False)
+    # Skipped for REPLICA_DOWN_SECONDS: not even asked.
+    assert not replicas.circuit(ALIAS).closed
+    assert store_codes_read(get_request()) == (["only"], False)
+    assert connections[ALIAS].connection is None
+
+
+def test_the_write_guard_is_on_the_replica_connection(replica_alias):
+    from inventory_site.replicas.statements import WriteReachedReplica
+
+    with pytest.raises(WriteReachedReplica):
+        Store.objects.using(ALIAS).create(code="never", name="Never")
