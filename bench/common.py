@@ -26,8 +26,9 @@ UNLIMITED_RATE = "1000000000/m"
 
 # One wrk script for every scenario. Arguments (after `--`): method, a file of paths
 # (requested round-robin), a token ("" for none), a body ("" for none), an
-# Idempotency-Key prefix ("" for none: no header; else a key unique per request), and the
-# statuses counted as expected ("200,201"). Prints one BENCH-RESULT JSON line.
+# Idempotency-Key prefix ("" for none: no header; else a key unique per request), the
+# statuses counted as expected ("200,201") and, optionally, one more header ("Name: value").
+# Prints one BENCH-RESULT JSON line.
 WRK_SCRIPT = r"""
 local paths, method, body, key_prefix, expected = {}, "GET", nil, "", {}
 local headers = {}
@@ -49,6 +50,10 @@ function init(args)
   end
   key_prefix = args[5]
   for status in string.gmatch(args[6], "%d+") do expected[tonumber(status)] = true end
+  if args[7] and args[7] ~= "" then
+    local name, value = string.match(args[7], "^([^:]+):%s*(.*)$")
+    headers[name] = value
+  end
 end
 function request()
   n = n + 1
@@ -401,6 +406,7 @@ def run_wrk(
     key_prefix: str = "",
     expected: str = "200",
     threads: int = 1,
+    header: str = "",
 ) -> dict:
     """One wrk run; the figures of its BENCH-RESULT line plus ``rps``."""
     paths_file = work / f"paths-{time.monotonic_ns()}.txt"
@@ -408,7 +414,7 @@ def run_wrk(
     output = checked(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
          "--timeout", "10s", "--latency", "-s", str(script), url, "--",
-         method, str(paths_file), token, body, key_prefix, expected],
+         method, str(paths_file), token, body, key_prefix, expected, header],
         os.environ.copy(), "wrk", timeout=seconds + 60,
     )  # fmt: skip
     paths_file.unlink()
