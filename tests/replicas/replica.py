@@ -9,12 +9,13 @@ never count themselves."""
 import os
 import shutil
 import subprocess
-import time
 from urllib.parse import quote, urlsplit
 
 import psycopg2
 import pytest
 from django.db import connection
+
+from tests.processes import wait_until
 
 REPLICA_URL = os.environ.get("TEST_REPLICA_URL", "")
 REQUIRE_REPLICA = os.environ.get("REQUIRE_REPLICA", "").lower() in {"1", "true", "yes"}
@@ -145,10 +146,6 @@ def may_stop_the_replica() -> bool:
     return os.geteuid() == 0 or user == "postgres"
 
 
-def wait(check, *, timeout: float = 30, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return False
+def wait(check, *, timeout: float = 30) -> bool:
+    """``tests.processes.wait_until``, polled often: replay and activity change fast."""
+    return wait_until(check, timeout=timeout, interval=0.05)
