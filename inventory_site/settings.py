@@ -145,7 +145,12 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 if not DEBUG:
     # Without DEBUG, gunicorn serves the collected static files itself (no web server
     # in front is needed); with DEBUG, runserver serves them from the apps.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # after security
+    # Right after the security middleware: its headers (HSTS, nosniff) and HTTPS
+    # redirect apply to static files too, which WhiteNoise answers without going on.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

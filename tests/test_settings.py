@@ -26,6 +26,7 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "STOCK_CACHE_TTL": settings.STOCK_CACHE_TTL,
+    "MIDDLEWARE": settings.MIDDLEWARE,
 }))
 """
 
@@ -93,6 +94,15 @@ def test_production_settings_are_read_from_the_environment():
 
     assert settings["DEBUG"] is False
     assert settings["ALLOWED_HOSTS"] == ["shop.example.com", ".example.org"]
+
+
+def test_static_files_are_served_after_the_security_middleware_so_they_get_its_headers():
+    """WhiteNoise answers a static file without calling what follows it: placed before
+    the security middleware, the file would go without HSTS, nosniff and the redirect."""
+    middleware = settings_for(DEBUG="false", SECRET_KEY=STRONG_KEY)["MIDDLEWARE"]
+
+    security = middleware.index("django.middleware.security.SecurityMiddleware")
+    assert middleware[security + 1] == "whitenoise.middleware.WhiteNoiseMiddleware"
 
 
 def test_with_nothing_set_the_project_refuses_to_start_naming_secret_key():
