@@ -25,6 +25,7 @@ import re
 from django.apps import apps
 from django.db import connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
+from psycopg2.extensions import encrypt_password
 
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APPEND_ONLY = ("SELECT", "INSERT")
@@ -36,6 +37,7 @@ RESTRICTED_MODELS = {
 }
 MIGRATION_HISTORY = ("SELECT",)
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 # An unquoted PostgreSQL identifier: nothing a statement could be smuggled through.
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -178,9 +180,12 @@ def grant_app_role(role: str, *, password: str | None = None, using: str = "defa
                 f"{role} is a superuser or may create roles: it would bypass any grant."
             )
         if password is not None:
-            # On psycopg's own cursor: Django's would log the statement with DEBUG on.
+            # The server gets the password's SCRAM verifier, made here by libpq, never
+            # the password: a statement may be written to the server's log. On
+            # psycopg's own cursor, as Django's would log it with DEBUG on.
+            verifier = encrypt_password(password, role, connection.connection, "scram-sha-256")
             with connection.connection.cursor() as raw:
-                raw.execute(f"ALTER ROLE {quote(role)} PASSWORD %s", [password])
+                raw.execute(f"ALTER ROLE {quote(role)} PASSWORD %s", [verifier])
         cursor.execute(
             """
             SELECT DISTINCT relowner::regrole::text FROM pg_class
@@ -196,4 +201,33 @@ def grant_app_role(role: str, *, password: str | None = None, using: str = "defa
             )
         for statement in grants.statements():
             cursor.execute(statement)
+        excess = privileges_beyond(cursor, grants)
+        if excess:
+            raise RoleRefused(
+                f"{role} holds, through a role it is a member of, more than it is granted "
+                f"({'; '.join(excess)}): revoke that membership (e.g. pg_write_all_data)."
+            )
     return grants
+
+
+def privileges_beyond(cursor, grants: Grants) -> list[str]:
+    """What ``grants.role`` may do to the tables beyond what it was granted, as
+    PostgreSQL answers it: inherited roles (``pg_write_all_data``, a role the owner
+    granted by hand) count, which the catalog of direct grants does not show."""
+    checks = [
+        (table, privilege)
+        for table, allowed in grants.tables.items()
+        for privilege in TABLE_PRIVILEGES
+        if privilege not in allowed
+    ]
+    if not checks:
+        return []
+    cursor.execute(
+        """
+        SELECT check_.table_name, check_.privilege
+          FROM unnest(%s::text[], %s::text[]) AS check_(table_name, privilege)
+         WHERE has_table_privilege(%s, quote_ident(check_.table_name), check_.privilege)
+        """,
+        [[table for table, _ in checks], [privilege for _, privilege in checks], grants.role],
+    )
+    return [f"{privilege} on {table}" for table, privilege in cursor.fetchall()]
