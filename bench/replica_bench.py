@@ -54,9 +54,10 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 DURATION = float(os.environ.get("BENCH_DURATION", "5"))  # seconds per measured run
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 LEVELS = int(os.environ.get("BENCH_LEVELS", "2000"))
-# pg_stat_database counts a backend's transactions when it next idles, at most once a
-# second (PostgreSQL 15): read the counters this long after a run ends.
-STATS_FLUSH_SECONDS = 1.5
+# pg_stat_database counts a busy backend's transactions at most once a second, and an
+# idle one's within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL; seen here on a standby:
+# 3 of 400 counted after 1.5 s, all after 11 s): read the counters this long after a run.
+STATS_FLUSH_SECONDS = 11
 STORE = "bench-replicas"
 # A WAL position no replica of a fresh cluster has replayed: each read that sends it
 # asks the replica how far it is, then is served by the primary.
@@ -128,9 +129,10 @@ def transactions(url: str) -> int:
 
 
 def measured(run, primary: str, replica: str) -> dict:
-    """``run()`` (a wrk run) with the transactions each database served during it. The
-    counters include the two statistics queries themselves (one each, subtracted)."""
-    time.sleep(STATS_FLUSH_SECONDS)
+    """``run()`` (a wrk run) with the transactions each database served during it, read
+    before it and ``STATS_FLUSH_SECONDS`` after it (the caller waited as long before the
+    first run). The counters include the statistics queries themselves (one each,
+    subtracted)."""
     before = transactions(primary), transactions(replica)
     result = run()
     time.sleep(STATS_FLUSH_SECONDS)
@@ -226,6 +228,7 @@ def main() -> int:
         for server in ports:  # warm both: caches, connections, the replica's buffers
             run_wrk(f"http://127.0.0.1:{ports[server]}", script, paths=paths, seconds=2,
                     connections=CONNECTIONS, work=work, token=token)  # fmt: skip
+        time.sleep(STATS_FLUSH_SECONDS)  # the warm-up's transactions all counted
         scenarios = {"off": [], "on": [], "on-token": [], "on-token-ahead": []}
         for round_ in range(1, REPEATS + 1):
             replayed = wait_for_replay(replica)
