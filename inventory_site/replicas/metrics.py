@@ -25,8 +25,9 @@ class ReplicaCollector:
         )
         lag = GaugeMetricFamily(
             "inventory_replica_lag_seconds",
-            "Seconds the replica is behind the primary (0 when it has replayed all it "
-            "received); absent while the replica is down.",
+            "Seconds the replica is behind the primary (0 when it streams and has "
+            "replayed all it received; growing while it is cut off from the primary); "
+            "absent while the replica is down.",
             labels=["replica"],
         )
         for alias in settings.REPLICA_DATABASES:

@@ -2,6 +2,8 @@
 pause (README, "Read replicas"): a client that sends back its X-Consistency-Token never
 reads data older than its write; one that sends none may, and is told so."""
 
+import time
+
 import pytest
 
 from tests.factories import TEST_PASSWORD
@@ -110,5 +112,33 @@ def test_a_replica_lagging_beyond_the_limit_is_skipped(replica, start_web):
     assert answer.body["results"][0]["id"] == written.body["movement_id"]
 
     replica.resume()
+    replica.wait_for_replay(written.token)
+    assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)
+
+
+def test_a_replica_cut_off_from_the_primary_lags_more_each_second_and_is_skipped(
+    replica, start_web
+):
+    """Without its WAL receiver a replica replays what it got and then has nothing left
+    to replay: it must not pass for current (lag 0), but age until it streams again."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="1")
+    assert web.get(MOVEMENTS).served_by == "replica"
+    stream_again = replica.stop_streaming()
+    try:
+        written = web.post(RECEIVE, {"quantity": 2})
+        assert written.status == 200 and not replica.replayed(written.token)
+        # It has replayed all it received: the state that read as "no lag".
+        caught_up = "SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+        assert wait(lambda: replica.sql(caught_up)[0])
+        first = replica.lag()
+        time.sleep(1)
+        assert replica.lag() >= first + 0.99
+        # Past REPLICA_MAX_LAG_SECONDS the router stops reading it (asked every second).
+        assert wait(lambda: web.get(MOVEMENTS).served_by == "primary", timeout=10)
+        answer = web.get(MOVEMENTS)
+        assert (answer.status, answer.served_by) == (200, "primary")
+        assert answer.body["results"][0]["id"] == written.body["movement_id"]
+    finally:
+        stream_again()
     replica.wait_for_replay(written.token)
     assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)
