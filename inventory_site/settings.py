@@ -186,13 +186,16 @@ else:
 # cluster's standby, so its test database is the primary's (MIRROR), never created on it.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 REPLICA_DATABASES = []
+# A replica that does not answer must cost a request little: it is skipped. Options in
+# a replica's URL (?sslmode=require, ?connect_timeout=3) win over these.
+_replica_options = {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1)}
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     _alias = f"replica_{_number}"
-    DATABASES[_alias] = env.db_url_config(_url) | {
+    _replica = env.db_url_config(_url)
+    DATABASES[_alias] = _replica | {
         "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
         "CONN_HEALTH_CHECKS": True,
-        # A replica that does not answer must cost a request little: it is skipped.
-        "OPTIONS": {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1)},
+        "OPTIONS": _replica_options | _replica.get("OPTIONS", {}),
         "TEST": {"MIRROR": "default"},
     }
     REPLICA_DATABASES.append(_alias)

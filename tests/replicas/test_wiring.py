@@ -24,9 +24,13 @@ print(json.dumps({
     "routers": settings.DATABASE_ROUTERS,
     "middleware": settings.MIDDLEWARE,
     "replicas": settings.REPLICA_DATABASES,
-    "replica_1": {
-        key: settings.DATABASES["replica_1"][key] for key in ("HOST", "PORT", "NAME", "TEST")
-    } if "replica_1" in settings.DATABASES else None,
+    **{
+        alias: {
+            key: settings.DATABASES[alias][key]
+            for key in ("HOST", "PORT", "NAME", "OPTIONS", "TEST")
+        } if alias in settings.DATABASES else None
+        for alias in ("replica_1", "replica_2")
+    },
 }))
 """
 MIDDLEWARE = "inventory_site.replicas.middleware.ReadConsistencyMiddleware"
@@ -57,6 +61,21 @@ def test_replica_urls_install_the_router_and_the_middleware_after_the_sessions()
     assert wired["replica_1"]["TEST"]["MIRROR"] == "default"
     middleware = wired["middleware"]
     assert middleware.index(MIDDLEWARE) == middleware.index(SESSIONS) + 1
+
+
+def test_options_in_a_replica_url_are_kept_and_win_over_the_defaults():
+    wired = wiring(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/inventory",
+        DATABASE_REPLICA_URLS=",".join(
+            [
+                "postgres://postgres@10.0.0.7:5432/inventory?sslmode=require",
+                "postgres://postgres@10.0.0.8:5432/inventory?connect_timeout=3",
+            ]
+        ),
+        REPLICA_CONNECT_TIMEOUT="2",
+    )
+    assert wired["replica_1"]["OPTIONS"] == {"connect_timeout": 2, "sslmode": "require"}
+    assert wired["replica_2"]["OPTIONS"] == {"connect_timeout": 3}
 
 
 @pytest.mark.django_db
