@@ -85,12 +85,19 @@ class RequestReads:
 
     def run(self, function, args, kwargs):
         """``function`` with its reads on a replica; if the replica fails under it, the
-        replica is skipped and ``function`` runs again on the primary (it only reads)."""
+        replica is skipped and ``function`` runs again on the primary (it only reads).
+
+        The replica failed when its connection recorded the error: Django marks a
+        connection on which connecting, a statement or a fetch failed
+        (``errors_occurred``, cleared when it connects again, and the router closes a
+        replica's connection after any failure). An error of the primary (a statement
+        timeout) is raised as it is: running the function again would give the primary
+        the slow query twice and blame a healthy replica."""
         self.used = False
         try:
             result = function(*args, **kwargs)
         except REPLICA_ERRORS as error:
-            if not self.used:
+            if not (self.used and connections[self.replica].errors_occurred):
                 raise
             replicas.failed(self.replica, error)
             self.replica, self.used = None, False
