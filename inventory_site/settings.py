@@ -186,9 +186,26 @@ else:
 # cluster's standby, so its test database is the primary's (MIRROR), never created on it.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 REPLICA_DATABASES = []
-# A replica that does not answer must cost a request little: it is skipped. Options in
-# a replica's URL (?sslmode=require, ?connect_timeout=3) win over these.
-_replica_options = {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1)}
+# A replica that does not answer must cost a request little: it is skipped. It is given
+# REPLICA_CONNECT_TIMEOUT to connect; a statement there is cancelled by the replica after
+# REPLICA_STATEMENT_TIMEOUT_MS and cut by this process a second later when the replica
+# says nothing at all (replicas/deadline.py); TCP keepalives find a kept connection whose
+# peer has gone (in 5 + 2 x 3 s), tcp_user_timeout a statement sent into a dead network.
+# Options in a replica's URL (?sslmode=require, ?connect_timeout=3) win over these.
+REPLICA_STATEMENT_TIMEOUT_MS = env.int("REPLICA_STATEMENT_TIMEOUT_MS", default=5000)
+_replica_options = {
+    "connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1),
+    "options": f"-c statement_timeout={REPLICA_STATEMENT_TIMEOUT_MS}",
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": REPLICA_STATEMENT_TIMEOUT_MS + 1000,
+}
+if DATABASE_REPLICA_URLS:
+    from inventory_site.replicas.deadline import BoundedCursor
+
+    _replica_options["cursor_factory"] = BoundedCursor
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     _alias = f"replica_{_number}"
     _replica = env.db_url_config(_url)

@@ -19,7 +19,7 @@ from inventory_site.cache_outage import Circuit, CircuitOpen
 
 from . import positions
 from .statements import writes
-from .status import replica_status
+from .status import replica_lag_seconds, replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +215,19 @@ class Replicas:
         status = (now, lag, positions.position(replayed) if replayed else -1)
         self._status[alias] = status
         return status
+
+    def lag_seconds(self, alias: str) -> float:
+        """The replica's lag for /metrics, through the circuit the router uses: raises
+        CircuitOpen while this process skips the replica, and the driver's error (which
+        opens the circuit) when it fails, so a scrape waits for a failing replica no
+        more often than the reads do."""
+        try:
+            with self.circuit(alias):
+                return replica_lag_seconds(alias)
+        except REPLICA_ERRORS:
+            self._status.pop(alias, None)
+            _close(alias)
+            raise
 
     def circuit(self, alias: str) -> ReplicaDown:
         circuit = self._circuits.get(alias)

@@ -159,6 +159,17 @@ class Replica:
             [*pg_ctl, "-l", log, "-w", "-t", "60", "start"], check=True, timeout=90
         )
 
+    def server_processes(self) -> list[int]:
+        """The replica's postmaster and the backends of sessions on the test database:
+        what to stop (SIGSTOP) to make it stop answering, connections and all."""
+        (pid_file,) = self.sql("SELECT pg_read_file('postmaster.pid')")
+        backends = self.sql(
+            "SELECT array_agg(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend'",
+            [self.database],
+        )[0]
+        return [int(pid_file.split()[0]), *(backends or [])]
+
 
 def may_stop_the_replica() -> bool:
     """The tests stop and start the replica's server with pg_ctl as postgres: they run

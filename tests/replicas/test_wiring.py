@@ -31,7 +31,7 @@ print(json.dumps({
         } if alias in settings.DATABASES else None
         for alias in ("replica_1", "replica_2")
     },
-}))
+}, default=lambda value: f"{value.__module__}.{value.__qualname__}"))
 """
 MIDDLEWARE = "inventory_site.replicas.middleware.ReadConsistencyMiddleware"
 SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -74,8 +74,62 @@ def test_options_in_a_replica_url_are_kept_and_win_over_the_defaults():
         ),
         REPLICA_CONNECT_TIMEOUT="2",
     )
-    assert wired["replica_1"]["OPTIONS"] == {"connect_timeout": 2, "sslmode": "require"}
-    assert wired["replica_2"]["OPTIONS"] == {"connect_timeout": 3}
+    defaults = {
+        "connect_timeout": 2,
+        "options": "-c statement_timeout=5000",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 6000,
+        "cursor_factory": "inventory_site.replicas.deadline.BoundedCursor",
+    }
+    assert wired["replica_1"]["OPTIONS"] == defaults | {"sslmode": "require"}
+    assert wired["replica_2"]["OPTIONS"] == defaults | {"connect_timeout": 3}
+
+
+SHOW_REPLICA_CONNECTION = """
+import json, django
+from django.db import connections
+django.setup()
+replica = connections["replica_1"]
+with replica.cursor() as cursor:
+    cursor.execute("SHOW statement_timeout")
+    (statement_timeout,) = cursor.fetchone()
+parameters = replica.connection.get_dsn_parameters()
+print(json.dumps({
+    "statement_timeout": statement_timeout,
+    "tcp": {key: parameters.get(key) for key in (
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "tcp_user_timeout",
+    )},
+    "cursor": type(replica.connection.cursor()).__name__,
+}))
+"""
+
+
+@pytest.mark.postgresql("the replica is a PostgreSQL standby")
+def test_a_replica_connection_carries_its_timeouts_to_libpq_and_the_server(replica):
+    env = bare_env(
+        DJANGO_SETTINGS_MODULE="inventory_site.settings",
+        DEBUG="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/inventory",
+        DATABASE_REPLICA_URLS=replica.url(),
+        REPLICA_STATEMENT_TIMEOUT_MS="1500",
+    )
+    result = run([sys.executable, "-c", SHOW_REPLICA_CONNECTION], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "statement_timeout": "1500ms",
+        "tcp": {
+            "keepalives": "1",
+            "keepalives_idle": "5",
+            "keepalives_interval": "2",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "2500",
+        },
+        "cursor": "BoundedCursor",
+    }
 
 
 @pytest.mark.django_db
