@@ -383,7 +383,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Stock for many stores against one shared catalog.\n\n"
         "Read consistency: where the deployment has read replicas, the answer to a request "
-        "that wrote carries `X-Consistency-Token`; send it back on later reads (same "
+        "that wrote, and a bulk job's status once it is done or failed, carries "
+        "`X-Consistency-Token`; send it back on later reads (same "
         "header) and they never see data older than that write. Every answer then says "
         "`X-Served-By: replica` or `primary`."
     ),

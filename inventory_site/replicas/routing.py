@@ -44,12 +44,22 @@ class RequestReads:
     The replica is chosen once, at the request's first read inside ``replica_reads``,
     and kept for the request, so its reads see one replica's moment."""
 
-    __slots__ = ("request", "safe", "wrote", "depth", "replica", "used", "served_by_replica")
+    __slots__ = (
+        "request",
+        "safe",
+        "wrote",
+        "token_wanted",
+        "depth",
+        "replica",
+        "used",
+        "served_by_replica",
+    )
 
     def __init__(self, request):
         self.request = request
         self.safe = request.method in ("GET", "HEAD")
         self.wrote = False
+        self.token_wanted = False
         self.depth = 0
         self.replica = _UNCHOSEN
         self.used = False
@@ -105,6 +115,15 @@ class RequestReads:
         if self.used:
             self.served_by_replica = True
         return result
+
+
+def answer_with_token() -> None:
+    """Give this request's answer ``X-Consistency-Token`` though it wrote nothing: it
+    reports changes made elsewhere (a bulk job a worker finished), and the client's
+    next reads must see them. Does nothing without replicas (no request state)."""
+    reads = _request_reads.get()
+    if reads is not None:
+        reads.token_wanted = True
 
 
 def replica_reads(function):

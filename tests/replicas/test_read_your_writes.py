@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from stock.models import BulkJob, BulkMode
+from stock.services import bulk_job_submit
 from tests.factories import TEST_PASSWORD
 
 from .replica import wait
@@ -142,3 +144,43 @@ def test_a_replica_cut_off_from_the_primary_lags_more_each_second_and_is_skipped
         stream_again()
     replica.wait_for_replay(written.token)
     assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)
+
+
+def test_a_finished_bulk_jobs_status_carries_a_token_that_covers_the_workers_changes(
+    shop, replica, start_web, settings
+):
+    """A worker commits a bulk job's changes, in no request of the client's: the job's
+    status, once finished, gives the token that a client polling until ``done`` sends
+    with its next reads."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    assert web.get(LEVELS).served_by == "replica"
+    queued = BulkJob.objects.create(
+        store=shop.berlin, created_by=shop.manager, mode=BulkMode.ADJUST, items=[], total=0
+    )
+    waiting = web.get(f"/api/v1/jobs/{queued.pk}/")
+    assert (waiting.status, waiting.body["status"], waiting.token) == (200, "queued", None)
+
+    replica.pause()
+    # The worker's part, in this process: the job stored and applied (eager, as a worker
+    # runs it), committed on the primary.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    job = bulk_job_submit(
+        store=shop.berlin,
+        mode=BulkMode.ADJUST,
+        reason="found",
+        items=[{"sku": "CAP", "delta": 2}],
+        actor=shop.manager,
+    )
+    done = web.get(f"/api/v1/jobs/{job.pk}/")
+    assert (done.status, done.body["status"], done.served_by) == (200, "done", "primary")
+    assert done.token and not replica.replayed(done.token)
+
+    fresh = web.get(LEVELS, headers={"X-Consistency-Token": done.token})
+    assert (fresh.status, fresh.served_by, on_hand(fresh, "CAP")) == (200, "primary", 22)
+    stale = web.get(LEVELS)
+    assert (stale.status, stale.served_by, on_hand(stale, "CAP")) == (200, "replica", 20)
+
+    replica.resume()
+    replica.wait_for_replay(done.token)
+    caught_up = web.get(LEVELS, headers={"X-Consistency-Token": done.token})
+    assert (caught_up.served_by, on_hand(caught_up, "CAP")) == ("replica", 22)
