@@ -134,14 +134,24 @@ class Replica:
 
     def activity(self) -> tuple[int, int]:
         """(sessions, transactions) the replica has counted on the test database. A
-        backend reports them as it exits; the web processes of these tests keep no
-        connection (CONN_MAX_AGE=0), so every request's are in soon after it."""
+        backend counts its session as it starts and its transactions as it exits (or
+        each second); the web processes of these tests keep no connection
+        (CONN_MAX_AGE=0), so every request's are in soon after it."""
         self.sql("SELECT pg_stat_clear_snapshot()")
         sessions, transactions = self.sql(
             "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
             [self.database],
         )
         return sessions, transactions
+
+    def sessions_open(self) -> int:
+        """Sessions on the test database the replica has now."""
+        (count,) = self.sql(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend'",
+            [self.database],
+        )
+        return count
 
     # --- Stopping and starting the replica's server ----------------------------------
 

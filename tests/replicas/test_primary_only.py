@@ -18,10 +18,11 @@ MOVEMENTS = "/api/v1/stores/berlin-01/movements/"
 
 
 def settled(replica) -> tuple[int, int]:
-    """The replica's counters once they stop moving (a backend reports as it exits)."""
-    readings = [replica.activity()]
-    wait(lambda: readings.append(replica.activity()) or readings[-1] == readings[-2], timeout=5)
-    return readings[-1]
+    """The replica's counters once every session on the test database there has ended:
+    a backend counts its session as it starts but its transactions as it exits, before
+    it leaves ``pg_stat_activity``."""
+    assert wait(lambda: replica.sessions_open() == 0, timeout=15)
+    return replica.activity()
 
 
 def test_no_write_and_no_read_that_decides_a_sale_reaches_the_replica(replica, start_web):
