@@ -186,13 +186,33 @@ else:
 # cluster's standby, so its test database is the primary's (MIRROR), never created on it.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 REPLICA_DATABASES = []
+# A replica that does not answer must cost a request little: it is skipped. It is given
+# REPLICA_CONNECT_TIMEOUT to connect; a statement there is cancelled by the replica after
+# REPLICA_STATEMENT_TIMEOUT_MS and cut by this process a second later when the replica
+# says nothing at all (replicas/deadline.py); TCP keepalives find a kept connection whose
+# peer has gone (in 5 + 2 x 3 s), tcp_user_timeout a statement sent into a dead network.
+# Options in a replica's URL (?sslmode=require, ?connect_timeout=3) win over these.
+REPLICA_STATEMENT_TIMEOUT_MS = env.int("REPLICA_STATEMENT_TIMEOUT_MS", default=5000)
+_replica_options = {
+    "connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1),
+    "options": f"-c statement_timeout={REPLICA_STATEMENT_TIMEOUT_MS}",
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": REPLICA_STATEMENT_TIMEOUT_MS + 1000,
+}
+if DATABASE_REPLICA_URLS:
+    from inventory_site.replicas.deadline import BoundedCursor
+
+    _replica_options["cursor_factory"] = BoundedCursor
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     _alias = f"replica_{_number}"
-    DATABASES[_alias] = env.db_url_config(_url) | {
+    _replica = env.db_url_config(_url)
+    DATABASES[_alias] = _replica | {
         "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
         "CONN_HEALTH_CHECKS": True,
-        # A replica that does not answer must cost a request little: it is skipped.
-        "OPTIONS": {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=1)},
+        "OPTIONS": _replica_options | _replica.get("OPTIONS", {}),
         "TEST": {"MIRROR": "default"},
     }
     REPLICA_DATABASES.append(_alias)
@@ -363,7 +383,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Stock for many stores against one shared catalog.\n\n"
         "Read consistency: where the deployment has read replicas, the answer to a request "
-        "that wrote carries `X-Consistency-Token`; send it back on later reads (same "
+        "that wrote, and a bulk job's status once it is done or failed, carries "
+        "`X-Consistency-Token`; send it back on later reads (same "
         "header) and they never see data older than that write. Every answer then says "
         "`X-Served-By: replica` or `primary`."
     ),

@@ -17,6 +17,7 @@ from inventory_site.api.pagination import CursorPagination
 from inventory_site.api.parsers import LimitedJSONParser
 from inventory_site.api.schema import ReservationNotActiveSerializer, errors
 from inventory_site.api.views import ApiView, validated
+from inventory_site.replicas.routing import answer_with_token
 from stores.access import known_store_id, store_for
 from stores.models import Role, Store
 
@@ -24,7 +25,7 @@ from .cache import stock_level_cache
 from .filters import MovementFilter, ReservationFilter, StockLevelFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotently
-from .models import Movement, Reservation, StockLevel
+from .models import BulkJobStatus, Movement, Reservation, StockLevel
 from .selectors import (
     bulk_job_for,
     movements_of_store,
@@ -353,7 +354,11 @@ class BulkJobCreateApi(ApiView):
 
 class BulkJobDetailApi(ApiView):
     """A bulk job's status and progress, and its failed items (index, sku, detail,
-    code); for its creator, its store's managers and staff (others: 404)."""
+    code); for its creator, its store's managers and staff (others: 404).
+
+    A finished job's answer carries ``X-Consistency-Token`` where there are replicas:
+    its changes were committed by a worker, not by any request of the client's, and a
+    client that polls until ``done`` and then reads its lists must see them."""
 
     serializer_class = BulkJobSerializer
 
@@ -362,6 +367,8 @@ class BulkJobDetailApi(ApiView):
         job = bulk_job_for(request.user, job_id)
         if job is None:
             raise NotFound("No such job.")
+        if job.status in (BulkJobStatus.DONE, BulkJobStatus.FAILED):
+            answer_with_token()
         return Response(BulkJobSerializer(job).data)
 
 

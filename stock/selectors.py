@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models import (
     Count,
     Exists,
@@ -281,13 +281,19 @@ def recent_movements_by_product(store: Store, products, *, per_product: int) -> 
     On PostgreSQL each level's ids are read through the index (store, product, -id), at
     most ``per_product`` per level however long its history (a LATERAL join: no plan of
     it can read more), then those movements with their actors by id; SQLite, which has
-    no LATERAL, ranks the levels' movements with a window function, in one query."""
+    no LATERAL, ranks the levels' movements with a window function, in one query.
+
+    Both queries read the database the router picks for movements (a replica inside
+    ``replica_reads``): ids taken from the primary and rows from a replica that lacks
+    the newest would drop those movements without a word."""
     product_ids = [getattr(product, "pk", product) for product in products]
     if not product_ids:
         return {}
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Movement._meta.db_table)
-        with connection.cursor() as cursor:
+    alias = router.db_for_read(Movement)
+    database = connections[alias]
+    if database.vendor == "postgresql":
+        table = database.ops.quote_name(Movement._meta.db_table)
+        with database.cursor() as cursor:
             cursor.execute(
                 "SELECT latest.id FROM unnest(%s::bigint[]) AS level (product_id)"
                 " CROSS JOIN LATERAL ("
@@ -297,10 +303,13 @@ def recent_movements_by_product(store: Store, products, *, per_product: int) -> 
                 [product_ids, store.pk, per_product],
             )
             latest = [movement_id for (movement_id,) in cursor.fetchall()]
-        movements = Movement.objects.filter(pk__in=latest).select_related("actor").order_by()
+        movements = (
+            Movement.objects.using(alias).filter(pk__in=latest).select_related("actor").order_by()
+        )
     else:
         movements = (
-            Movement.objects.filter(store=store, product__in=product_ids)
+            Movement.objects.using(alias)
+            .filter(store=store, product__in=product_ids)
             .annotate(
                 rank=Window(RowNumber(), partition_by=[F("product_id")], order_by=F("id").desc())
             )

@@ -24,5 +24,6 @@ a replica never turns an answer into an error.
 
 After a request that wrote, the answer carries ``X-Consistency-Token``: the primary's WAL
 position once its changes committed (``middleware``); a browser's session keeps it too.
+So does the status of a bulk job a worker finished (``routing.answer_with_token``).
 Without replicas none of this is installed: no router, no middleware, no query.
 """

@@ -24,10 +24,11 @@ class ReadConsistencyMiddleware:
     """Sets the request's ``RequestReads`` for the router, watches the primary's
     connection for writes, and answers:
 
-    - ``X-Consistency-Token``, after a request that wrote: the primary's WAL position
-      once the request's transactions committed (one query; a sale's locked section is
-      long over). A browser's session keeps the latest too, so its next page reads a
-      replica only once that replica has the write.
+    - ``X-Consistency-Token``, after a request that wrote (or that asked for one,
+      ``routing.answer_with_token``: a finished bulk job's status): the primary's WAL
+      position once the request's transactions committed (one query; a sale's locked
+      section is long over). A browser's session keeps the latest too, so its next page
+      reads a replica only once that replica has the write.
     - ``X-Served-By``: ``replica`` when a replica served any of the answer's reads,
       else ``primary``.
 
@@ -52,7 +53,7 @@ class ReadConsistencyMiddleware:
                 response = self.get_response(request)
         finally:
             _request_reads.reset(context)
-        if reads.wrote:
+        if reads.wrote or reads.token_wanted:
             self.give_token(request, response)
         response[SERVED_BY_HEADER] = "replica" if reads.served_by_replica else "primary"
         return response

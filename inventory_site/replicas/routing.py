@@ -19,7 +19,7 @@ from inventory_site.cache_outage import Circuit, CircuitOpen
 
 from . import positions
 from .statements import writes
-from .status import replica_status
+from .status import replica_lag_seconds, replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,22 @@ class RequestReads:
     The replica is chosen once, at the request's first read inside ``replica_reads``,
     and kept for the request, so its reads see one replica's moment."""
 
-    __slots__ = ("request", "safe", "wrote", "depth", "replica", "used", "served_by_replica")
+    __slots__ = (
+        "request",
+        "safe",
+        "wrote",
+        "token_wanted",
+        "depth",
+        "replica",
+        "used",
+        "served_by_replica",
+    )
 
     def __init__(self, request):
         self.request = request
         self.safe = request.method in ("GET", "HEAD")
         self.wrote = False
+        self.token_wanted = False
         self.depth = 0
         self.replica = _UNCHOSEN
         self.used = False
@@ -85,12 +95,19 @@ class RequestReads:
 
     def run(self, function, args, kwargs):
         """``function`` with its reads on a replica; if the replica fails under it, the
-        replica is skipped and ``function`` runs again on the primary (it only reads)."""
+        replica is skipped and ``function`` runs again on the primary (it only reads).
+
+        The replica failed when its connection recorded the error: Django marks a
+        connection on which connecting, a statement or a fetch failed
+        (``errors_occurred``, cleared when it connects again, and the router closes a
+        replica's connection after any failure). An error of the primary (a statement
+        timeout) is raised as it is: running the function again would give the primary
+        the slow query twice and blame a healthy replica."""
         self.used = False
         try:
             result = function(*args, **kwargs)
         except REPLICA_ERRORS as error:
-            if not self.used:
+            if not (self.used and connections[self.replica].errors_occurred):
                 raise
             replicas.failed(self.replica, error)
             self.replica, self.used = None, False
@@ -98,6 +115,15 @@ class RequestReads:
         if self.used:
             self.served_by_replica = True
         return result
+
+
+def answer_with_token() -> None:
+    """Give this request's answer ``X-Consistency-Token`` though it wrote nothing: it
+    reports changes made elsewhere (a bulk job a worker finished), and the client's
+    next reads must see them. Does nothing without replicas (no request state)."""
+    reads = _request_reads.get()
+    if reads is not None:
+        reads.token_wanted = True
 
 
 def replica_reads(function):
@@ -208,6 +234,19 @@ class Replicas:
         status = (now, lag, positions.position(replayed) if replayed else -1)
         self._status[alias] = status
         return status
+
+    def lag_seconds(self, alias: str) -> float:
+        """The replica's lag for /metrics, through the circuit the router uses: raises
+        CircuitOpen while this process skips the replica, and the driver's error (which
+        opens the circuit) when it fails, so a scrape waits for a failing replica no
+        more often than the reads do."""
+        try:
+            with self.circuit(alias):
+                return replica_lag_seconds(alias)
+        except REPLICA_ERRORS:
+            self._status.pop(alias, None)
+            _close(alias)
+            raise
 
     def circuit(self, alias: str) -> ReplicaDown:
         circuit = self._circuits.get(alias)

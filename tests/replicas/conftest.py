@@ -146,13 +146,14 @@ class Web:
 @pytest.fixture
 def start_web(shop, tmp_path):
     """``start_web(replica_url, **settings)``: ``bin/run web`` (one worker: one process's
-    replica state) on the test database, reading from ``replica_url``; stopped at
-    teardown, before the test database is flushed. The write guard is on: a statement
-    that writes sent to the replica fails its request (500)."""
+    replica state) on the test database, reading from ``replica_url``, ``settings``
+    overriding the defaults below; stopped at teardown, before the test database is
+    flushed. The write guard is on: a statement that writes sent to the replica fails
+    its request (500)."""
     started = []
 
     def start(replica_url: str, **settings: str) -> Web:
-        env = project_env(
+        defaults = dict(
             DATABASE_URL=url_of_the_test_database(),
             DATABASE_REPLICA_URLS=replica_url,
             REPLICA_WRITE_GUARD="true",
@@ -166,8 +167,8 @@ def start_web(shop, tmp_path):
             WEB_CONCURRENCY="1",
             RATELIMIT_ENABLE="false",
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{len(started)}"),
-            **settings,
         )
+        env = project_env(**(defaults | settings))
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         processes = ProjectProcesses(env, tmp_path)

@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
+from inventory_site.replicas.status import LAG_SQL
 from tests.processes import wait_until
 
 REPLICA_URL = os.environ.get("TEST_REPLICA_URL", "")
@@ -61,7 +62,8 @@ class Replica:
         return f"postgres://{user}:{password}@{self.host}:{self.port}/{self.database}"
 
     def sql(self, query: str, params=()):
-        """One statement on the replica's ``postgres`` database; its first row."""
+        """One statement on the replica's ``postgres`` database; its first row (None
+        for a statement that returns none)."""
         if self._admin is None or self._admin.closed:
             self._admin = psycopg2.connect(
                 host=self.host,
@@ -74,7 +76,7 @@ class Replica:
             self._admin.autocommit = True
         with self._admin.cursor() as cursor:
             cursor.execute(query, params)
-            return cursor.fetchone()
+            return cursor.fetchone() if cursor.description else None
 
     def close(self) -> None:
         if self._admin is not None:
@@ -97,6 +99,28 @@ class Replica:
     def resume(self) -> None:
         self.sql("SELECT pg_wal_replay_resume()")
 
+    def lag(self) -> float:
+        """The replica's lag as the router and /metrics read it (``LAG_SQL``)."""
+        (seconds,) = self.sql(LAG_SQL)
+        return float(seconds)
+
+    def stop_streaming(self):
+        """Cut the replica off from its primary, as a network or a primary that stops
+        answering does: its ``primary_conninfo`` emptied, its WAL receiver stops. Returns
+        what connects it again (the conninfo as it was)."""
+        (conninfo,) = self.sql("SHOW primary_conninfo")
+        self.sql("ALTER SYSTEM SET primary_conninfo = ''")
+        self.sql("SELECT pg_reload_conf()")
+        assert wait(lambda: self.sql("SELECT count(*) FROM pg_stat_wal_receiver")[0] == 0)
+
+        def stream_again() -> None:
+            self.sql("ALTER SYSTEM SET primary_conninfo = %s", [conninfo])
+            self.sql("SELECT pg_reload_conf()")
+            streaming = "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'"
+            assert wait(lambda: self.sql(streaming)[0] == 1), "the replica did not stream again"
+
+        return stream_again
+
     def replayed(self, position: str) -> bool:
         (done,) = self.sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [position])
         return bool(done)
@@ -110,14 +134,24 @@ class Replica:
 
     def activity(self) -> tuple[int, int]:
         """(sessions, transactions) the replica has counted on the test database. A
-        backend reports them as it exits; the web processes of these tests keep no
-        connection (CONN_MAX_AGE=0), so every request's are in soon after it."""
+        backend counts its session as it starts and its transactions as it exits (or
+        each second); the web processes of these tests keep no connection
+        (CONN_MAX_AGE=0), so every request's are in soon after it."""
         self.sql("SELECT pg_stat_clear_snapshot()")
         sessions, transactions = self.sql(
             "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
             [self.database],
         )
         return sessions, transactions
+
+    def sessions_open(self) -> int:
+        """Sessions on the test database the replica has now."""
+        (count,) = self.sql(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend'",
+            [self.database],
+        )
+        return count
 
     # --- Stopping and starting the replica's server ----------------------------------
 
@@ -134,6 +168,17 @@ class Replica:
         return lambda: subprocess.run(
             [*pg_ctl, "-l", log, "-w", "-t", "60", "start"], check=True, timeout=90
         )
+
+    def server_processes(self) -> list[int]:
+        """The replica's postmaster and the backends of sessions on the test database:
+        what to stop (SIGSTOP) to make it stop answering, connections and all."""
+        (pid_file,) = self.sql("SELECT pg_read_file('postmaster.pid')")
+        backends = self.sql(
+            "SELECT array_agg(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend'",
+            [self.database],
+        )[0]
+        return [int(pid_file.split()[0]), *(backends or [])]
 
 
 def may_stop_the_replica() -> bool:

@@ -2,8 +2,12 @@
 pause (README, "Read replicas"): a client that sends back its X-Consistency-Token never
 reads data older than its write; one that sends none may, and is told so."""
 
+import time
+
 import pytest
 
+from stock.models import BulkJob, BulkMode
+from stock.services import bulk_job_submit
 from tests.factories import TEST_PASSWORD
 
 from .replica import wait
@@ -112,3 +116,71 @@ def test_a_replica_lagging_beyond_the_limit_is_skipped(replica, start_web):
     replica.resume()
     replica.wait_for_replay(written.token)
     assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)
+
+
+def test_a_replica_cut_off_from_the_primary_lags_more_each_second_and_is_skipped(
+    replica, start_web
+):
+    """Without its WAL receiver a replica replays what it got and then has nothing left
+    to replay: it must not pass for current (lag 0), but age until it streams again."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="1")
+    assert web.get(MOVEMENTS).served_by == "replica"
+    stream_again = replica.stop_streaming()
+    try:
+        written = web.post(RECEIVE, {"quantity": 2})
+        assert written.status == 200 and not replica.replayed(written.token)
+        # It has replayed all it received: the state that read as "no lag".
+        caught_up = "SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+        assert wait(lambda: replica.sql(caught_up)[0])
+        first = replica.lag()
+        time.sleep(1)
+        assert replica.lag() >= first + 0.99
+        # Past REPLICA_MAX_LAG_SECONDS the router stops reading it (asked every second).
+        assert wait(lambda: web.get(MOVEMENTS).served_by == "primary", timeout=10)
+        answer = web.get(MOVEMENTS)
+        assert (answer.status, answer.served_by) == (200, "primary")
+        assert answer.body["results"][0]["id"] == written.body["movement_id"]
+    finally:
+        stream_again()
+    replica.wait_for_replay(written.token)
+    assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=10)
+
+
+def test_a_finished_bulk_jobs_status_carries_a_token_that_covers_the_workers_changes(
+    shop, replica, start_web, settings
+):
+    """A worker commits a bulk job's changes, in no request of the client's: the job's
+    status, once finished, gives the token that a client polling until ``done`` sends
+    with its next reads."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    assert web.get(LEVELS).served_by == "replica"
+    queued = BulkJob.objects.create(
+        store=shop.berlin, created_by=shop.manager, mode=BulkMode.ADJUST, items=[], total=0
+    )
+    waiting = web.get(f"/api/v1/jobs/{queued.pk}/")
+    assert (waiting.status, waiting.body["status"], waiting.token) == (200, "queued", None)
+
+    replica.pause()
+    # The worker's part, in this process: the job stored and applied (eager, as a worker
+    # runs it), committed on the primary.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    job = bulk_job_submit(
+        store=shop.berlin,
+        mode=BulkMode.ADJUST,
+        reason="found",
+        items=[{"sku": "CAP", "delta": 2}],
+        actor=shop.manager,
+    )
+    done = web.get(f"/api/v1/jobs/{job.pk}/")
+    assert (done.status, done.body["status"], done.served_by) == (200, "done", "primary")
+    assert done.token and not replica.replayed(done.token)
+
+    fresh = web.get(LEVELS, headers={"X-Consistency-Token": done.token})
+    assert (fresh.status, fresh.served_by, on_hand(fresh, "CAP")) == (200, "primary", 22)
+    stale = web.get(LEVELS)
+    assert (stale.status, stale.served_by, on_hand(stale, "CAP")) == (200, "replica", 20)
+
+    replica.resume()
+    replica.wait_for_replay(done.token)
+    caught_up = web.get(LEVELS, headers={"X-Consistency-Token": done.token})
+    assert (caught_up.served_by, on_hand(caught_up, "CAP")) == ("replica", 22)

@@ -1,11 +1,14 @@
 """A replica that is down, stopped, or silent never costs an answer: every endpoint
 answers as it does without replicas, from the primary."""
 
+import os
+import signal
 import time
 
 import pytest
 
 from tests.factories import TEST_PASSWORD
+from tests.metrics import by_label, parse
 from tests.test_cache_hanging import SilentRedis as SilentServer
 
 from .conftest import nothing_listens
@@ -93,3 +96,47 @@ def test_a_replica_stopped_while_serving_is_skipped_and_used_again_once_back(
     ]
     replica.wait_for_replay()
     assert wait(lambda: web.get(MOVEMENTS).served_by == "replica", timeout=15)
+
+
+def test_a_replica_that_stops_answering_mid_session_costs_a_bounded_wait(replica, start_web):
+    """The web process keeps its replica session (CONN_MAX_AGE) and the replica's server
+    then stops answering without closing anything (its processes stopped: the kernel
+    still acknowledges every packet, so no TCP timeout fires and the replica's own
+    statement_timeout cannot run). The read is cut by the process's statement deadline,
+    the reconnect by the connect timeout, and the primary answers; /metrics, through the
+    same circuit, then does not wait for the replica at all."""
+    if not may_stop_the_replica():
+        pytest.skip("stopping the replica's processes needs root or the postgres user")
+    statement_ms, connect_seconds = 1000, 2
+    web = start_web(
+        replica.url(),
+        CONN_MAX_AGE="60",
+        REPLICA_STATEMENT_TIMEOUT_MS=str(statement_ms),
+        REPLICA_CONNECT_TIMEOUT=str(connect_seconds),
+        REPLICA_DOWN_SECONDS="60",
+        REPLICA_MAX_LAG_SECONDS="3600",
+    )
+    assert web.get(MOVEMENTS).served_by == "replica"
+    stopped = replica.server_processes()
+    assert len(stopped) == 2, stopped  # the postmaster and the web process's session
+    replica.close()
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = web.get(MOVEMENTS)
+        elapsed = time.monotonic() - started
+        started = time.monotonic()
+        metrics = web.get("/metrics", token=False)
+        scrape_seconds = time.monotonic() - started
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+    assert (answer.status, answer.served_by) == (200, "primary")
+    # The deadline (statement timeout + 1 s) on the kept session, then one connect timeout.
+    bound = statement_ms / 1000 + 1 + connect_seconds + 1
+    assert elapsed < bound, f"the read took {elapsed:.1f} s"
+    assert metrics.status == 200
+    assert by_label(parse(metrics.body), "inventory_replica_up", "replica") == {"replica_1": 0}
+    assert scrape_seconds < connect_seconds, f"the scrape took {scrape_seconds:.1f} s"

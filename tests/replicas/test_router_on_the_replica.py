@@ -6,7 +6,7 @@ data, never committed, could not be seen on one), and its connection carries the
 guard for as long as it exists."""
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.utils import load_backend
 from django.test import RequestFactory
 
@@ -18,8 +18,11 @@ from inventory_site.replicas.routing import (
     replicas,
 )
 from inventory_site.replicas.statements import guard_replica
+from stock.models import Movement
+from stock.selectors import recent_movements_by_product
+from stock.services import stock_receive
 from stores.models import Store
-from tests.factories import StoreFactory
+from tests.factories import ProductFactory, StoreFactory
 
 from .replica import primary_position
 
@@ -105,6 +108,63 @@ def test_a_replica_that_fails_under_a_read_is_skipped_and_the_read_runs_on_the_p
     assert not replicas.circuit(ALIAS).closed
     assert store_codes_read(get_request()) == (["only"], False)
     assert connections[ALIAS].connection is None
+
+
+def test_an_error_of_the_primary_after_a_replica_read_is_raised_once_and_blames_no_replica(
+    replica, replica_alias
+):
+    """A statement timeout on the primary is the primary's: the function is not run
+    again (the primary would get the slow query twice) and the replica stays in use."""
+    StoreFactory(code="only")
+    replica.wait_for_replay()
+    runs = []
+
+    def list_then_time_out_on_the_primary():
+        runs.append(sorted(Store.objects.values_list("code", flat=True)))
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SET statement_timeout = 50")
+            try:
+                cursor.execute("SELECT pg_sleep(5)")
+            finally:
+                cursor.execute("RESET statement_timeout")
+
+    reads = get_request()
+    context = _request_reads.set(reads)
+    try:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            replica_reads(list_then_time_out_on_the_primary)()
+    finally:
+        _request_reads.reset(context)
+
+    assert runs == [["only"]]
+    assert (reads.replica, reads.used) == (ALIAS, True)  # the list was the replica's
+    assert replicas.circuit(ALIAS).closed
+    assert store_codes_read(get_request()) == (["only"], True)
+
+
+def test_the_low_stock_pages_recent_movements_come_from_one_database(replica, replica_alias):
+    """Their ids and their rows are read where the router sends movement reads: on the
+    replica, its latest movements, not the primary's ids with the rows it lacks left
+    out."""
+    store, product = StoreFactory(code="berlin-01"), ProductFactory(sku="HOODIE")
+    for _ in range(3):
+        stock_receive(store=store, product=product, quantity=1)
+    replicated = list(Movement.objects.order_by("-pk").values_list("pk", flat=True))
+    replica.wait_for_replay()
+    replica.pause()
+    stock_receive(store=store, product=product, quantity=1)  # not on the paused replica
+
+    reads = get_request()
+    context = _request_reads.set(reads)
+    try:
+        recent = replica_reads(recent_movements_by_product)(store, [product], per_product=2)
+    finally:
+        _request_reads.reset(context)
+
+    assert {key: [movement.pk for movement in rows] for key, rows in recent.items()} == {
+        product.pk: replicated[:2]
+    }
+    assert reads.served_by_replica
 
 
 def test_the_write_guard_is_on_the_replica_connection(replica_alias):

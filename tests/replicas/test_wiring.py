@@ -24,10 +24,14 @@ print(json.dumps({
     "routers": settings.DATABASE_ROUTERS,
     "middleware": settings.MIDDLEWARE,
     "replicas": settings.REPLICA_DATABASES,
-    "replica_1": {
-        key: settings.DATABASES["replica_1"][key] for key in ("HOST", "PORT", "NAME", "TEST")
-    } if "replica_1" in settings.DATABASES else None,
-}))
+    **{
+        alias: {
+            key: settings.DATABASES[alias][key]
+            for key in ("HOST", "PORT", "NAME", "OPTIONS", "TEST")
+        } if alias in settings.DATABASES else None
+        for alias in ("replica_1", "replica_2")
+    },
+}, default=lambda value: f"{value.__module__}.{value.__qualname__}"))
 """
 MIDDLEWARE = "inventory_site.replicas.middleware.ReadConsistencyMiddleware"
 SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -57,6 +61,75 @@ def test_replica_urls_install_the_router_and_the_middleware_after_the_sessions()
     assert wired["replica_1"]["TEST"]["MIRROR"] == "default"
     middleware = wired["middleware"]
     assert middleware.index(MIDDLEWARE) == middleware.index(SESSIONS) + 1
+
+
+def test_options_in_a_replica_url_are_kept_and_win_over_the_defaults():
+    wired = wiring(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/inventory",
+        DATABASE_REPLICA_URLS=",".join(
+            [
+                "postgres://postgres@10.0.0.7:5432/inventory?sslmode=require",
+                "postgres://postgres@10.0.0.8:5432/inventory?connect_timeout=3",
+            ]
+        ),
+        REPLICA_CONNECT_TIMEOUT="2",
+    )
+    defaults = {
+        "connect_timeout": 2,
+        "options": "-c statement_timeout=5000",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 6000,
+        "cursor_factory": "inventory_site.replicas.deadline.BoundedCursor",
+    }
+    assert wired["replica_1"]["OPTIONS"] == defaults | {"sslmode": "require"}
+    assert wired["replica_2"]["OPTIONS"] == defaults | {"connect_timeout": 3}
+
+
+SHOW_REPLICA_CONNECTION = """
+import json, django
+from django.db import connections
+django.setup()
+replica = connections["replica_1"]
+with replica.cursor() as cursor:
+    cursor.execute("SHOW statement_timeout")
+    (statement_timeout,) = cursor.fetchone()
+parameters = replica.connection.get_dsn_parameters()
+print(json.dumps({
+    "statement_timeout": statement_timeout,
+    "tcp": {key: parameters.get(key) for key in (
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "tcp_user_timeout",
+    )},
+    "cursor": type(replica.connection.cursor()).__name__,
+}))
+"""
+
+
+@pytest.mark.postgresql("the replica is a PostgreSQL standby")
+def test_a_replica_connection_carries_its_timeouts_to_libpq_and_the_server(replica):
+    env = bare_env(
+        DJANGO_SETTINGS_MODULE="inventory_site.settings",
+        DEBUG="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/inventory",
+        DATABASE_REPLICA_URLS=replica.url(),
+        REPLICA_STATEMENT_TIMEOUT_MS="1500",
+    )
+    result = run([sys.executable, "-c", SHOW_REPLICA_CONNECTION], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "statement_timeout": "1500ms",
+        "tcp": {
+            "keepalives": "1",
+            "keepalives_idle": "5",
+            "keepalives_interval": "2",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "2500",
+        },
+        "cursor": "BoundedCursor",
+    }
 
 
 @pytest.mark.django_db
