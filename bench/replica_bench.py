@@ -7,9 +7,9 @@ A scratch database on the local PostgreSQL, a streaming replica of it made as CI
 one (``.ci/replica``, pg_basebackup -R, on BENCH_REPLICA_PORT), and two ``bin/run web``
 servers on the same database and Redis: one without replicas, one with
 ``DATABASE_REPLICA_URLS`` naming the replica. wrk reads the same pages of the stock level
-and movement lists from each, taking turns. Each database's transactions during a run
-(``pg_stat_database``, on the primary and on the replica) give the primary's share of the
-reads. Then the server with the replica is read with ``X-Consistency-Token``: a token the
+and movement lists from each, taking turns. The primary's transactions during a run
+(``pg_stat_database``) per read, against the server without replicas, give its share of
+the reads. Then the server with the replica is read with ``X-Consistency-Token``: a token the
 replica has replayed, and one it has not (each such read asks the replica, then reads the
 primary). Exits 1 when the server with the replica does not say ``X-Served-By: replica``
 or a run answers anything but 200 (the figures would not measure what they claim).
@@ -54,10 +54,12 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 DURATION = float(os.environ.get("BENCH_DURATION", "5"))  # seconds per measured run
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 LEVELS = int(os.environ.get("BENCH_LEVELS", "2000"))
-# pg_stat_database counts a busy backend's transactions at most once a second, and an
-# idle one's within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL; seen here on a standby:
-# 3 of 400 counted after 1.5 s, all after 11 s): read the counters this long after a run.
-STATS_FLUSH_SECONDS = 11
+# pg_stat_database counts a backend's transactions when it reports them: at most once a
+# second while busy, within 10 s once idle (PostgreSQL 15; a standby here had counted 3 of
+# 400 after 1.5 s), and always as it exits. So after each run the servers' backends on the
+# primary are ended (Django's health check reconnects them at the next request) and the
+# counters read once they are gone: every transaction of the run counted in its own run.
+SESSIONS_GONE_SECONDS = 30
 STORE = "bench-replicas"
 # A WAL position no replica of a fresh cluster has replayed: each read that sends it
 # asks the replica how far it is, then is served by the primary.
@@ -118,31 +120,51 @@ def list_paths(levels: int) -> list[str]:
 # --- Figures ---------------------------------------------------------------------------
 
 
+def on_maintenance_database(url: str) -> str:
+    """``url``'s server, database ``postgres``: the bench's own statistics queries are
+    made there, so they count in no figure of the bench database."""
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
 def transactions(url: str) -> int:
     """Transactions the database at ``url`` has counted (on a replica: its own reads)."""
     rows = sql_rows(
-        url,
+        on_maintenance_database(url),
         "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
         (pg_args(url)[1],),
     )
     return int(rows[0][0])
 
 
-def measured(run, primary: str, replica: str) -> dict:
-    """``run()`` (a wrk run) with the transactions each database served during it, read
-    before it and ``STATS_FLUSH_SECONDS`` after it (the caller waited as long before the
-    first run). The counters include the statistics queries themselves (one each,
-    subtracted)."""
-    before = transactions(primary), transactions(replica)
+def end_sessions(url: str) -> None:
+    """End every session on the database at ``url`` and wait until none is left, so that
+    each has reported its transactions. Ended again while any is found: a gunicorn worker
+    still answering a request wrk sent before it stopped reconnects."""
+    database, maintenance = pg_args(url)[1], on_maintenance_database(url)
+    end = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s"
+    deadline = time.monotonic() + SESSIONS_GONE_SECONDS
+    while sql_rows(maintenance, end, (database,))[0][0]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"sessions on {url} did not end")
+        time.sleep(0.2)
+    time.sleep(0.3)  # the last one's exit, its counters reported, done
+
+
+def measured(run, primary: str) -> dict:
+    """``run()`` (a wrk run) with the transactions the primary served during it: its
+    counters read before the run and after its sessions ended (``end_sessions``, which
+    the caller ran before the first run too).
+
+    Only the primary's: a standby ended its sessions no sooner than PostgreSQL's idle
+    report (seen here: backends still listed 30 s after pg_terminate_backend), so its
+    counters cannot be read per run; the primary's share of the reads is its
+    transactions per read against the server without replicas, whose every read it
+    serves."""
+    before = transactions(primary)
     result = run()
-    time.sleep(STATS_FLUSH_SECONDS)
-    after = transactions(primary), transactions(replica)
-    result["primary_transactions"] = after[0] - before[0] - 1
-    result["replica_transactions"] = after[1] - before[1] - 1
-    total = result["primary_transactions"] + result["replica_transactions"]
-    result["primary_share"] = result["primary_transactions"] / total if total else float("nan")
-    for database in ("primary", "replica"):
-        result[f"{database}_per_read"] = result[f"{database}_transactions"] / result["requests"]
+    end_sessions(primary)
+    result["primary_transactions"] = transactions(primary) - before
+    result["primary_per_read"] = result["primary_transactions"] / result["requests"]
     return result
 
 
@@ -160,11 +182,15 @@ def check_served_by(port: int, token: str, path: str, expected: str | None, **he
 
 def wait_for_replay(replica: str, timeout: float = 30) -> str:
     """The primary's WAL position, once the replica has replayed it."""
-    (written,) = sql_rows(DATABASE_URL, "SELECT pg_current_wal_lsn()::text")[0]
+    (written,) = sql_rows(
+        on_maintenance_database(DATABASE_URL), "SELECT pg_current_wal_lsn()::text"
+    )[0]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         (caught_up,) = sql_rows(
-            replica, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (written,)
+            on_maintenance_database(replica),
+            "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
+            (written,),
         )[0]
         if caught_up:
             return written
@@ -228,7 +254,7 @@ def main() -> int:
         for server in ports:  # warm both: caches, connections, the replica's buffers
             run_wrk(f"http://127.0.0.1:{ports[server]}", script, paths=paths, seconds=2,
                     connections=CONNECTIONS, work=work, token=token)  # fmt: skip
-        time.sleep(STATS_FLUSH_SECONDS)  # the warm-up's transactions all counted
+        end_sessions(DATABASE_URL)  # the warm-up's transactions counted before the runs
         scenarios = {"off": [], "on": [], "on-token": [], "on-token-ahead": []}
         for round_ in range(1, REPEATS + 1):
             replayed = wait_for_replay(replica)
@@ -239,13 +265,13 @@ def main() -> int:
                 "on-token-ahead": reads("on", f"X-Consistency-Token: {AHEAD_TOKEN}"),
             }
             for name, run in runs.items():
-                result = measured(run, DATABASE_URL, replica)
+                result = measured(run, DATABASE_URL)
                 if result["unexpected"] or result["socket_errors"]:
                     raise SystemExit(f"{name}: unexpected answers {result}")
                 scenarios[name].append(result)
                 log(f"round {round_} {name}: {result['rps']:.0f} reads/s, "
-                    f"p50 {result['p50_us'] / 1000:.2f} ms, primary share "
-                    f"{result['primary_share']:.1%}")  # fmt: skip
+                    f"p50 {result['p50_us'] / 1000:.2f} ms, primary "
+                    f"{result['primary_per_read']:.2f} transactions per read")  # fmt: skip
         report(scenarios)
         return 0
     finally:
@@ -267,18 +293,21 @@ def report(scenarios: dict) -> None:
     print(f"List reads over HTTP, {REPEATS} rounds of {DURATION:.0f} s, wrk -c{CONNECTIONS}, "
           f"medians; machine load {machine_load()}")  # fmt: skip
     print(f"{'scenario':<44} {'reads/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'primary share':>13} {'primary txn/read':>16} {'replica txn/read':>16}")  # fmt: skip
+          f"{'primary txn/read':>16} {'primary share':>13}")  # fmt: skip
     names = {
         "off": "no replica",
         "on": "replica, no token",
         "on-token": "replica, token it has replayed",
         "on-token-ahead": "replica, token ahead of it (primary serves)",
     }
+    all_on_primary = med("off", "primary_per_read")
     for name, title in names.items():
+        share = med(name, "primary_per_read") / all_on_primary
         print(f"{title:<44} {med(name, 'rps'):>8.0f} {med(name, 'p50_us') / 1000:>7.2f} "
-              f"{med(name, 'p99_us') / 1000:>7.2f} {med(name, 'primary_share'):>13.1%} "
-              f"{med(name, 'primary_per_read'):>16.2f} "
-              f"{med(name, 'replica_per_read'):>16.2f}")  # fmt: skip
+              f"{med(name, 'p99_us') / 1000:>7.2f} {med(name, 'primary_per_read'):>16.2f} "
+              f"{share:>13.1%}")  # fmt: skip
+    print("primary share: the primary's transactions per read against the server without")
+    print("replicas (every read on the primary); the rest went to the replica")
     base = med("on", "p50_us")
     print()
     print(f"replica on / off reads/s: {med('on', 'rps') / med('off', 'rps'):.2f}")
