@@ -124,11 +124,12 @@ class ProductAvailabilityApi(ApiView):
         page at a time (``count``, ``next``, ``previous`` as in every list): a product
         stocked in thousands of stores is not one unbounded answer."""
         product = product_or_404(sku)
-        return Response(self._availability(product, request.user))
+        # The user's stores are read here, on the primary; the levels where a replica may.
+        levels = stock_levels_of_product_visible_to(product, request.user)
+        return Response(self._availability(product, levels))
 
     @replica_reads
-    def _availability(self, product, user) -> dict:
-        levels = stock_levels_of_product_visible_to(product, user)
+    def _availability(self, product, levels) -> dict:
         stores = self.paginate_queryset(levels)
         body = {
             "sku": product.sku,

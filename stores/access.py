@@ -169,14 +169,15 @@ def known_store_id(user_id, code: str) -> int | None:
 
 def stores_visible_to(user, *, role: Role = Role.VIEWER) -> QuerySet[Store]:
     """The stores where ``user`` holds at least ``role``: every store when their staff
-    permissions give it, else those where their membership does."""
-    if not is_active_user(user):
-        return Store.objects.none()
-    from_staff = staff_role(user)
-    if from_staff and from_staff.includes(role):
+    permissions give it, else those where their membership does.
+
+    The memberships are read when this is called, not when the queryset is: a list read
+    later from a replica (``inventory_site.replicas``) is scoped by the user's stores as
+    the primary has them, so a membership revoked a moment ago shows no store there."""
+    store_ids = store_ids_visible_to(user, role=role)
+    if store_ids is None:
         return Store.objects.all()
-    allowed_roles = [held for held in Role if held.includes(role)]
-    return Store.objects.filter(memberships__user=user, memberships__role__in=allowed_roles)
+    return Store.objects.filter(pk__in=store_ids)
 
 
 def store_ids_visible_to(user, *, role: Role = Role.VIEWER) -> list[int] | None:

@@ -16,8 +16,8 @@ read goes to a replica only when all of these hold:
 Everything else reads the primary: every write, every read inside a transaction, every
 read of a request that writes (a sale, a reservation, a transfer, a bulk job decide on
 the primary's rows), the access layer's lookups (who is asking, which store, which role:
-they run before and outside any ``replica_reads``; but the store list and a product's
-availability filter by memberships inside their own query), Celery tasks and commands (no
+they run before and outside any ``replica_reads``, and lists are scoped by the store ids
+they give), Celery tasks and commands (no
 request), and every read when no replica qualifies. A replica that fails is skipped for
 ``REPLICA_DOWN_SECONDS``, and the read that met the failure runs again on the primary:
 a replica never turns an answer into an error.

@@ -8,6 +8,7 @@ import pytest
 
 from stock.models import BulkJob, BulkMode
 from stock.services import bulk_job_submit
+from stores.services import membership_revoke
 from tests.factories import TEST_PASSWORD
 
 from .replica import wait
@@ -184,3 +185,23 @@ def test_a_finished_bulk_jobs_status_carries_a_token_that_covers_the_workers_cha
     replica.wait_for_replay(done.token)
     caught_up = web.get(LEVELS, headers={"X-Consistency-Token": done.token})
     assert (caught_up.served_by, on_hand(caught_up, "CAP")) == ("replica", 22)
+
+
+def test_a_revoked_membership_scopes_the_lists_a_replica_serves_at_once(shop, replica, start_web):
+    """The store list and a product's availability read the user's memberships on the
+    primary, then their rows where a replica may: a store whose membership was revoked a
+    moment ago is gone from both, though the paused replica still has the membership."""
+    web = start_web(replica.url(), REPLICA_MAX_LAG_SECONDS="3600")
+    stores = web.get("/api/v1/stores/")
+    assert [store["code"] for store in stores.body["results"]] == ["berlin-01", "hamburg-01"]
+
+    replica.pause()
+    membership_revoke(store=shop.hamburg, user=shop.manager, actor=shop.staff)
+
+    listed = web.get("/api/v1/stores/")
+    assert (listed.status, listed.served_by) == (200, "replica")
+    assert [store["code"] for store in listed.body["results"]] == ["berlin-01"]
+    availability = web.get("/api/v1/products/HOODIE/availability/")
+    assert (availability.status, availability.served_by) == (200, "replica")
+    assert [level["store"] for level in availability.body["stores"]] == ["berlin-01"]
+    assert availability.body["total_available"] == 20
