@@ -19,7 +19,7 @@ from inventory_site.cache_outage import Circuit, CircuitOpen
 
 from . import positions
 from .statements import writes
-from .status import replica_lag_seconds, replica_status
+from .status import replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +135,7 @@ def replica_reads(function):
     @functools.wraps(function)
     def reading(*args, **kwargs):
         reads = _request_reads.get()
-        if reads is None:
-            return function(*args, **kwargs)
-        if reads.depth:
+        if reads is None or reads.depth:
             return function(*args, **kwargs)
         reads.depth = 1
         try:
@@ -210,43 +208,39 @@ class Replicas:
 
     def _serves(self, alias: str, required: int | None) -> bool:
         status = self._status.get(alias)
-        now = time.monotonic()
-        stale = status is None or now - status[0] > STATUS_SECONDS
+        stale = status is None or time.monotonic() - status[0] > STATUS_SECONDS
         if stale or (required is not None and status[2] < required):
-            status = self._ask(alias, now)
-            if status is None:
+            try:
+                status = self._read_status(alias)
+            except (CircuitOpen, *REPLICA_ERRORS):
                 return False
         _, lag, replayed = status
         if lag > settings.REPLICA_MAX_LAG_SECONDS:
             return False
         return required is None or replayed >= required
 
-    def _ask(self, alias: str, now: float) -> tuple[float, float, int] | None:
+    def lag_seconds(self, alias: str) -> float:
+        """The replica's lag for /metrics, read as the router reads it (and kept for it):
+        raises CircuitOpen while this process skips the replica, and the driver's error
+        (which opens the circuit) when it fails, so a scrape waits for a failing replica
+        no more often than the reads do."""
+        return self._read_status(alias)[1]
+
+    def _read_status(self, alias: str) -> tuple[float, float, int]:
+        """(asked at, lag, replayed position) read from the replica through its circuit,
+        and kept. A replica that has replayed nothing yet has nothing to serve (-1).
+        Raises CircuitOpen while the replica is skipped; the driver's error when it
+        fails, its connection then closed and its status forgotten."""
         try:
             with self.circuit(alias):
                 lag, replayed = replica_status(alias)
-        except CircuitOpen:
-            return None
-        except REPLICA_ERRORS:
-            _close(alias)
-            return None
-        # A replica that has replayed nothing yet has nothing to serve.
-        status = (now, lag, positions.position(replayed) if replayed else -1)
-        self._status[alias] = status
-        return status
-
-    def lag_seconds(self, alias: str) -> float:
-        """The replica's lag for /metrics, through the circuit the router uses: raises
-        CircuitOpen while this process skips the replica, and the driver's error (which
-        opens the circuit) when it fails, so a scrape waits for a failing replica no
-        more often than the reads do."""
-        try:
-            with self.circuit(alias):
-                return replica_lag_seconds(alias)
         except REPLICA_ERRORS:
             self._status.pop(alias, None)
             _close(alias)
             raise
+        status = (time.monotonic(), lag, positions.position(replayed) if replayed else -1)
+        self._status[alias] = status
+        return status
 
     def circuit(self, alias: str) -> ReplicaDown:
         circuit = self._circuits.get(alias)

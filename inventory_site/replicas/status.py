@@ -24,7 +24,6 @@ LAG_EXPRESSION = """CASE
     WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
     ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
 END"""
-LAG_SQL = f"SELECT {LAG_EXPRESSION}"
 
 # Where the replica's data stands in the primary's WAL: as far as it has replayed. A
 # server that is not in recovery (a test's mirror of the primary) stands where it writes.
@@ -35,19 +34,11 @@ END::text"""
 STATUS_SQL = f"SELECT {LAG_EXPRESSION}, {REPLAYED_EXPRESSION}"
 
 
-def replica_lag_seconds(alias: str) -> float:
-    """Seconds the replica ``alias`` is behind. Raises the driver's error when the
-    replica cannot be reached; callers decide what a down replica means to them."""
-    with connections[alias].cursor() as cursor:
-        cursor.execute(LAG_SQL)
-        (lag,) = cursor.fetchone()
-    return float(lag)
-
-
 def replica_status(alias: str) -> tuple[float, str | None]:
-    """(seconds behind, as ``replica_lag_seconds``; the WAL position replayed, as
+    """(seconds behind, as ``LAG_EXPRESSION`` counts them; the WAL position replayed, as
     PostgreSQL writes it, None before the first replay) in one round trip. Raises the
-    driver's error when the replica cannot be reached."""
+    driver's error when the replica cannot be reached; callers decide what a down
+    replica means to them."""
     with connections[alias].cursor() as cursor:
         cursor.execute(STATUS_SQL)
         lag, replayed = cursor.fetchone()

@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from inventory_site.replicas.status import LAG_SQL
+from inventory_site.replicas.status import LAG_EXPRESSION
 from tests.processes import wait_until
 
 REPLICA_URL = os.environ.get("TEST_REPLICA_URL", "")
@@ -100,8 +100,8 @@ class Replica:
         self.sql("SELECT pg_wal_replay_resume()")
 
     def lag(self) -> float:
-        """The replica's lag as the router and /metrics read it (``LAG_SQL``)."""
-        (seconds,) = self.sql(LAG_SQL)
+        """The replica's lag as the router and /metrics read it (``LAG_EXPRESSION``)."""
+        (seconds,) = self.sql(f"SELECT {LAG_EXPRESSION}")
         return float(seconds)
 
     def stop_streaming(self):
