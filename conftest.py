@@ -66,11 +66,13 @@ def empty_cache():
     from inventory_site import cache_outage, lookup_cache
     from inventory_site.api import gate, ratelimits
     from stock import cache as stock_cache
+    from stock.flash_gate import process as flash_gate_process
 
     stock_cache.stock_level_cache.reset()
+    flash_gate_process.view.reset()
     gate.reset()
     lookup_cache.lookups.clear_local()
-    for module in (stock_cache, catalog_cache, ratelimits, lookup_cache):
+    for module in (stock_cache, catalog_cache, ratelimits, lookup_cache, flash_gate_process):
         module.outage.failing = False
     cache_outage.reset_circuits()
     try:

@@ -280,6 +280,16 @@ RESERVATION_DEFAULT_TTL_SECONDS = env.int("RESERVATION_DEFAULT_TTL_SECONDS", def
 RESERVATION_EXPIRY_INTERVAL_SECONDS = env.float("RESERVATION_EXPIRY_INTERVAL_SECONDS", default=30)
 RESERVATION_EXPIRY_BATCH_SIZE = env.int("RESERVATION_EXPIRY_BATCH_SIZE", default=500)
 
+# Flash-sale gate (stock.flash_gate): how often a process reads which levels are gated
+# (a newly gated level is admitted by Redis in every process within this), how long it
+# refuses buyers of a level it saw sold out without asking Redis (a refill reopens it
+# within this), how long an admitted buyer's hold may stay unsettled before the
+# reconciler gives its tokens back, and how often beat reseeds every gate.
+FLASH_GATE_REGISTRY_SECONDS = env.float("FLASH_GATE_REGISTRY_SECONDS", default=1.0)
+FLASH_GATE_SOLD_OUT_SECONDS = env.float("FLASH_GATE_SOLD_OUT_SECONDS", default=0.5)
+FLASH_GATE_HOLD_SECONDS = env.float("FLASH_GATE_HOLD_SECONDS", default=30)
+FLASH_GATE_RECONCILE_SECONDS = env.float("FLASH_GATE_RECONCILE_SECONDS", default=10)
+
 # Bulk stock jobs (POST .../stock/bulk/): items per set-based statement, and how long a
 # job may wait queued or run without progress before the sweep (every
 # BULK_JOB_SWEEP_INTERVAL_SECONDS, by beat) takes it over, its message or worker lost.
@@ -345,6 +355,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-bulk-jobs": {
         "task": "stock.tasks.resume_bulk_jobs",
         "schedule": BULK_JOB_SWEEP_INTERVAL_SECONDS,
+    },
+    "reconcile-flash-gates": {
+        "task": "stock.tasks.reconcile_flash_gates",
+        "schedule": FLASH_GATE_RECONCILE_SECONDS,
     },
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",

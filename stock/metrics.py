@@ -37,3 +37,11 @@ CACHE_EVENTS = Counter(
     "Cache hits, misses, fills, invalidations and errors, by cache.",
     ["cache", "event"],
 )
+
+FLASH_GATE_ANSWERS = Counter(
+    "inventory_flash_gate_answers_total",
+    "Flash-sale gate answers to buyers of gated levels: admitted, refused (by Redis), "
+    "sold_out_here (by the process, without Redis), refunded (admitted, then refused by the "
+    "database), to_database (a reservation is due), fail_open (Redis down or not seeded).",
+    ["answer"],
+)

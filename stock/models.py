@@ -352,3 +352,26 @@ class BulkJob(models.Model):
 
     def __str__(self):
         return f"bulk {self.mode} job {self.id} ({self.status})"
+
+
+class FlashSaleGate(models.Model):
+    """A stock level whose buyers Redis admits before the database (``stock.flash_gate``).
+
+    One row per level while its gate is on; switching it off deletes the row. Redis
+    holds the tokens, this row is what the reconciler reseeds them from after Redis lost
+    them.
+    """
+
+    level = models.OneToOneField(
+        StockLevel, on_delete=models.CASCADE, primary_key=True, related_name="flash_gate"
+    )
+    enabled_at = models.DateTimeField(default=timezone.now)
+    enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["level"]
+
+    def __str__(self):
+        return f"flash-sale gate of {self.level}"

@@ -6,6 +6,7 @@ from django.dispatch import Signal
 #   kind:   the MovementKind of the operation (a transfer sends transfer_out), or
 #           None for a change that is no movement (a new reorder point)
 #   levels: the StockLevel rows it changed, with their values after the change
+#   reservations: the Reservations a reserve made, or a commit, release or expiry ended
 # Receivers refresh caches and raise alerts; they must not write stock themselves.
 stock_changed = Signal()
 

@@ -39,3 +39,13 @@ def sweep_when_a_worker_starts(sender, **kwargs):
     died are resumed, as soon as a worker is back."""
     expire_reservations.delay(via="worker start")
     resume_bulk_jobs.delay()
+
+
+@shared_task
+def reconcile_flash_gates(level_ids: list[int] | None = None) -> int | None:
+    """Reseed flash-sale gate tokens from the database (every
+    FLASH_GATE_RECONCILE_SECONDS, by beat; after Redis failed or lost them; after a gate
+    is switched on)."""
+    from .flash_gate.services import gates_reconcile_safely
+
+    return gates_reconcile_safely(level_ids=level_ids)

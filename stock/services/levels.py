@@ -8,6 +8,7 @@ from audit.services import audit_record
 from catalog.models import Product
 from stores.models import Store
 
+from .. import flash_gate
 from ..exceptions import InsufficientStock, InvalidStockOperation, Shortage, VersionMismatch
 from ..metrics import counted
 from ..models import MovementKind, StockLevel
@@ -146,10 +147,14 @@ def stock_purchase(
     reads what the refusal names and whether holds on this level are due; only if some
     are, they are expired and the sale tried once more
     (``retry_after_expiring_due_holds`` owns the transactions).
+
+    A level whose flash-sale gate is on admits the buyer in Redis first
+    (``stock.flash_gate``): refused there, the sale is refused before any query.
     """
     check_quantity(quantity)
     check_reference(reference)
     refuse_inactive(store, [product])
+    admission = flash_gate.admit(store, [(product, quantity)])
     change = Change(
         store=store,
         product=product,
@@ -158,14 +163,17 @@ def stock_purchase(
         reference=reference,
         actor=actor,
     )
-    return retry_after_expiring_due_holds(
-        lambda: apply_and_announce(change, due_holds=True),
-        store,
-        [product],
-        via="purchase",
-        actor=actor,
-        one_statement=True,
-    )
+    with flash_gate.settled(admission) as committed:
+        level = retry_after_expiring_due_holds(
+            lambda: apply_and_announce(change, due_holds=True),
+            store,
+            [product],
+            via="purchase",
+            actor=actor,
+            one_statement=True,
+        )
+        committed([level])
+    return level
 
 
 @counted("reorder_point")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from stores.models import Store
 
+from .. import flash_gate
 from ..exceptions import InsufficientStock, InvalidStockOperation, ReservationNotActive
 from ..metrics import counted
 from ..models import MovementKind, Reservation, ReservationLine, ReservationStatus
@@ -43,7 +44,8 @@ def reservation_create(
 
     Lines naming the same product are merged. When stock is short, due holds on those
     levels are expired first and the reservation tried once more, so an expired hold
-    never blocks a buyer.
+    never blocks a buyer. Lines of gated levels are admitted by the flash-sale gate
+    first, as a purchase is.
     """
     lines = merge_lines(lines)
     ttl_seconds = settings.RESERVATION_DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
@@ -51,6 +53,7 @@ def reservation_create(
         raise InvalidStockOperation("ttl_seconds must be a whole number from 1 to 86400.")
     check_reference(reference)
     refuse_inactive(store, [line.product for line in lines])
+    admission = flash_gate.admit(store, [(line.product, line.quantity) for line in lines])
 
     def reserve() -> Reservation:
         locked = lock_stock_levels((store, line.product) for line in lines)
@@ -94,12 +97,14 @@ def reservation_create(
             },
         }
         levels = apply_locked(changes, locked, also_audit=[created])
-        announce(MovementKind.RESERVE, levels)
+        announce(MovementKind.RESERVE, levels, reservations=[reservation])
+        committed(levels)
         return reservation
 
-    return retry_after_expiring_due_holds(
-        reserve, store, [line.product for line in lines], via="reservation", actor=actor
-    )
+    with flash_gate.settled(admission) as committed:
+        return retry_after_expiring_due_holds(
+            reserve, store, [line.product for line in lines], via="reservation", actor=actor
+        )
 
 
 @counted("commit")
@@ -234,7 +239,7 @@ def _close(reservations: list[Reservation], status, kind: MovementKind, *, via: 
     for reservation in reservations:
         reservation.status, reservation.closed_at, reservation.closed_via = status, now, via
         reservation.closed_by = closed_by
-    announce(kind, levels)
+    announce(kind, levels, reservations=reservations)
 
 
 def retry_after_expiring_due_holds(

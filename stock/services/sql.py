@@ -653,8 +653,9 @@ def _with_subjects(movements: list[Movement]) -> list[Movement]:
 # --- After commit -------------------------------------------------------------------
 
 
-def announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
-    """Send ``stock_changed`` once the transaction has committed.
+def announce(kind: MovementKind | None, levels: list[StockLevel], *, reservations=()) -> None:
+    """Send ``stock_changed`` once the transaction has committed (``reservations``: the
+    ones a reserve started, or a commit, release or expiry ended).
 
     A failing receiver is logged, never raised: the change is committed and the caller
     must hear that it succeeded.
@@ -662,7 +663,7 @@ def announce(kind: MovementKind | None, levels: list[StockLevel]) -> None:
 
     def send():
         for receiver, result in stock_changed.send_robust(
-            sender=StockLevel, kind=kind, levels=levels
+            sender=StockLevel, kind=kind, levels=levels, reservations=reservations
         ):
             if isinstance(result, Exception):
                 logger.error("stock_changed receiver %r failed", receiver, exc_info=result)

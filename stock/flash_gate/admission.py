@@ -1,0 +1,180 @@
+"""What the stock services ask of the gate: admit a purchase or a reservation before the
+database, settle or refund it after, and hear of every committed change."""
+
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
+
+from ..exceptions import InsufficientStock, Shortage
+from ..metrics import FLASH_GATE_ANSWERS
+from .process import view
+from .tokens import LevelKeys, member
+
+ADMITTED, SHORT, DUE, NOT_SEEDED = 1, 0, 2, 3
+
+
+@dataclass(frozen=True)
+class GatedLine:
+    product: object
+    units: int
+    member: str
+    keys: LevelKeys
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Tokens taken for ``lines``: settled once the database change commits, refunded if
+    it fails. A hold never settled (a process that died) is given back by the reconciler
+    after ``FLASH_GATE_HOLD_SECONDS``."""
+
+    hold_id: str
+    lines: list[GatedLine]
+
+    def settle_after_commit(self, levels) -> None:
+        """``levels``: the committed StockLevels of (at least) the gated lines."""
+        by_product = {level.product_id: level for level in levels}
+
+        def settle():
+            values = []
+            for line in self.lines:
+                level = by_product[line.product.pk]
+                values.append((line.units, level.available, level.version))
+            self._settle(values, refund=False)
+
+        transaction.on_commit(settle, robust=True)
+
+    def refund(self) -> None:
+        """The database refused or failed: the tokens go back at once."""
+        FLASH_GATE_ANSWERS.labels("refunded").inc()
+        self._settle([(line.units, "", "") for line in self.lines], refund=True)
+
+    def _settle(self, values, *, refund: bool) -> None:
+        try:
+            with cache_circuit:
+                after = view.tokens.settle(
+                    [line.keys for line in self.lines], values, hold_id=self.hold_id, refund=refund
+                )
+        except CACHE_ERRORS as error:
+            view.failed(error)  # the hold runs out; the reconciler gives it back
+            return
+        for line, tokens in zip(self.lines, after, strict=True):
+            view.forget(line.member) if tokens < 0 else view.saw_tokens(line.member, tokens)
+
+
+def admit(store, lines) -> Admission | None:
+    """Take the tokens of ``lines`` ((product, units) pairs) of ``store``'s gated levels,
+    all or none, before the database is asked.
+
+    Returns None when no line is gated, or the database must decide anyway: Redis is
+    down (the gate fails open), a level is not seeded yet, or a reservation of a short
+    level is due (the database expires it and sells). Raises InsufficientStock, having
+    asked no database, when the tokens are short; a level this process saw sold out
+    moments ago is refused without asking Redis either.
+    """
+    members = {member(store.pk, product.pk): (product, units) for product, units in lines}
+    gated = view.gated_members(list(members))
+    if not gated:
+        return None
+    sold_out = [value for value in gated if view.is_sold_out(value)]
+    if sold_out:
+        FLASH_GATE_ANSWERS.labels("sold_out_here").inc()
+        raise InsufficientStock(
+            [Shortage(members[value][0].sku, members[value][1], 0) for value in sold_out]
+        )
+    gated_lines = [
+        GatedLine(
+            members[value][0],
+            members[value][1],
+            value,
+            LevelKeys.of(store.pk, members[value][0].pk),
+        )
+        for value in gated
+    ]
+    hold_id, now = uuid.uuid4().hex, time.time()
+    try:
+        with cache_circuit:
+            outcome, *tokens = view.tokens.admit(
+                [line.keys for line in gated_lines],
+                [line.units for line in gated_lines],
+                hold_id=hold_id,
+                now=now,
+                deadline=now + settings.FLASH_GATE_HOLD_SECONDS,
+            )
+    except CACHE_ERRORS as error:
+        view.failed(error)
+        FLASH_GATE_ANSWERS.labels("fail_open").inc()
+        return None
+    view.answered()
+    if outcome == NOT_SEEDED:
+        for line in gated_lines:
+            view.forget(line.member)
+        FLASH_GATE_ANSWERS.labels("fail_open").inc()
+        return None
+    if outcome == DUE:
+        FLASH_GATE_ANSWERS.labels("to_database").inc()
+        return None
+    for line, left in zip(gated_lines, tokens, strict=True):
+        view.saw_tokens(line.member, left)
+    if outcome == ADMITTED:
+        FLASH_GATE_ANSWERS.labels("admitted").inc()
+        return Admission(hold_id, gated_lines)
+    FLASH_GATE_ANSWERS.labels("refused").inc()
+    raise InsufficientStock(
+        [
+            Shortage(line.product.sku, line.units, left)
+            for line, left in zip(gated_lines, tokens, strict=True)
+            if left < line.units
+        ]
+    )
+
+
+@contextlib.contextmanager
+def settled(admission: Admission | None):
+    """Around the database change of ``admission`` (None: nothing admitted): yields the
+    function the change calls with its levels once it has made them, which settles the
+    admission after commit; if the change raises, the tokens go back."""
+    if admission is None:
+        yield _nothing_to_settle
+        return
+    try:
+        yield admission.settle_after_commit
+    except BaseException:
+        admission.refund()
+        raise
+
+
+def _nothing_to_settle(levels) -> None:
+    pass
+
+
+def heard_of_changes(levels, *, started=(), ended=()) -> None:
+    """After the commit of any change: gated levels among ``levels`` take its values
+    (newer versions only); reservations it ``started`` may fall due, those it ``ended``
+    no longer will."""
+    by_member = {member(level.store_id, level.product_id): level for level in levels}
+    gated = view.gated_members(list(by_member))
+    if not gated:
+        return
+    try:
+        with cache_circuit:
+            after = view.tokens.sync(
+                [
+                    LevelKeys.of(by_member[value].store_id, by_member[value].product_id)
+                    for value in gated
+                ],
+                [(by_member[value].available, by_member[value].version) for value in gated],
+                started=[(str(r.pk), r.expires_at.timestamp()) for r in started],
+                ended=[str(r.pk) for r in ended],
+            )
+    except CACHE_ERRORS as error:
+        view.failed(error)  # the next reconcile reseeds these levels
+        return
+    view.answered()
+    for value, tokens in zip(gated, after, strict=True):
+        view.forget(value) if tokens < 0 else view.saw_tokens(value, tokens)
