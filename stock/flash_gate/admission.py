@@ -38,12 +38,12 @@ class Admission:
 
     def settle_after_commit(self, levels) -> None:
         """``levels``: the committed StockLevels of (at least) the gated lines."""
-        by_product = {level.product_id: level for level in levels}
+        by_member = {member(level.store_id, level.product_id): level for level in levels}
 
         def settle():
             values = []
             for line in self.lines:
-                level = by_product[line.product.pk]
+                level = by_member[line.member]
                 values.append((line.units, level.available, level.version))
             self._settle(values, refund=False)
 
