@@ -2,6 +2,7 @@
 one module per resource; every view is importable from here."""
 
 from .bulk import BulkBodyParser, BulkJobCreateApi, BulkJobDetailApi
+from .flash_gate import FlashSaleGateApi
 from .levels import (
     StockAdjustApi,
     StockLevelDetailApi,
@@ -29,6 +30,7 @@ __all__ = [
     "BulkBodyParser",
     "BulkJobCreateApi",
     "BulkJobDetailApi",
+    "FlashSaleGateApi",
     "MovementListApi",
     "ReservationActionApi",
     "ReservationCommitApi",
