@@ -45,9 +45,3 @@ def clerk_api(berlin):
     """An API client with the token of a clerk of berlin-01 (who buys, and may not
     switch gates)."""
     return api_client(member("berlin-clerk", berlin, Role.CLERK))
-
-
-@pytest.fixture
-def without_redis(settings):
-    """The cache is the process's memory, as in the embedded mode: no gate tokens."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
