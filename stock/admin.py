@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -37,6 +37,7 @@ from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
 
 from .exceptions import StockError
+from .flash_gate.services import gate_switch, gates_have_tokens
 from .forms import (
     AdjustForm,
     BulkTransferForm,
@@ -47,7 +48,14 @@ from .forms import (
     StockImportForm,
     TransferForm,
 )
-from .models import LOW_STOCK, Movement, Reservation, ReservationLine, StockLevel
+from .models import (
+    LOW_STOCK,
+    FlashSaleGate,
+    Movement,
+    Reservation,
+    ReservationLine,
+    StockLevel,
+)
 from .operator_io import (
     ITERATOR_CHUNK_SIZE,
     SET,
@@ -154,6 +162,21 @@ class LowStockFilter(admin.SimpleListFilter):
         return queryset
 
 
+class FlashSaleGateFilter(admin.SimpleListFilter):
+    title = "flash-sale gate"
+    parameter_name = "flash_gate"
+
+    def lookups(self, request, model_admin):
+        return [("on", "On"), ("off", "Off")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "on":
+            return queryset.filter(gate_on=True)
+        if self.value() == "off":
+            return queryset.filter(gate_on=False)
+        return queryset
+
+
 # --- Operations ---------------------------------------------------------------------
 
 
@@ -239,10 +262,10 @@ def require_manager(user, store, *, to: str) -> None:
 class StockLevelAdmin(StoreScopedAdmin):
     list_display = [
         "store", "sku", "product_name", "on_hand", "reserved", "available", "reorder_point",
-        "low", "version", "updated",
+        "low", "gate", "version", "updated",
     ]  # fmt: skip
     list_select_related = ["store", "product"]
-    list_filter = [StoreFilter, LowStockFilter]
+    list_filter = [StoreFilter, LowStockFilter, FlashSaleGateFilter]
     search_fields = ["product__sku", "product__name"]
     # The order of the (store, product) unique index: a page is read from it, where an
     # order by store code and SKU would sort every level first (5,000,000 at 10,000
@@ -257,7 +280,10 @@ class StockLevelAdmin(StoreScopedAdmin):
     readonly_fields = [field for field in fields if field != "reorder_point"]
     change_form_template = "admin/stock/stocklevel/change_form.html"
     change_list_template = "admin/stock/stocklevel/change_list.html"
-    actions = ["transfer_selected", "set_reorder_point_selected"]
+    actions = [
+        "transfer_selected", "set_reorder_point_selected", "switch_gate_on_selected",
+        "switch_gate_off_selected",
+    ]  # fmt: skip
 
     @admin.display(ordering="product__sku", description="SKU")
     def sku(self, level):
@@ -289,6 +315,11 @@ class StockLevelAdmin(StoreScopedAdmin):
     def low(self, level):
         return low_label(level)
 
+    @admin.display(description="flash-sale gate", empty_value="")
+    def gate(self, level):
+        """A gated level reads "on", another nothing, as in the low column."""
+        return "on" if level.gate_on else ""
+
     def get_list_display(self, request):
         """The version is the API's compare-and-set token, not something a store's people
         read; staff keep it for support."""
@@ -302,7 +333,13 @@ class StockLevelAdmin(StoreScopedAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("store", "product")
+        gate_on = Exists(FlashSaleGate.objects.filter(level=OuterRef("pk")))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("store", "product")
+            .annotate(gate_on=gate_on)
+        )
 
     def is_manager_of(self, request, level) -> bool:
         """The user manages the level's store: by membership, or as staff holding
@@ -475,32 +512,8 @@ class StockLevelAdmin(StoreScopedAdmin):
         """One reorder point for several levels through ``stock_set_reorder_points`` (one
         ordered lock round, audited one by one), all or none. Levels that have it already
         are left alone."""
-        levels = list(
-            queryset.select_related("store", "product").order_by("store__code", "product__sku")[
-                : MAX_LEVELS_PER_ACTION + 1
-            ]
-        )
-        if len(levels) > MAX_LEVELS_PER_ACTION:
-            messages.error(
-                request,
-                f"Choose at most {MAX_LEVELS_PER_ACTION} levels at a time. Nothing was changed.",
-            )
-            return None
-        store_ids = {level.store_id for level in levels}
-        managed = set(
-            stores_visible_to(request.user, role=Role.MANAGER)
-            .filter(pk__in=store_ids)
-            .values_list("pk", flat=True)
-        )
-        not_managed = sorted(
-            {level.store.code for level in levels if level.store_id not in managed}
-        )
-        if not_managed:
-            messages.error(
-                request,
-                "Only a store's managers set its reorder points; you do not manage "
-                f"{', '.join(not_managed)}. Nothing was changed.",
-            )
+        levels = self.levels_managed(request, queryset, refusal="set its reorder points")
+        if levels is None:
             return None
         applying = "apply" in request.POST
         form = ReorderPointForm(request.POST if applying else None)
@@ -530,6 +543,69 @@ class StockLevelAdmin(StoreScopedAdmin):
             submit="Set reorder point",
             status=400 if applying else 200,
         )
+
+    @admin.action(permissions=["manage"], description="Switch the flash-sale gate on")
+    def switch_gate_on_selected(self, request, queryset):
+        return self.switch_gates(request, queryset, enabled=True)
+
+    @admin.action(permissions=["manage"], description="Switch the flash-sale gate off")
+    def switch_gate_off_selected(self, request, queryset):
+        return self.switch_gates(request, queryset, enabled=False)
+
+    def switch_gates(self, request, queryset, *, enabled: bool) -> None:
+        """``gate_switch`` for each chosen level (audited one by one), in the stores the
+        user manages only: levels of another store refuse the whole choice."""
+        levels = self.levels_managed(request, queryset, refusal="switch its flash-sale gates")
+        if levels is None:
+            return
+        switched = [
+            level
+            for level in levels
+            if gate_switch(
+                store=level.store, product=level.product, enabled=enabled, actor=request.user
+            )
+        ]
+        kept = len(levels) - len(switched)
+        state = "on" if enabled else "off"
+        message = (
+            f"Flash-sale gate switched {state} for {len(switched)} "
+            f"level{'' if len(switched) == 1 else 's'}"
+            + (f"; {kept} had it {state} already." if kept else ".")
+        )
+        messages.success(request, message)
+        if enabled and not gates_have_tokens():
+            messages.warning(
+                request,
+                "This site runs without Redis, which holds the gates' tokens: the gates are "
+                "recorded and take effect once it runs with Redis.",
+            )
+
+    def levels_managed(self, request, queryset, *, refusal: str) -> list | None:
+        """The chosen levels (at most ``MAX_LEVELS_PER_ACTION``) if the user manages
+        every one's store; else None, with a message saying why."""
+        levels = list(queryset.order_by("store__code", "product__sku")[: MAX_LEVELS_PER_ACTION + 1])
+        if len(levels) > MAX_LEVELS_PER_ACTION:
+            messages.error(
+                request,
+                f"Choose at most {MAX_LEVELS_PER_ACTION} levels at a time. Nothing was changed.",
+            )
+            return None
+        managed = set(
+            stores_visible_to(request.user, role=Role.MANAGER)
+            .filter(pk__in={level.store_id for level in levels})
+            .values_list("pk", flat=True)
+        )
+        not_managed = sorted(
+            {level.store.code for level in levels if level.store_id not in managed}
+        )
+        if not_managed:
+            messages.error(
+                request,
+                f"Only a store's managers {refusal}; you do not manage "
+                f"{', '.join(not_managed)}. Nothing was changed.",
+            )
+            return None
+        return levels
 
     def action_page(self, request, action, title, form, levels, *, submit, status):
         """The form an action asks for, posted back to the list with the chosen levels."""

@@ -1,3 +1,5 @@
+from collections.abc import Mapping
+
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -7,7 +9,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from catalog.models import Product, sku_validator
-from inventory_site.api.fields import StrictIntegerField
+from inventory_site.api.fields import StrictBooleanField, StrictIntegerField
 from inventory_site.api.schema import ErrorSerializer, ValidationErrorSerializer
 
 from .models import (
@@ -431,3 +433,42 @@ class BulkJobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+# --- The flash-sale gate ---------------------------------------------------------------
+
+GATE_BODY = 'the body is {"enabled": true} or {"enabled": false}'
+
+
+class FlashSaleGateSwitchSerializer(serializers.Serializer):
+    """``{"enabled": true|false}`` and nothing else: a client sending more (``tokens``,
+    say) would believe it set something, so another field is a 400 rather than ignored."""
+
+    enabled = StrictBooleanField()
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        refusals = {name: [f"Unknown field; {GATE_BODY}."] for name in unknown}
+        try:
+            values = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({**error.detail, **refusals}) from None
+        if refusals:
+            raise serializers.ValidationError(refusals)
+        return values
+
+
+class FlashSaleGateSerializer(serializers.Serializer):
+    """A level's gate: whether it is on, and what Redis holds for it (null when Redis
+    holds nothing: the gate off, the embedded mode, Redis down or not seeded yet)."""
+
+    enabled = serializers.BooleanField()
+    tokens = serializers.IntegerField(
+        allow_null=True, help_text="Units Redis admits buyers for now (at most available)."
+    )
+    admitted = serializers.IntegerField(
+        allow_null=True, help_text="Purchases and reservations admitted since it was switched on."
+    )
+    refunded = serializers.IntegerField(
+        allow_null=True, help_text="Admitted ones the database refused, tokens given back."
+    )

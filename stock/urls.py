@@ -14,6 +14,7 @@ urlpatterns = [
     path("stock/<str:sku>/adjust/", apis.StockAdjustApi.as_view(), name="stock-adjust"),
     path("stock/<str:sku>/set/", apis.StockSetCountApi.as_view(), name="stock-set"),
     path("stock/<str:sku>/purchase/", apis.StockPurchaseApi.as_view(), name="stock-purchase"),
+    path("stock/<str:sku>/gate/", apis.FlashSaleGateApi.as_view(), name="stock-flash-gate"),
     path("transfers/", apis.TransferCreateApi.as_view(), name="transfer-create"),
     path("reservations/", apis.ReservationListApi.as_view(), name="reservation-list"),
     path(

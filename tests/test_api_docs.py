@@ -20,6 +20,7 @@ DOCUMENTED = {
     "/api/v1/stores/{code}/stock/{sku}/adjust/": {"post"},
     "/api/v1/stores/{code}/stock/{sku}/set/": {"post"},
     "/api/v1/stores/{code}/stock/{sku}/purchase/": {"post"},
+    "/api/v1/stores/{code}/stock/{sku}/gate/": {"get", "put"},
     "/api/v1/stores/{code}/transfers/": {"post"},
     "/api/v1/stores/{code}/stock/bulk/": {"post"},
     "/api/v1/jobs/{job_id}/": {"get"},
@@ -53,7 +54,7 @@ def test_every_operation_documents_its_body_and_its_errors(schema):
         for method, operation in operations.items():
             statuses = set(operation["responses"])
             assert {"401", "429"} <= statuses or path == "/api/v1/auth/token/", (path, method)
-            if method in {"post", "patch"} and not path.endswith(("/commit/", "/release/")):
+            if method in {"post", "patch", "put"} and not path.endswith(("/commit/", "/release/")):
                 assert "requestBody" in operation, (path, method)
                 assert {"400", "413", "415"} <= statuses, (path, method)
             if "{code}" in path or "{sku}" in path:

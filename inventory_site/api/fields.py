@@ -13,3 +13,15 @@ class StrictIntegerField(serializers.IntegerField):
         if type(data) is not int:
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean. DRF's BooleanField would take "true", 1 and "yes"; a switch sent
+    as anything but true or false is a client bug worth a 400."""
+
+    default_error_messages = {"invalid": "true or false is required (not a string or number)."}
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid")
+        return data

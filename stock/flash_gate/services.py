@@ -74,6 +74,12 @@ def gate_state(*, store, product) -> dict:
     }
 
 
+def gates_have_tokens() -> bool:
+    """Whether this site keeps gate tokens (it runs with Redis). Without Redis a gate
+    can be switched, and takes effect once the site runs with Redis."""
+    return view.tokens is not None
+
+
 def gates_reconcile(*, level_ids=None) -> int:
     """Reseed the tokens of every gated level (or of ``level_ids``) from the database and
     forget levels whose gate is off; returns how many levels were seeded.

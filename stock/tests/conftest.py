@@ -60,6 +60,13 @@ def manager_api(manager):
     return api_client(manager)
 
 
+@pytest.fixture
+def without_redis(settings):
+    """The cache is the process's memory, as in the embedded mode (in either mode): no
+    flash-sale gate tokens, whose only home is Redis."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 # --- The deployment's own processes on the test database -----------------------------
 
 
