@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-audit bench-import bench-layers bench-replicas bench-scale install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit bench-flash bench-import bench-layers bench-replicas bench-scale install migrate demo check-compose clean
 
 # The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
 PORT ?= 8000
@@ -50,10 +50,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## The request path over HTTP against issue 12's targets, the audit benchmark, then list reads with and without a replica (see bench/)
+## The request path over HTTP against issue 12's targets, the audit benchmark, list reads with and without a replica, then a flash sale with the gate on and off (see bench/)
 bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/replica_bench.py
+	$(PY) bench/flash_bench.py
+
+## A flash sale of 10,000 buyers for 500 units with the flash-sale gate on and off (see bench/)
+bench-flash: install
+	$(PY) bench/flash_bench.py
 
 ## List reads with a streaming replica and without, and the consistency token's cost (see bench/)
 bench-replicas: install

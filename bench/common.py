@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -144,6 +145,58 @@ def scratch_redis(url: str, work: Path):
     if server is None and client.dbsize():
         raise SystemExit(f"{url} is not empty: the bench needs a Redis database of its own")
     return server, url, client
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster (initdb, pg_ctl) on a free port, for a bench that needs
+    what the shared server does not load: ``preload`` libraries (pg_stat_statements),
+    which only a server start loads, and the shared server is not restarted. Its data
+    directory is a new one under /tmp, owned by ``postgres`` when run as root (initdb
+    refuses root), removed by ``stop``."""
+
+    def __init__(self, *, preload: str = ""):
+        from tests.processes import free_port
+
+        self.port, self.preload = free_port(), preload
+        self.directory = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+        self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version)[-1])
+        self.started = False
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _as_owner(self, *args: str) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        data = str(self.directory / "data")
+        checked(self._as_owner(str(self.bin / "initdb"), "-D", data, "-U", "postgres",
+                               "--auth=trust", "-E", "UTF8", "--no-sync"),
+                os.environ.copy(), "initdb")  # fmt: skip
+        options = f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+        options += f"-c unix_socket_directories={self.directory}"
+        if self.preload:
+            options += f" -c shared_preload_libraries={self.preload}"
+        checked(self._as_owner(str(self.bin / "pg_ctl"), "-D", data, "-o", options, "-w",
+                               "-l", str(self.directory / "server.log"), "start"),
+                os.environ.copy(), "pg_ctl start")  # fmt: skip
+        self.started = True
+
+    def stop(self) -> None:
+        if self.started:
+            subprocess.run(
+                self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"),
+                               "-m", "immediate", "-w", "stop"),
+                capture_output=True, check=False,
+            )  # fmt: skip
+            self.started = False
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _version(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.parent.name.split(".") if part.isdigit())
 
 
 def drop_database(url: str) -> None:
@@ -351,8 +404,13 @@ def postgres_server_cpu(database_url: str) -> float:
     what its exited children left in the postmaster's account (a backend that
     disconnected keeps counting) and its live children's. Every database's work, so
     only a quiet server's figure is the bench's."""
-    rows = sql_rows(database_url, "SELECT pg_backend_pid()")
-    backend = proc_stat(rows[0][0]) if rows else None
+    import psycopg2
+
+    connection = psycopg2.connect(database_url)
+    try:  # the backend read while it lives: once its connection closes it may be gone
+        backend = proc_stat(connection.get_backend_pid())
+    finally:
+        connection.close()
     if backend is None:
         return float("nan")  # PostgreSQL runs elsewhere
     postmaster = int(backend[1])
