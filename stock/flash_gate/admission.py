@@ -2,6 +2,7 @@
 database, settle or refund it after, and hear of every committed change."""
 
 import contextlib
+import contextvars
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,12 @@ from .process import view
 from .tokens import LevelKeys, member
 
 ADMITTED, SHORT, DUE, NOT_SEEDED = 1, 0, 2, 3
+
+# The levels whose admission this context is settling: their settlement carries the
+# committed values, so ``heard_of_changes`` need not send them a second time.
+_settling: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "flash_gate_settling", default=frozenset()
+)
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,14 @@ def settled(admission: Admission | None):
     if admission is None:
         yield _nothing_to_settle
         return
+    settling = _settling.set(frozenset(line.member for line in admission.lines))
     try:
         yield admission.settle_after_commit
     except BaseException:
         admission.refund()
         raise
+    finally:
+        _settling.reset(settling)
 
 
 def _nothing_to_settle(levels) -> None:
@@ -158,7 +168,9 @@ def heard_of_changes(levels, *, started=(), ended=()) -> None:
     (newer versions only); reservations it ``started`` may fall due, those it ``ended``
     no longer will."""
     by_member = {member(level.store_id, level.product_id): level for level in levels}
-    gated = view.gated_members(list(by_member))
+    # A reservation's holds must reach the due sets, which only this call writes.
+    settling = frozenset() if started or ended else _settling.get()
+    gated = [value for value in view.gated_members(list(by_member)) if value not in settling]
     if not gated:
         return
     try:
