@@ -105,9 +105,11 @@ def gates_reconcile(*, level_ids=None) -> int:
     with cache_circuit:
         for store_id, product_id, available, version in rows:
             value = member(store_id, product_id)
-            tokens.seed(
+            seeded = tokens.seed(
                 value, LevelKeys.of(store_id, product_id), available, version, due[value], now=now
             )
+            # A sold-out flag this process keeps would refuse what was just seeded.
+            view.saw_tokens(value, seeded)
         gone = registered - {member(store_id, product_id) for store_id, product_id, _, _ in rows}
         if gone:
             tokens.remove({value: LevelKeys.of(*map(int, value.split(":"))) for value in gone})
