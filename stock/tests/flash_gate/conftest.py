@@ -29,7 +29,8 @@ from tests.processes import (
 )
 
 # The gate's tokens live in Redis: without it (the embedded mode) there is no gate.
-pytestmark = pytest.mark.services("the flash-sale gate keeps its tokens in Redis")
+# (A conftest's own pytestmark marks nothing: each test module applies this one.)
+NEEDS_REDIS = pytest.mark.services("the flash-sale gate keeps its tokens in Redis")
 
 # Buyers the gate let through that may hold a database session at once: the PostgreSQL
 # server has 100 connection slots, shared with every other test running on it.

@@ -6,10 +6,10 @@ import pytest
 from stock.exceptions import InsufficientStock
 from stock.services import stock_adjust, stock_purchase, stock_receive
 
-from .conftest import tokens_of
+from .conftest import NEEDS_REDIS, tokens_of
 
 pytestmark = [
-    pytest.mark.services("the flash-sale gate keeps its tokens in Redis"),
+    NEEDS_REDIS,
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -9,11 +9,10 @@ from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.factories import StaffFactory, UserFactory, member
 
-from .conftest import GATE
+from .conftest import GATE, NEEDS_REDIS
 
 NOT_A_BOOLEAN = {"enabled": ["true or false is required (not a string or number)."]}
 UNKNOWN = 'Unknown field; the body is {"enabled": true} or {"enabled": false}.'
-SERVICES = pytest.mark.services("the flash-sale gate keeps its tokens in Redis")
 OFF = {"enabled": False, "tokens": None, "admitted": None, "refunded": None}
 
 
@@ -226,7 +225,7 @@ def purchase(client, quantity):
     return client.post(GATE.replace("gate/", "purchase/"), {"quantity": quantity}, format="json")
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_switched_on_it_holds_a_token_per_available_unit(tee_in_berlin, manager_api):
     response = put(manager_api, {"enabled": True})
@@ -238,7 +237,7 @@ def test_switched_on_it_holds_a_token_per_available_unit(tee_in_berlin, manager_
     assert manager_api.get(GATE).json() == response.json()
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_purchases_take_tokens_and_refusals_are_counted(tee_in_berlin, manager_api, clerk_api):
     put(manager_api, {"enabled": True})
@@ -255,7 +254,7 @@ def test_purchases_take_tokens_and_refusals_are_counted(tee_in_berlin, manager_a
     }
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_switched_off_redis_forgets_it_and_buyers_go_to_the_database(
     tee_in_berlin, manager_api, clerk_api, record_statements
@@ -273,7 +272,7 @@ def test_switched_off_redis_forgets_it_and_buyers_go_to_the_database(
     assert any(statement.touches("stock_stocklevel") for statement in statements)
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "sold_out_seconds", [0, 60], ids=["asks Redis", "remembered by the process"]

@@ -14,9 +14,7 @@ from stock.flash_gate.tokens import LevelKeys
 from stock.models import FlashSaleGate
 from stock.services import stock_purchase, stock_receive
 
-from .conftest import redis_state, tokens_of
-
-SERVICES = pytest.mark.services("the flash-sale gate keeps its tokens in Redis")
+from .conftest import NEEDS_REDIS, redis_state, tokens_of
 
 
 def flash_gate(*args) -> str:
@@ -132,7 +130,7 @@ def test_help_names_the_subcommands(capsys):
 # --- With Redis -----------------------------------------------------------------------------
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_on_seeds_a_token_per_available_unit_and_status_shows_the_counts(tee_in_berlin):
     berlin, tee = tee_in_berlin
@@ -147,7 +145,7 @@ def test_on_seeds_a_token_per_available_unit_and_status_shows_the_counts(tee_in_
     ]
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_reconcile_reseeds_tokens_redis_lost(tee_in_berlin):
     berlin, tee = tee_in_berlin
@@ -160,7 +158,7 @@ def test_reconcile_reseeds_tokens_redis_lost(tee_in_berlin):
     assert tokens_of(berlin, tee) == 10
 
 
-@SERVICES
+@NEEDS_REDIS
 @pytest.mark.django_db(transaction=True)
 def test_off_forgets_the_level_in_redis(tee_in_berlin):
     berlin, tee = tee_in_berlin

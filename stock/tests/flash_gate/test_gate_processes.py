@@ -13,10 +13,15 @@ from stock.flash_gate.tokens import member
 from stock.services import stock_purchase, stock_receive
 from tests.processes import wait_until
 
-from .conftest import as_a_process_that_has_not_read_the_registry, available_of, tokens_of
+from .conftest import (
+    NEEDS_REDIS,
+    as_a_process_that_has_not_read_the_registry,
+    available_of,
+    tokens_of,
+)
 
 pytestmark = [
-    pytest.mark.services("the flash-sale gate keeps its tokens in Redis"),
+    NEEDS_REDIS,
     pytest.mark.postgresql,
     pytest.mark.django_db(transaction=True),
 ]

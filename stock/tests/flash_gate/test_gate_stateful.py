@@ -56,10 +56,10 @@ from stock.services import (
 from stock.tasks import reconcile_flash_gates
 from tests.factories import ProductFactory, StoreFactory
 
-from .conftest import as_a_process_that_has_not_read_the_registry
+from .conftest import NEEDS_REDIS, as_a_process_that_has_not_read_the_registry
 
 pytestmark = [
-    pytest.mark.services("the flash-sale gate keeps its tokens in Redis"),
+    NEEDS_REDIS,
     pytest.mark.postgresql,
     pytest.mark.django_db(transaction=True),
 ]
