@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "catalog",
     "stock",
     "audit",
+    "events",
     "inventory_site.privileges",
 ]
 
