@@ -57,6 +57,13 @@ class Admission:
 
         transaction.on_commit(settle, robust=True)
 
+    def release(self, levels=()) -> None:
+        """The change is made inside a caller's transaction: the hold ends now, uncounted.
+        Until that transaction commits, the database still has the units available, so
+        the tokens stay within it; its commit tells the gate the new values
+        (``heard_of_changes``), and a rollback leaves nothing to give back."""
+        self._settle([(line.units, "", "") for line in self.lines], refund=False)
+
     def refund(self) -> None:
         """The database refused or failed: the tokens go back at once."""
         FLASH_GATE_ANSWERS.labels("refunded").inc()
@@ -162,18 +169,27 @@ def _refusal(store, members, tokens: dict[str, int]) -> InsufficientStock:
 def settled(admission: Admission | None):
     """Around the database change of ``admission`` (None: nothing admitted): yields the
     function the change calls with its levels once it has made them, which settles the
-    admission after commit; if the change raises, the tokens go back."""
+    admission after commit (inside a caller's transaction: ends its hold at once,
+    ``Admission.release``); if the change raises, the tokens go back."""
     if admission is None:
         yield _nothing_to_settle
         return
-    settling = _settling.set(frozenset(line.member for line in admission.lines))
+    if transaction.get_connection().in_atomic_block:
+        # A caller's transaction outlives the change; it may still roll back, and then no
+        # settlement would ever run: the hold would keep its units from buyers until the
+        # reconciler gave them back, FLASH_GATE_HOLD_SECONDS later.
+        settling, settle = None, admission.release
+    else:
+        settling = _settling.set(frozenset(line.member for line in admission.lines))
+        settle = admission.settle_after_commit
     try:
-        yield admission.settle_after_commit
+        yield settle
     except BaseException:
         admission.refund()
         raise
     finally:
-        _settling.reset(settling)
+        if settling is not None:
+            _settling.reset(settling)
 
 
 def _nothing_to_settle(levels) -> None:
