@@ -14,6 +14,7 @@ from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
 
 from ..exceptions import InsufficientStock, Shortage
 from ..metrics import FLASH_GATE_ANSWERS
+from ..models import StockLevel
 from .process import view
 from .tokens import LevelKeys, member
 
@@ -56,6 +57,13 @@ class Admission:
 
         transaction.on_commit(settle, robust=True)
 
+    def release(self, levels=()) -> None:
+        """The change is made inside a caller's transaction: the hold ends now, uncounted.
+        Until that transaction commits, the database still has the units available, so
+        the tokens stay within it; its commit tells the gate the new values
+        (``heard_of_changes``), and a rollback leaves nothing to give back."""
+        self._settle([(line.units, "", "") for line in self.lines], refund=False)
+
     def refund(self) -> None:
         """The database refused or failed: the tokens go back at once."""
         FLASH_GATE_ANSWERS.labels("refunded").inc()
@@ -88,12 +96,11 @@ def admit(store, lines) -> Admission | None:
     gated = view.gated_members(list(members))
     if not gated:
         return None
-    sold_out = [value for value in gated if view.is_sold_out(value)]
-    if sold_out:
+    # Refused here only if every gated line was seen sold out: a gated line that was not
+    # may be short too, and only Redis can say so.
+    if all(view.is_sold_out(value) for value in gated):
         FLASH_GATE_ANSWERS.labels("sold_out_here").inc()
-        raise InsufficientStock(
-            [Shortage(members[value][0].sku, members[value][1], 0) for value in sold_out]
-        )
+        raise _refusal(store, members, {value: 0 for value in gated})
     gated_lines = [
         GatedLine(
             members[value][0],
@@ -132,31 +139,57 @@ def admit(store, lines) -> Admission | None:
         FLASH_GATE_ANSWERS.labels("admitted").inc()
         return Admission(hold_id, gated_lines)
     FLASH_GATE_ANSWERS.labels("refused").inc()
-    raise InsufficientStock(
-        [
-            Shortage(line.product.sku, line.units, left)
-            for line, left in zip(gated_lines, tokens, strict=True)
-            if left < line.units
-        ]
+    raise _refusal(
+        store, members, {line.member: left for line, left in zip(gated_lines, tokens, strict=True)}
     )
+
+
+def _refusal(store, members, tokens: dict[str, int]) -> InsufficientStock:
+    """The refusal the database would give, naming every short line in the request's
+    order: gated lines by their ``tokens``, the others (a reservation that also holds
+    ungated levels) by what the database has available, read once without a lock. A
+    request of gated levels only asks no database."""
+    ungated = [product.pk for value, (product, _) in members.items() if value not in tokens]
+    available = dict(
+        StockLevel.objects.filter(store=store, product_id__in=ungated).values_list(
+            "product_id", "available"
+        )
+        if ungated
+        else ()
+    )
+    shortages = []
+    for value, (product, units) in members.items():
+        left = tokens[value] if value in tokens else available.get(product.pk, 0)
+        if left < units:
+            shortages.append(Shortage(product.sku, units, left))
+    return InsufficientStock(shortages)
 
 
 @contextlib.contextmanager
 def settled(admission: Admission | None):
     """Around the database change of ``admission`` (None: nothing admitted): yields the
     function the change calls with its levels once it has made them, which settles the
-    admission after commit; if the change raises, the tokens go back."""
+    admission after commit (inside a caller's transaction: ends its hold at once,
+    ``Admission.release``); if the change raises, the tokens go back."""
     if admission is None:
         yield _nothing_to_settle
         return
-    settling = _settling.set(frozenset(line.member for line in admission.lines))
+    if transaction.get_connection().in_atomic_block:
+        # A caller's transaction outlives the change; it may still roll back, and then no
+        # settlement would ever run: the hold would keep its units from buyers until the
+        # reconciler gave them back, FLASH_GATE_HOLD_SECONDS later.
+        settling, settle = None, admission.release
+    else:
+        settling = _settling.set(frozenset(line.member for line in admission.lines))
+        settle = admission.settle_after_commit
     try:
-        yield admission.settle_after_commit
+        yield settle
     except BaseException:
         admission.refund()
         raise
     finally:
-        _settling.reset(settling)
+        if settling is not None:
+            _settling.reset(settling)
 
 
 def _nothing_to_settle(levels) -> None:

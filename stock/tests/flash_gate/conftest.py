@@ -17,7 +17,7 @@ from stock.models import StockLevel
 from stock.services import stock_purchase, stock_receive
 from stores.models import Role
 from tests.api import api_client
-from tests.factories import member
+from tests.factories import ProductFactory, member
 from tests.processes import (
     ROOT,
     RedisServer,
@@ -63,6 +63,14 @@ def tee_in_berlin(berlin, tee):
     """10 T-shirts in berlin-01, their gate off."""
     stock_receive(store=berlin, product=tee, quantity=10)
     return berlin, tee
+
+
+@pytest.fixture
+def mug_in_berlin(berlin):
+    """1 mug in berlin-01, a level never gated: a cart may hold it with T-shirts."""
+    mug = ProductFactory(sku="MUG", name="Mug")
+    stock_receive(store=berlin, product=mug, quantity=1)
+    return berlin, mug
 
 
 @pytest.fixture

@@ -221,6 +221,9 @@ def test_a_gate_on_a_product_never_stocked_creates_its_zero_level(
 # --- With Redis: the tokens -------------------------------------------------------------
 
 
+RESERVATIONS = "/api/v1/stores/berlin-01/reservations/"
+
+
 def purchase(client, quantity):
     return client.post(GATE.replace("gate/", "purchase/"), {"quantity": quantity}, format="json")
 
@@ -296,3 +299,26 @@ def test_a_sold_out_purchase_through_the_api_makes_no_sql_query(
     )
     assert [statement.sql for statement in statements] == []
     assert StockLevel.objects.get().available == 0
+
+
+@NEEDS_REDIS
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "sold_out_seconds", [0, 60], ids=["asks Redis", "remembered by the process"]
+)
+def test_a_gate_refusal_of_a_cart_names_every_short_line_as_the_database_does(
+    tee_in_berlin, mug_in_berlin, manager_api, clerk_api, settings, sold_out_seconds
+):
+    """A reservation of a gated level and an ungated one, both short: the gate's 409
+    names both lines, as the database's does, not only the one it admits."""
+    settings.FLASH_GATE_SOLD_OUT_SECONDS = sold_out_seconds
+    cart = {"lines": [{"sku": "TEE", "quantity": 1}, {"sku": "MUG", "quantity": 2}]}
+    assert purchase(clerk_api, 10).status_code == 200  # the T-shirts sell out
+    by_the_database = clerk_api.post(RESERVATIONS, cart, format="json")
+
+    put(manager_api, {"enabled": True})
+    by_the_gate = clerk_api.post(RESERVATIONS, cart, format="json")
+
+    body = assert_error(by_the_gate, 409, "insufficient_stock")
+    assert body == assert_error(by_the_database, 409, "insufficient_stock")
+    assert [line["sku"] for line in body["shortages"]] == ["TEE", "MUG"]
