@@ -298,6 +298,13 @@ BULK_BATCH_SIZE = env.int("BULK_BATCH_SIZE", default=1000)
 BULK_JOB_STALE_SECONDS = env.float("BULK_JOB_STALE_SECONDS", default=60)
 BULK_JOB_SWEEP_INTERVAL_SECONDS = env.float("BULK_JOB_SWEEP_INTERVAL_SECONDS", default=30)
 
+# The live stream (events.stream, served by `bin/run events`): a comment line every
+# EVENTS_STREAM_HEARTBEAT_SECONDS keeps an idle stream open through proxies, and at most
+# EVENTS_STREAM_DB_CONNECTIONS database connections are open at once per events process
+# (a stream opens one only to authorize and to read the log, then closes it).
+EVENTS_STREAM_HEARTBEAT_SECONDS = env.float("EVENTS_STREAM_HEARTBEAT_SECONDS", default=15)
+EVENTS_STREAM_DB_CONNECTIONS = env.int("EVENTS_STREAM_DB_CONNECTIONS", default=4)
+
 # Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
 # on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in
 # batches of AUDIT_RELAY_BATCH_SIZE events per transaction. AUDIT_ENABLED=false records

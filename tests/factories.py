@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
 from catalog.models import Product
+from events.models import EventType, StockEvent
 from stores.models import Membership, Role, Store
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -96,6 +98,26 @@ class MembershipFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     store = factory.SubFactory(StoreFactory)
     role = Role.CLERK
+
+
+class StockEventFactory(DjangoModelFactory):
+    """An event as the writer leaves it; ``seq`` is the caller's to give, gapless per
+    store (``events.tests.stream.writer.commit_events`` numbers them as the writer
+    does)."""
+
+    class Meta:
+        model = StockEvent
+
+    store = factory.SubFactory(StoreFactory)
+    product = factory.SubFactory(ProductFactory)
+    type = EventType.CHANGED
+    on_hand = factory.Sequence(lambda n: 100 + n % 50)
+    reserved = 0
+    available = factory.LazyAttribute(lambda event: event.on_hand - event.reserved)
+    reorder_point = 5
+    version = factory.Sequence(lambda n: n + 1)
+    movement_id = factory.Sequence(lambda n: n + 1)
+    at = factory.LazyFunction(timezone.now)
 
 
 def member(username: str, store, role, **user_fields):

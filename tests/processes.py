@@ -222,9 +222,14 @@ class ProjectProcesses:
 
     def start_web(self, name: str = "web") -> int:
         """``bin/run web`` on a free port, once it answers /healthz; returns the port."""
+        return self.start_serving(name, "web", "--no-control-socket")
+
+    def start_serving(self, name: str, *args: str) -> int:
+        """``bin/run <args>`` (``web``, ``events``) on a free port, once it answers
+        /healthz; returns the port."""
         port = free_port()
         self.env = {**self.env, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1"}
-        log = self.start(name, "web", "--no-control-socket")
+        log = self.start(name, *args)
         process = self.processes[name]
         if (
             not wait_until(
@@ -232,7 +237,7 @@ class ProjectProcesses:
             )
             or process.poll() is not None
         ):
-            raise RuntimeError(f"bin/run web did not start:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"bin/run {args[0]} did not start:\n{log.read_text()[-3000:]}")
         return port
 
     def kill(self, name: str) -> None:

@@ -14,7 +14,16 @@ import yaml
 from tests.processes import ROOT, bare_env, run
 
 # The bin/run subcommands that tests/test_entrypoints.py starts.
-TESTED_COMMANDS = {"migrate", "collectstatic", "web", "worker", "beat", "ping-web", "ping-worker"}
+TESTED_COMMANDS = {
+    "migrate",
+    "collectstatic",
+    "web",
+    "events",
+    "worker",
+    "beat",
+    "ping-web",
+    "ping-worker",
+}
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -73,7 +82,7 @@ def test_every_app_service_runs_a_tested_bin_run_command():
     services = compose()["services"]
     app_services = {name: s for name, s in services.items() if "build" in s}
 
-    assert set(app_services) == {"migrate", "web", "worker", "beat"}
+    assert set(app_services) == {"migrate", "web", "events", "worker", "beat"}
     for name, service in app_services.items():
         assert service["command"][0] in TESTED_COMMANDS, name
 
@@ -99,9 +108,9 @@ def test_the_images_static_files_step_succeeds_with_debug_off(tmp_path):
 def test_long_running_services_have_health_checks():
     services = compose()["services"]
 
-    for name in ("db", "cache", "broker", "web", "worker"):
+    for name in ("db", "cache", "broker", "web", "events", "worker"):
         assert services[name]["healthcheck"]["test"], name
-    for name in ("web", "worker"):
+    for name in ("web", "events", "worker"):
         check = " ".join(services[name]["healthcheck"]["test"][1:])
         assert re.match(r"bin/run (ping-web|ping-worker)\b", check), name
 
@@ -110,7 +119,7 @@ def test_app_services_wait_for_migrations_and_healthy_dependencies():
     services = compose()["services"]
 
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "events", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }

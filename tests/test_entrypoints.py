@@ -167,6 +167,26 @@ def test_web_writes_every_line_as_json_and_names_the_request_in_its_own_and_guni
     assert any(line["event"].startswith("Booting worker") for line in lines())
 
 
+def test_events_serves_health_and_refuses_a_stream_without_credentials(deployment_env, start):
+    """``bin/run events`` (uvicorn) answers the container's health check, and the stream
+    path is its to answer: 401 as JSON, in either mode."""
+    port = str(free_port())
+    env = {**deployment_env, "PORT": port}
+    process, log = start(["bin/run", "events"], env)
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
+        log
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/v1/stores/berlin-01/events/stream/", timeout=5
+        )
+
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["code"] == "not_authenticated"
+    assert process.poll() is None
+
+
 @pytest.mark.services
 def test_a_worker_answers_a_ping_through_the_broker(deployment_env, start):
     name = f"entrypoint-test-{uuid.uuid4().hex[:8]}@%h"
@@ -193,7 +213,7 @@ def test_beat_starts_with_the_database_scheduler(deployment_env, start):
     assert process.poll() is None
 
 
-@pytest.mark.parametrize("command", ["migrate", "web", "worker", "beat"])
+@pytest.mark.parametrize("command", ["migrate", "web", "events", "worker", "beat"])
 def test_every_process_refuses_to_start_with_nothing_set_naming_secret_key(command, tmp_path):
     """DEBUG is off unless set, and with it off there is no development key to fall back
     on: a deployment that forgot SECRET_KEY stops instead of signing with a public key."""

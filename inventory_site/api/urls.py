@@ -17,6 +17,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("stores/", include("stores.urls")),
     path("stores/<str:code>/", include("stock.urls")),
+    path("stores/<str:code>/", include("events.stream.urls")),
     path("products/", include("catalog.urls")),
     path("audit/", include("audit.urls")),
     path("jobs/", include(job_urlpatterns)),

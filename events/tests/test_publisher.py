@@ -1,0 +1,67 @@
+"""The publisher puts each commit's events on their stores' Redis channels in one round
+trip, as the stream reads them; without Redis, or with Redis down, the change goes on."""
+
+import json
+import uuid
+
+import pytest
+from django.test import override_settings
+from django_redis import get_redis_connection
+
+from events.channels import store_channel
+from tests.factories import ProductFactory, StoreFactory
+from tests.processes import free_port
+
+from .stream.conftest import NEEDS_REDIS
+from .stream.writer import commit_events
+
+
+@pytest.fixture
+def stores(db):
+    return StoreFactory(code="berlin-01"), StoreFactory(code="hamburg-01")
+
+
+@NEEDS_REDIS
+@pytest.mark.django_db(transaction=True)
+def test_a_commits_events_go_to_their_stores_channels_in_one_round_trip(
+    stores, redis_round_trips, settings
+):
+    settings.CACHE_KEY_PREFIX = f"publisher-test-{uuid.uuid4().hex}"
+    berlin, hamburg = stores
+    product = ProductFactory(sku="TEE")
+    listener = get_redis_connection("default").pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(store_channel(berlin.pk), store_channel(hamburg.pk))
+    listener.get_message(timeout=1), listener.get_message(timeout=1)  # the confirmations
+
+    get_redis_connection("default").ping()  # the pool's connection is made: no handshake
+
+    with redis_round_trips() as round_trips:
+        commit_events(berlin, product, 2)
+    commit_events(hamburg, product, 1)
+
+    heard = [listener.get_message(timeout=2) for _ in range(3)]
+    listener.close()
+    assert len(round_trips) == 1, round_trips.commands()
+    assert [(m["channel"].decode(), json.loads(m["data"])["seq"]) for m in heard] == [
+        (store_channel(berlin.pk), 1),
+        (store_channel(berlin.pk), 2),
+        (store_channel(hamburg.pk), 1),
+    ]
+    assert json.loads(heard[0]["data"])["sku"] == "TEE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_commit_goes_on_and_the_events_stay_in_the_log(stores, caplog):
+    berlin, _ = stores
+    dead = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+    with override_settings(CACHES=dead):
+        events = commit_events(berlin, ProductFactory(), 2)
+
+    assert [event.seq for event in events] == [1, 2]
+    assert "Live stream publishing: the cache is unreachable" in caplog.text
