@@ -28,6 +28,7 @@ from catalog import cache as catalog_cache
 from inventory_site import cache_outage, lookup_cache
 from inventory_site.api import ratelimits
 from stock import cache as stock_cache
+from stock.flash_gate import process as flash_gate_process
 from stock.models import StockLevel
 from stock.services import stock_receive
 from stores.models import Membership, Role
@@ -48,6 +49,7 @@ OUTAGE_LOGS = {
     "catalog.cache": catalog_cache.outage,
     "inventory_site.api.ratelimits": ratelimits.outage,
     "inventory_site.lookup_cache": lookup_cache.outage,
+    "stock.flash_gate.process": flash_gate_process.outage,
 }
 
 
@@ -161,6 +163,9 @@ def test_redis_outage_serves_from_the_database_logs_once_and_never_serves_stale(
     assert len(records(caplog, "catalog.cache", logging.ERROR)) == 1, caplog.text
     assert len(records(caplog, "inventory_site.api.ratelimits", logging.ERROR)) == 1
     assert len(records(caplog, "inventory_site.lookup_cache", logging.ERROR)) == 1
+    # The gate asks which levels are gated at most once a FLASH_GATE_REGISTRY_SECONDS: if
+    # it asked during the outage, it failed open and said so once.
+    assert len(records(caplog, "stock.flash_gate.process", logging.ERROR)) <= 1
     others = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name not in OUTAGE_LOGS]
     assert not others, caplog.text
 

@@ -117,7 +117,9 @@ def test_with_the_broker_down_the_scrape_answers_broker_up_0_and_no_depth(client
 
     assert (metrics[(BROKER_UP, frozenset())], by_label(metrics, QUEUE, "queue")) == (0, {})
     assert sample(metrics, "inventory_audit_backlog_events") == 0
-    assert seconds < 3
+    # Not a speed check: kombu's own retries against a dead broker take far longer; 3 s
+    # was missed on 2 loaded cores (3.2 s) while the answer was right.
+    assert seconds < 6
 
 
 def test_the_depth_is_read_again_once_the_broker_is_back(client, private_broker, settings):
