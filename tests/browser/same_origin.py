@@ -43,7 +43,7 @@ class SameOrigin:
                     while chunk := answer.read1(65536):
                         self.wfile.write(chunk)
                         self.wfile.flush()
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     pass  # the browser or the upstream went away
                 finally:
                     upstream.close()

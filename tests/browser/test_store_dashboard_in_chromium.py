@@ -214,7 +214,12 @@ def a_healthy_row(driver) -> tuple[str, int, int]:
 
 
 def latest_movement(driver) -> tuple[str, str, str]:
-    first = driver.find_element(By.CSS_SELECTOR, "#movements tbody tr")
+    """(sku, kind, who) of the first movement listed, read in one script: the list is
+    rebuilt after each event, so its elements may be replaced between two reads."""
     return tuple(
-        first.find_element(By.CSS_SELECTOR, f".{name}").text for name in ("sku", "kind", "who")
+        driver.execute_script(
+            "const row = document.querySelector('#movements tbody tr');"
+            "return ['sku', 'kind', 'who'].map("
+            "  name => (row.querySelector('.' + name) || {textContent: ''}).textContent.trim());"
+        )
     )
