@@ -291,6 +291,14 @@ FLASH_GATE_SOLD_OUT_SECONDS = env.float("FLASH_GATE_SOLD_OUT_SECONDS", default=0
 FLASH_GATE_HOLD_SECONDS = env.float("FLASH_GATE_HOLD_SECONDS", default=30)
 FLASH_GATE_RECONCILE_SECONDS = env.float("FLASH_GATE_RECONCILE_SECONDS", default=10)
 
+# The store dashboard (/stores/<code>/) follows the store's events live: its browser
+# opens EVENTS_STREAM_URL + /api/v1/stores/<code>/events/stream/ (empty: this site's own
+# origin, where the load balancer routes that path to `bin/run events`; another origin
+# must answer CORS with credentials), and without a stream asks the events API for what
+# is new every DASHBOARD_POLL_SECONDS.
+EVENTS_STREAM_URL = env.str("EVENTS_STREAM_URL", default="")
+DASHBOARD_POLL_SECONDS = env.float("DASHBOARD_POLL_SECONDS", default=3)
+
 # Bulk stock jobs (POST .../stock/bulk/): items per set-based statement, and how long a
 # job may wait queued or run without progress before the sweep (every
 # BULK_JOB_SWEEP_INTERVAL_SECONDS, by beat) takes it over, its message or worker lost.

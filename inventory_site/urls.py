@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from stock.views import low_stock_page
+from stock.views import low_stock_page, store_dashboard, store_dashboard_summary
 
 from .api.errors import unknown_api_path
 from .health import healthz, readyz
@@ -11,6 +11,8 @@ from .views import home
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
+    path("stores/<str:code>/", store_dashboard, name="store-dashboard"),
+    path("stores/<str:code>/summary/", store_dashboard_summary, name="store-dashboard-summary"),
     path("stores/<str:code>/low-stock/", low_stock_page, name="low-stock"),
     path("api/v1/", include("inventory_site.api.urls")),
     re_path(r"^api/(?P<path>.*)$", unknown_api_path),

@@ -30,7 +30,11 @@ def store_rows(html: str) -> dict[str, list[str]]:
 
 
 def store_links(code: str, *, manages: bool) -> list[str]:
-    expected = [f"/admin/stock/stocklevel/?store={code}", f"/api/v1/stores/{code}/stock/"]
+    expected = [
+        f"/stores/{code}/",
+        f"/admin/stock/stocklevel/?store={code}",
+        f"/api/v1/stores/{code}/stock/",
+    ]
     return expected + [f"/stores/{code}/low-stock/"] if manages else expected
 
 

@@ -36,6 +36,17 @@ def low_label(level):
     return ""
 
 
+def movement_reasons(movement) -> list[str]:
+    """Why a movement happened, as far as it says: its reason, reference and note (the
+    store dashboard's script says the same of the movements API's rows)."""
+    return [part for part in (movement.reason, movement.reference, movement.note) if part]
+
+
+@register.filter
+def movement_why(movement) -> str:
+    return " · ".join(movement_reasons(movement))
+
+
 @register.filter
 def movement_change(movement):
     return format_html_join(

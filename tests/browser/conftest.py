@@ -3,9 +3,12 @@ headless Chromium (Debian's ``chromium`` and ``chromium-driver``; both paths are
 Selenium, so Selenium Manager never downloads anything)."""
 
 import os
+import re
 import uuid
 
 import pytest
+from django.conf import Settings
+from django.core.management import call_command
 
 from tests.processes import ProjectProcesses, project_env, run, url_of_the_test_database
 
@@ -19,9 +22,17 @@ except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
 
 
 @pytest.fixture
-def web(transactional_db, tmp_path):
+def web(deployment) -> str:
+    """The base URL of ``bin/run web`` on the test database."""
+    return deployment.web_url
+
+
+@pytest.fixture
+def deployment(transactional_db, tmp_path):
     """``bin/run web`` on the test database, its static files collected first; yields
-    the base URL. Stopped at teardown, before the test database is flushed."""
+    its ``ProjectProcesses`` (``web_url``: its base URL), where a test may start more
+    processes with the same settings. Stopped at teardown, before the test database is
+    flushed."""
     static_root = tmp_path / "static"
     static_root.mkdir()
     env = project_env(
@@ -34,6 +45,7 @@ def web(transactional_db, tmp_path):
         # in a broker.
         CELERY_TASK_ALWAYS_EAGER="true",
         WEB_CONCURRENCY="2",
+        DASHBOARD_POLL_SECONDS="0.5",  # the store dashboard, without a stream
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         STATIC_ROOT=str(static_root),
     )
@@ -43,8 +55,8 @@ def web(transactional_db, tmp_path):
     assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
     processes = ProjectProcesses(env, tmp_path)
     try:
-        port = processes.start_web()
-        yield f"http://127.0.0.1:{port}"
+        processes.web_url = f"http://127.0.0.1:{processes.start_web()}"
+        yield processes
     finally:
         processes.stop_all()
 
@@ -86,3 +98,13 @@ def browser(tmp_path):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def demo_manager_password(settings, capsys) -> str:
+    """Load the demo data as ``make run`` does; returns the demo manager's password. The
+    site's own password hashers are used, so that the web process can check it."""
+    settings.PASSWORD_HASHERS = Settings(os.environ["DJANGO_SETTINGS_MODULE"]).PASSWORD_HASHERS
+    call_command("seed_demo")
+    printed = capsys.readouterr().out
+    return re.search(r"^\s+manager\s+password (\S+)", printed, re.M)[1]

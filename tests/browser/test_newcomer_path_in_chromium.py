@@ -10,13 +10,9 @@ count in the list; the database agrees. Screenshots of each step go to
 
 import csv
 import io
-import os
-import re
 import time
 
 import pytest
-from django.conf import Settings
-from django.core.management import call_command
 
 from stock.models import Movement, MovementKind, StockLevel
 
@@ -43,16 +39,6 @@ pytestmark = [
 
 STORE = "berlin-01"
 COUNTED = "TEE-RED"  # the row whose count the manager changes in the CSV file
-
-
-@pytest.fixture
-def demo_manager_password(settings, capsys) -> str:
-    """Load the demo data as ``make run`` does; returns the demo manager's password. The
-    site's own password hashers are used, so that the web process can check it."""
-    settings.PASSWORD_HASHERS = Settings(os.environ["DJANGO_SETTINGS_MODULE"]).PASSWORD_HASHERS
-    call_command("seed_demo")
-    printed = capsys.readouterr().out
-    return re.search(r"^\s+manager\s+password (\S+)", printed, re.M)[1]
 
 
 def test_the_newcomer_path_in_chromium(browser, web, demo_manager_password):
