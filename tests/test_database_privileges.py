@@ -33,6 +33,7 @@ RESTRICTED = {
     MOVEMENT: {"SELECT", "INSERT"},
     EVENT: {"SELECT", "INSERT"},
     OUTBOX: {"SELECT", "INSERT", "DELETE"},
+    "events_webhookattempt": {"SELECT", "INSERT", "DELETE"},
     "django_migrations": {"SELECT"},
 }
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
