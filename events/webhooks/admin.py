@@ -42,6 +42,7 @@ class ManagedStoresAdmin(StoreScopedAdmin):
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=MAX_URL_LENGTH, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices,
         required=False,
@@ -57,7 +58,6 @@ class WebhookSubscriptionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "store" in self.fields:
             self.fields["store"].queryset = stores_visible_to(user, role=Role.MANAGER)
-        self.fields["url"].max_length = MAX_URL_LENGTH
 
     def clean_url(self):
         url = self.cleaned_data["url"]
