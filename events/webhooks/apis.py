@@ -55,7 +55,9 @@ class WebhookListApi(ApiView):
             return WebhookSubscription.objects.none()
         return subscriptions_of_store(managed_store(self.request, self.kwargs["code"]))
 
-    @extend_schema(responses={200: WebhookSubscriptionSerializer(many=True), **errors(403, 404)})
+    @extend_schema(
+        responses={200: WebhookSubscriptionSerializer(many=True), **errors(400, 403, 404)}
+    )
     def get(self, request, code):
         return self.paginated_response(self.get_queryset(), WebhookSubscriptionSerializer)
 
