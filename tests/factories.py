@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Permission
+from django.db.models import Max
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -103,12 +104,18 @@ class MembershipFactory(DjangoModelFactory):
 class StockEventFactory(DjangoModelFactory):
     """An event as the writer leaves it; ``seq`` is the caller's to give, gapless per
     store (``events.tests.stream.writer.commit_events`` numbers them as the writer
-    does)."""
+    does), or by default the one after the store's last event."""
 
     class Meta:
         model = StockEvent
 
     store = factory.SubFactory(StoreFactory)
+    seq = factory.LazyAttribute(
+        lambda event: (
+            (StockEvent.objects.filter(store=event.store).aggregate(last=Max("seq"))["last"] or 0)
+            + 1
+        )
+    )
     product = factory.SubFactory(ProductFactory)
     type = EventType.CHANGED
     on_hand = factory.Sequence(lambda n: 100 + n % 50)
@@ -125,34 +132,3 @@ def member(username: str, store, role, **user_fields):
     user = UserFactory(username=username, **user_fields)
     MembershipFactory(user=user, store=store, role=role)
     return user
-
-
-class StockEventFactory(DjangoModelFactory):
-    """An event of a store's log, numbered after the store's last one. The log is
-    written by ``stock.services``; tests of what reads or delivers it make events here."""
-
-    class Meta:
-        model = StockEvent
-
-    store = factory.SubFactory(StoreFactory)
-    seq = factory.LazyAttribute(
-        lambda event: (
-            (
-                StockEvent.objects.filter(store=event.store)
-                .order_by("-seq")
-                .values_list("seq", flat=True)
-                .first()
-                or 0
-            )
-            + 1
-        )
-    )
-    type = EventType.CHANGED
-    product = factory.SubFactory(ProductFactory)
-    on_hand = 10
-    reserved = 0
-    available = factory.LazyAttribute(lambda event: event.on_hand - event.reserved)
-    reorder_point = 0
-    version = factory.LazyAttribute(lambda event: event.seq)
-    movement_id = factory.Sequence(lambda n: n + 1)
-    at = factory.LazyFunction(timezone.now)
