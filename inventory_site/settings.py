@@ -345,6 +345,8 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 WEBHOOK_ROTATION_GRACE_SECONDS = env.int("WEBHOOK_ROTATION_GRACE_SECONDS", default=24 * 60 * 60)
 WEBHOOK_SWEEP_INTERVAL_SECONDS = env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=10)
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=500)
+# How often a process reads which stores have webhooks: a store without sends no message.
+WEBHOOK_REGISTRY_SECONDS = env.float("WEBHOOK_REGISTRY_SECONDS", default=1.0)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- Celery -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from .models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from .registry import active_stores
 from .schedule import next_attempt_at
 from .signing import body_of, headers_for, new_secret
 
@@ -62,6 +63,7 @@ def subscription_create(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     _audit(subscription, "webhook.create", before=None, actor=actor)
+    _stores_changed()
     return subscription
 
 
@@ -86,6 +88,7 @@ def subscription_update(
     subscription.save()
     if _audited(subscription) != before:
         _audit(subscription, "webhook.update", before=before, actor=actor)
+    _stores_changed()
     return subscription
 
 
@@ -94,6 +97,13 @@ def subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
     """Delete it with its deliveries and their log."""
     _audit(subscription, "webhook.delete", before=_audited(subscription), actor=actor, after=None)
     subscription.delete()
+    _stores_changed()
+
+
+def _stores_changed() -> None:
+    """This process reads which stores have webhooks again, now and after the commit."""
+    active_stores.read_again()
+    transaction.on_commit(active_stores.read_again)
 
 
 @transaction.atomic
