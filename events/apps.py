@@ -7,3 +7,7 @@ class EventsConfig(AppConfig):
 
     def ready(self):
         from . import publisher  # noqa: F401 - connects the live stream's publisher
+
+        # The webhooks' receiver of stock_events_committed, and their tasks (Celery's
+        # autodiscovery looks in events.tasks only).
+        from .webhooks import receivers, tasks  # noqa: F401

@@ -97,3 +97,12 @@ class StockEvent(models.Model):
 
     def __str__(self):
         return f"{self.store_id}:{self.seq} {self.type}"
+
+
+# The webhooks' tables belong to this app; their models live in their own package.
+from .webhooks.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)

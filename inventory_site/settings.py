@@ -323,6 +323,32 @@ AUDIT_RELAY_BATCH_SIZE = env.int("AUDIT_RELAY_BATCH_SIZE", default=500)
 # A process sends at most one relay message per interval, however many commits it makes.
 AUDIT_RELAY_SEND_INTERVAL_SECONDS = env.float("AUDIT_RELAY_SEND_INTERVAL_SECONDS", default=0.5)
 
+# Webhooks (events.webhooks): every store event is POSTed to its store's active
+# subscriptions by Celery, at least once. A delivery that fails is retried after each of
+# WEBHOOK_RETRY_SCHEDULE's delays in turn (seconds, each varied by up to
+# WEBHOOK_RETRY_JITTER of itself; the default adds up to 27.7 hours), then given up; a
+# subscription whose last WEBHOOK_DISABLE_AFTER_FAILURES deliveries were all given up is
+# disabled. Beat enqueues what a lost signal or message left and attempts what is due
+# every WEBHOOK_SWEEP_INTERVAL_SECONDS. Receivers on loopback, private, link-local and
+# other non-public addresses are refused unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is set
+# (development, tests).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5)
+WEBHOOK_RETRY_SCHEDULE = [
+    int(delay)
+    for delay in env.list(
+        "WEBHOOK_RETRY_SCHEDULE",
+        default=["5", "30", "120", "600", "1800", "3600", "7200", "14400", "28800", "43200"],
+    )
+]
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_ROTATION_GRACE_SECONDS = env.int("WEBHOOK_ROTATION_GRACE_SECONDS", default=24 * 60 * 60)
+WEBHOOK_SWEEP_INTERVAL_SECONDS = env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=10)
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=500)
+# How often a process reads which stores have webhooks: a store without sends no message.
+WEBHOOK_REGISTRY_SECONDS = env.float("WEBHOOK_REGISTRY_SECONDS", default=1.0)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
 
@@ -375,6 +401,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-flash-gates": {
         "task": "stock.tasks.reconcile_flash_gates",
         "schedule": FLASH_GATE_RECONCILE_SECONDS,
+    },
+    "sweep-webhooks": {
+        "task": "events.webhooks.tasks.sweep_webhooks",
+        "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS,
     },
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",

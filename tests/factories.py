@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Permission
+from django.db.models import Max
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -103,12 +104,18 @@ class MembershipFactory(DjangoModelFactory):
 class StockEventFactory(DjangoModelFactory):
     """An event as the writer leaves it; ``seq`` is the caller's to give, gapless per
     store (``events.tests.stream.writer.commit_events`` numbers them as the writer
-    does)."""
+    does), or by default the one after the store's last event."""
 
     class Meta:
         model = StockEvent
 
     store = factory.SubFactory(StoreFactory)
+    seq = factory.LazyAttribute(
+        lambda event: (
+            (StockEvent.objects.filter(store=event.store).aggregate(last=Max("seq"))["last"] or 0)
+            + 1
+        )
+    )
     product = factory.SubFactory(ProductFactory)
     type = EventType.CHANGED
     on_hand = factory.Sequence(lambda n: 100 + n % 50)

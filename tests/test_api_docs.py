@@ -30,7 +30,14 @@ DOCUMENTED = {
     "/api/v1/stores/{code}/reservations/{reservation_id}/commit/": {"post"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/release/": {"post"},
     "/api/v1/audit/": {"get"},
+    "/api/v1/stores/{code}/webhooks/": {"get", "post"},
+    "/api/v1/stores/{code}/webhooks/{webhook_id}/": {"get", "patch", "delete"},
+    "/api/v1/stores/{code}/webhooks/{webhook_id}/rotate-secret/": {"post"},
+    "/api/v1/stores/{code}/webhooks/{webhook_id}/deliveries/": {"get"},
+    "/api/v1/stores/{code}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver/": {"post"},
 }
+# Actions whose POST takes no body.
+BODILESS_ACTIONS = ("/commit/", "/release/", "/rotate-secret/", "/redeliver/")
 
 
 @pytest.fixture
@@ -54,7 +61,7 @@ def test_every_operation_documents_its_body_and_its_errors(schema):
         for method, operation in operations.items():
             statuses = set(operation["responses"])
             assert {"401", "429"} <= statuses or path == "/api/v1/auth/token/", (path, method)
-            if method in {"post", "patch", "put"} and not path.endswith(("/commit/", "/release/")):
+            if method in {"post", "patch", "put"} and not path.endswith(BODILESS_ACTIONS):
                 assert "requestBody" in operation, (path, method)
                 assert {"400", "413", "415"} <= statuses, (path, method)
             if "{code}" in path or "{sku}" in path:

@@ -26,6 +26,7 @@ from tests.factories import ProductFactory, StoreFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.postgresql("database roles are PostgreSQL's")]
 
 MOVEMENT, EVENT, OUTBOX = "stock_movement", "audit_event", "audit_outbox"
+WEBHOOK_ATTEMPT = "events_webhookattempt"
 INSUFFICIENT_PRIVILEGE = "42501"
 # What the role may do where it may not do everything; every other table of a model: all
 # four. Written out here rather than read from the module that grants them.
@@ -33,6 +34,7 @@ RESTRICTED = {
     MOVEMENT: {"SELECT", "INSERT"},
     EVENT: {"SELECT", "INSERT"},
     OUTBOX: {"SELECT", "INSERT", "DELETE"},
+    WEBHOOK_ATTEMPT: {"SELECT", "INSERT", "DELETE"},
     "django_migrations": {"SELECT"},
 }
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -295,7 +297,7 @@ def test_the_command_reports_what_it_granted_and_sets_the_password_from_the_envi
     lines = out.getvalue().splitlines()
     assert password.startswith("SCRAM-SHA-256$")
     assert lines[2:5] == [
-        f"  {'SELECT, INSERT, DELETE':<30} {OUTBOX}",
+        f"  {'SELECT, INSERT, DELETE':<30} {OUTBOX}, {WEBHOOK_ATTEMPT}",
         f"  {'SELECT, INSERT':<30} {EVENT}, {MOVEMENT}",
         f"  {'SELECT':<30} django_migrations",
     ]

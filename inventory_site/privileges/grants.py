@@ -11,6 +11,8 @@ next time it is applied (``bin/run migrate`` applies it after migrating when
   (``prune_audit``) is the owner's;
 - the audit outbox: SELECT, INSERT and DELETE. The relay deletes the entries it chained;
   nothing rewrites an entry on its way into the log;
+- the webhooks' attempt log: SELECT, INSERT and DELETE (deleting a subscription takes
+  its deliveries and their attempts); an attempt, once logged, is not rewritten;
 - the migration history: SELECT (only the owner migrates);
 - no table gets TRUNCATE, REFERENCES or TRIGGER; the tables' sequences get USAGE and
   SELECT (``nextval``, not ``setval``); the functions of the tables' triggers EXECUTE.
@@ -34,6 +36,7 @@ RESTRICTED_MODELS = {
     "stock.Movement": APPEND_ONLY,
     "audit.AuditEvent": APPEND_ONLY,
     "audit.AuditOutboxEntry": ("SELECT", "INSERT", "DELETE"),
+    "events.WebhookAttempt": ("SELECT", "INSERT", "DELETE"),
 }
 MIGRATION_HISTORY = ("SELECT",)
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")

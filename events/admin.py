@@ -1,0 +1,1 @@
+from .webhooks import admin  # noqa: F401 - the webhooks' pages

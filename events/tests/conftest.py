@@ -1,0 +1,123 @@
+"""Fixtures of the webhook tests: a real HTTP receiver in a thread, and deliveries run
+in-process."""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db.models import F
+from standardwebhooks import Webhook
+
+from events.models import WebhookDelivery
+from events.signals import stock_events_committed
+from events.webhooks.services import webhooks_sweep
+from tests.processes import free_port
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    def verified_with(self, secret: str) -> dict:
+        """The body, once its signature verifies with ``secret`` (raises otherwise)."""
+        return Webhook(secret).verify(self.body, self.headers)
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every POST and answers ``status``;
+    ``hold`` (cleared) keeps each request waiting until it is set. ``stop()`` and
+    ``start()`` take it off the network and back, on the same port."""
+
+    port: int = field(default_factory=free_port)
+    status: int = 204
+    received: list[Received] = field(default_factory=list)
+    hold: threading.Event = field(default_factory=threading.Event)
+    server: ThreadingHTTPServer | None = None
+
+    def __post_init__(self):
+        self.hold.set()
+        self.lock = threading.Lock()
+        self.waiting = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks?source=inventory"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                with receiver.lock:
+                    receiver.received.append(Received(dict(self.headers.items()), body))
+                    receiver.waiting += 1
+                receiver.hold.wait(timeout=60)
+                with receiver.lock:
+                    receiver.waiting -= 1
+                self.send_response(receiver.status)
+                if 300 <= receiver.status < 400:
+                    self.send_header("Location", f"http://127.0.0.1:{receiver.port}/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def seqs(self) -> list[int]:
+        return [json.loads(message.body)["seq"] for message in self.received]
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.hold.set()
+        server.stop()
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    """Receivers on 127.0.0.1 allowed, deliveries attempted in this process (in either
+    mode), a short timeout."""
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5
+    return settings
+
+
+def commit_events(*events) -> None:
+    """What ``stock.services`` does after a commit that wrote events."""
+    stock_events_committed.send(sender=None, events=list(events))
+
+
+def time_passes(seconds: float) -> None:
+    """Every scheduled attempt falls due ``seconds`` sooner (as if that time had passed),
+    then beat's sweep runs."""
+    WebhookDelivery.objects.filter(next_attempt_at__isnull=False).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=seconds)
+    )
+    webhooks_sweep()

@@ -1,0 +1,280 @@
+"""Every event reaches a subscribed receiver, signed so that it verifies with the
+subscription's secret (both secrets during a rotation), at least once: after the
+receiver was down for ten minutes too, and for events whose signal was lost."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent, AuditOutboxEntry
+from events.models import (
+    DeliveryStatus,
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from events.webhooks.services import (
+    _claim,
+    deliveries_enqueue,
+    delivery_redeliver,
+    subscription_create,
+    subscription_rotate_secret,
+    subscription_update,
+    webhooks_sweep,
+)
+from tests.factories import StockEventFactory, StoreFactory, UserFactory
+
+from .conftest import commit_events, time_passes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def store():
+    return StoreFactory(code="berlin-01")
+
+
+def subscribe(store, receiver, **fields) -> WebhookSubscription:
+    return subscription_create(
+        store=store,
+        url=receiver.url,
+        event_types=fields.pop("event_types", []),
+        actor=None,
+        **fields,
+    )
+
+
+def test_every_event_arrives_signed_with_the_fields_of_the_events_api(
+    webhook_settings, receiver, store
+):
+    subscription = subscribe(store, receiver)
+    events = [StockEventFactory(store=store, on_hand=10 - n) for n in range(5)]
+
+    commit_events(*events)
+
+    assert receiver.seqs() == [event.seq for event in events]
+    for message, event in zip(receiver.received, events, strict=True):
+        body = message.verified_with(subscription.secret)
+        assert message.webhook_id == f"berlin-01:{event.seq}"
+        assert body == {
+            "store": "berlin-01",
+            "seq": event.seq,
+            "type": event.type,
+            "sku": event.product.sku,
+            "on_hand": event.on_hand,
+            "reserved": event.reserved,
+            "available": event.available,
+            "reorder_point": event.reorder_point,
+            "version": event.version,
+            "at": event.at.isoformat().replace("+00:00", "Z"),
+        }
+        assert message.headers["webhook-signature"].count("v1,") == 1
+    deliveries = WebhookDelivery.objects.filter(subscription=subscription)
+    assert {d.status for d in deliveries} == {DeliveryStatus.SUCCEEDED}
+    assert [d.attempts for d in deliveries] == [1] * 5
+    assert WebhookAttempt.objects.filter(succeeded=True, response_code=204).count() == 5
+
+
+def test_a_subscription_gets_only_the_types_it_chose_and_only_events_after_it_began(
+    webhook_settings, receiver, store
+):
+    earlier = StockEventFactory(store=store)
+    subscribe(store, receiver, event_types=[EventType.OUT])
+    changed = StockEventFactory(store=store, type=EventType.CHANGED)
+    out = StockEventFactory(store=store, type=EventType.OUT, on_hand=0)
+    other_store = StockEventFactory(type=EventType.OUT, on_hand=0)
+
+    commit_events(earlier, changed, out, other_store)
+
+    assert receiver.seqs() == [out.seq]
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_during_a_rotation_both_secrets_sign_until_the_grace_period_ends(
+    webhook_settings, receiver, store
+):
+    old_secret = subscribe(store, receiver).secret
+    subscription = subscription_rotate_secret(
+        subscription=WebhookSubscription.objects.get(), actor=None
+    )
+
+    commit_events(StockEventFactory(store=store))
+    WebhookSubscription.objects.update(previous_secret_expires_at=timezone.now())
+    commit_events(StockEventFactory(store=store))
+
+    during, after = receiver.received
+    assert subscription.secret != old_secret
+    assert during.headers["webhook-signature"].count("v1,") == 2
+    assert during.verified_with(old_secret) == during.verified_with(subscription.secret)
+    assert after.verified_with(subscription.secret)["seq"] == 2
+    with pytest.raises(Exception, match="No matching signature"):
+        after.verified_with(old_secret)
+
+
+def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
+    webhook_settings, receiver, store
+):
+    """The default retry schedule, with time passing by moving every scheduled attempt
+    earlier. Events keep coming while it is down, some of them with no signal at all
+    (a process that died after its commit): the sweep finds those by the cursor."""
+    subscription = subscribe(store, receiver)
+    receiver.stop()
+    sent = []
+    for minute in range(10):
+        event = StockEventFactory(store=store)
+        sent.append(event.seq)
+        if minute % 3:
+            commit_events(event)  # else the signal was lost
+        for _ in range(2):
+            time_passes(30)
+    assert receiver.received == []
+    assert WebhookDelivery.objects.count() == len(sent)
+    assert not WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).exists()
+    assert WebhookAttempt.objects.filter(succeeded=False, response_code=None).exists()
+
+    receiver.start()
+    for _ in range(12):  # up to one hour more, past the longest delay due by then
+        time_passes(300)
+
+    by_id = {message.webhook_id: message for message in receiver.received}
+    assert sorted(by_id) == sorted(f"berlin-01:{seq}" for seq in sent)
+    for message in by_id.values():
+        assert message.verified_with(subscription.secret)["seq"] in sent
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.SUCCEEDED
+    }
+
+
+def test_failed_attempts_are_logged_with_the_next_try_and_back_off(
+    webhook_settings, receiver, store
+):
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = [60, 600]
+    webhook_settings.WEBHOOK_RETRY_JITTER = 0
+    subscribe(store, receiver)
+    receiver.status = 503
+
+    commit_events(StockEventFactory(store=store))
+    time_passes(60)
+    time_passes(600)
+    time_passes(6000)  # nothing is left to try
+
+    delivery = WebhookDelivery.objects.get()
+    attempts = list(delivery.log.order_by("number"))
+    assert len(receiver.received) == 3
+    assert delivery.status == DeliveryStatus.GIVING_UP
+    assert (delivery.attempts, delivery.last_response_code, delivery.next_attempt_at) == (
+        3,
+        503,
+        None,
+    )
+    assert [a.response_code for a in attempts] == [503, 503, 503]
+    assert attempts[-1].next_attempt_at is None
+    gaps = [(a.next_attempt_at - a.at).total_seconds() for a in attempts[:2]]
+    assert gaps == pytest.approx([60, 600], abs=2)
+    assert "HTTP 503" in delivery.last_error
+
+
+def test_a_redirect_is_not_followed(webhook_settings, receiver, store):
+    subscribe(store, receiver)
+    receiver.status = 302
+
+    commit_events(StockEventFactory(store=store))
+
+    delivery = WebhookDelivery.objects.get()
+    assert len(receiver.received) == 1
+    assert (delivery.status, delivery.last_response_code) == (DeliveryStatus.FAILED, 302)
+
+
+def test_after_a_run_of_deliveries_given_up_the_subscription_is_disabled_and_audited(
+    webhook_settings, receiver, store
+):
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = []  # every failure gives up
+    webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    subscription = subscribe(store, receiver)
+    receiver.status = 500
+
+    commit_events(StockEventFactory(store=store), StockEventFactory(store=store))
+    subscription.refresh_from_db()
+    assert (subscription.is_active, subscription.consecutive_failures) == (True, 2)
+
+    commit_events(StockEventFactory(store=store))
+    commit_events(StockEventFactory(store=store))  # not sent: the subscription is off
+
+    subscription.refresh_from_db()
+    assert (subscription.is_active, subscription.consecutive_failures) == (False, 3)
+    assert subscription.disabled_at is not None and "3 deliveries" in subscription.disabled_reason
+    assert len(receiver.received) == 3
+    audited = [
+        *AuditOutboxEntry.objects.filter(action="webhook.disable").values("object_id", "store_id"),
+        *AuditEvent.objects.filter(action="webhook.disable").values("object_id", "store_id"),
+    ]
+    assert audited == [{"object_id": str(subscription.pk), "store_id": store.pk}]
+
+
+def test_a_success_ends_the_run_of_failures_and_switching_on_again_resumes_delivery(
+    webhook_settings, receiver, store
+):
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = []
+    webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
+    subscription = subscribe(store, receiver)
+    receiver.status = 500
+    commit_events(StockEventFactory(store=store))
+    receiver.status = 200
+    commit_events(StockEventFactory(store=store))
+    subscription.refresh_from_db()
+    assert subscription.consecutive_failures == 0
+
+    receiver.status = 500
+    commit_events(StockEventFactory(store=store), StockEventFactory(store=store))
+    missed = StockEventFactory(store=store)
+    commit_events(missed)
+    receiver.status = 200
+    subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
+    webhooks_sweep()
+
+    subscription.refresh_from_db()
+    assert (subscription.is_active, subscription.consecutive_failures) == (True, 0)
+    assert receiver.seqs()[-1] == missed.seq
+
+
+def test_a_delivery_given_up_is_sent_again_on_redelivery(
+    webhook_settings, receiver, store, django_capture_on_commit_callbacks
+):
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = []
+    subscription = subscribe(store, receiver)
+    receiver.status = 500
+    commit_events(StockEventFactory(store=store))
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.GIVING_UP
+
+    receiver.status = 200
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_redeliver(delivery=delivery, actor=UserFactory())
+
+    delivery.refresh_from_db()
+    first, second = receiver.received
+    assert first.webhook_id == second.webhook_id == delivery.webhook_id
+    assert second.verified_with(subscription.secret)["seq"] == delivery.seq
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+
+
+def test_a_delivery_claimed_by_a_worker_that_died_falls_due_again(
+    webhook_settings, receiver, store
+):
+    subscribe(store, receiver)
+    event = StockEventFactory(store=store)
+    WebhookSubscription.objects.update(is_active=False)
+    commit_events(event)  # nothing enqueued while off
+    WebhookSubscription.objects.update(is_active=True)
+    deliveries_enqueue(store_id=store.pk)
+    claimed = _claim(WebhookSubscription.objects.get().pk)  # ... and the worker dies
+    webhooks_sweep()
+    assert receiver.received == []
+    assert claimed.next_attempt_at > timezone.now() + timedelta(seconds=5)
+
+    time_passes(120)
+
+    assert [json.loads(m.body)["seq"] for m in receiver.received] == [event.seq]

@@ -1,0 +1,90 @@
+"""A slow receiver never delays a stock write: the write's commit only sends a message,
+and a real worker process (``bin/run worker``) makes the request. The receiver here holds
+every request until the test lets it go; a write that waited for it would not finish."""
+
+import os
+import threading
+import uuid
+
+import pytest
+from django.db import connection, transaction
+
+from events.models import DeliveryStatus, WebhookDelivery
+from events.webhooks.services import subscription_create
+from stock.services import stock_receive
+from tests.factories import ProductFactory, StockEventFactory, StoreFactory
+from tests.processes import ProjectProcesses, project_env, url_of_the_test_database, wait_until
+
+from .conftest import commit_events
+
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.postgresql("the worker shares the test database"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    env = project_env(
+        DATABASE_URL=url_of_the_test_database(),
+        REDIS_URL=os.environ["REDIS_URL"],
+        CELERY_RESULT_BACKEND="",
+        CACHE_KEY_PREFIX=f"webhooks-{uuid.uuid4().hex}",
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+        WEBHOOK_TIMEOUT_SECONDS="30",
+        LOG_LEVEL="INFO",
+    )
+    processes = ProjectProcesses(env, tmp_path)
+    log = processes.start(
+        "worker",
+        "worker",
+        "--hostname",
+        f"webhooks-{uuid.uuid4().hex[:8]}@%h",
+        "--concurrency",
+        "1",
+    )
+    try:
+        assert wait_until(lambda: " ready." in log.read_text(), timeout=60), log.read_text()[-2000:]
+        yield log
+    finally:
+        processes.stop_all()
+
+
+def test_a_stock_write_finishes_while_the_receiver_still_holds_its_delivery(
+    settings, receiver, worker
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    store, product = StoreFactory(), ProductFactory()
+    subscription_create(store=store, url=receiver.url, event_types=[], actor=None)
+    receiver.hold.clear()
+    written = threading.Event()
+
+    def write():
+        """A stock change as ``stock.services`` records it: the level, its event, and
+        the signal once committed."""
+        try:
+            with transaction.atomic():
+                stock_receive(store=store, product=product, quantity=5)
+                event = StockEventFactory(store=store, product=product, on_hand=5)
+                transaction.on_commit(lambda: commit_events(event))
+            written.set()
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(timeout=30)
+
+    try:
+        assert written.is_set() and not writer.is_alive()
+        # The worker's request reaches the receiver, which still holds it.
+        assert wait_until(lambda: receiver.waiting == 1, timeout=30), worker.read_text()[-2000:]
+        assert not receiver.hold.is_set()
+    finally:
+        receiver.hold.set()
+    assert wait_until(
+        lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 1,
+        timeout=30,
+    ), worker.read_text()[-2000:]
+    assert receiver.seqs() == [1]

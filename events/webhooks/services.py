@@ -1,0 +1,458 @@
+"""Writes of the webhooks: subscriptions, and the deliveries of the event log to them.
+
+Delivery is at least once and runs off the rows: ``deliveries_enqueue`` turns a store's
+events past each subscription's cursor into deliveries (the signal after a commit asks a
+worker to do it at once, beat's sweep finds whatever a lost signal or message left);
+``subscription_deliver`` claims due deliveries one at a time (a lease: a worker that dies
+mid-request leaves a delivery that falls due again) and attempts them outside any
+transaction. A stock write never waits for a receiver: it only sends a message.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from rest_framework.fields import DateTimeField
+
+from audit.services import audit_record
+from events.models import StockEvent
+from inventory_site.cache_outage import CircuitOpen, broker_circuit
+
+from . import client
+from .addresses import UrlRefused, checked_receiver
+from .models import (
+    DUE_STATUSES,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from .registry import active_stores
+from .schedule import next_attempt_at
+from .signing import body_of, headers_for, new_secret
+
+logger = logging.getLogger(__name__)
+
+# A claimed delivery is someone's for its request's timeout and this much more.
+LEASE_MARGIN = timedelta(seconds=60)
+AUDITED_FIELDS = ["url", "event_types", "is_active"]
+_timestamp = DateTimeField()
+
+
+# --- Subscriptions ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_create(
+    *, store, url: str, event_types: list[str], is_active: bool = True, actor
+) -> WebhookSubscription:
+    """A subscription to the store's events from now on (the events already in the log
+    are not sent). ``url`` was checked (``addresses.checked_receiver``) by the caller's
+    form or serializer. The new secret is on the returned object, to be shown once."""
+    last_seq = StockEvent.objects.filter(store=store).aggregate(last=Max("seq"))["last"] or 0
+    subscription = WebhookSubscription.objects.create(
+        store=store,
+        url=url,
+        event_types=sorted(set(event_types)),
+        is_active=is_active,
+        secret=new_secret(),
+        last_enqueued_seq=last_seq,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    _audit(subscription, "webhook.create", before=None, actor=actor)
+    _stores_changed()
+    return subscription
+
+
+@transaction.atomic
+def subscription_update(
+    *, subscription: WebhookSubscription, actor, **changes
+) -> WebhookSubscription:
+    """Change ``url``, ``event_types`` or ``is_active``. Activating again clears the
+    failure count and the disabling; delivery resumes from where it stopped (the events
+    meanwhile are delivered too, as long as the log keeps them)."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+    before = _audited(subscription)
+    if "event_types" in changes:
+        changes["event_types"] = sorted(set(changes["event_types"]))
+    for field, value in changes.items():
+        if field not in AUDITED_FIELDS:
+            raise TypeError(f"{field} cannot be changed here")
+        setattr(subscription, field, value)
+    if changes.get("is_active") and not before["is_active"]:
+        subscription.consecutive_failures = 0
+        subscription.disabled_at, subscription.disabled_reason = None, ""
+    subscription.save()
+    if _audited(subscription) != before:
+        _audit(subscription, "webhook.update", before=before, actor=actor)
+    _stores_changed()
+    return subscription
+
+
+@transaction.atomic
+def subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
+    """Delete it with its deliveries and their log."""
+    _audit(subscription, "webhook.delete", before=_audited(subscription), actor=actor, after=None)
+    subscription.delete()
+    _stores_changed()
+
+
+def _stores_changed() -> None:
+    """This process reads which stores have webhooks again, now and after the commit."""
+    active_stores.read_again()
+    transaction.on_commit(active_stores.read_again)
+
+
+@transaction.atomic
+def subscription_rotate_secret(*, subscription: WebhookSubscription, actor) -> WebhookSubscription:
+    """A new secret signs from now on; the current one signs too for
+    ``WEBHOOK_ROTATION_GRACE_SECONDS``, while receivers switch. Returns the
+    subscription with its new secret, to be shown once."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+    subscription.previous_secret = subscription.secret
+    subscription.previous_secret_expires_at = timezone.now() + timedelta(
+        seconds=settings.WEBHOOK_ROTATION_GRACE_SECONDS
+    )
+    subscription.secret = new_secret()
+    subscription.save(
+        update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
+    )
+    audit_record(
+        action="webhook.rotate_secret",
+        object_type="events.webhooksubscription",
+        object_id=subscription.pk,
+        object_repr=subscription.url,
+        store=subscription.store_id,
+        after={"previous_secret_expires_at": subscription.previous_secret_expires_at.isoformat()},
+        actor=actor,
+    )
+    return subscription
+
+
+def signing_secrets(subscription: WebhookSubscription, now) -> list[str]:
+    """The secrets that sign a delivery sent at ``now``: the current one, and the
+    previous one while its grace period lasts."""
+    secrets = [subscription.secret]
+    expires = subscription.previous_secret_expires_at
+    if subscription.previous_secret and expires and expires > now:
+        secrets.append(subscription.previous_secret)
+    return secrets
+
+
+def _audited(subscription) -> dict:
+    return {field: getattr(subscription, field) for field in AUDITED_FIELDS}
+
+
+def _audit(subscription, action, *, before, actor, after=...) -> None:
+    audit_record(
+        action=action,
+        object_type="events.webhooksubscription",
+        object_id=subscription.pk,
+        object_repr=subscription.url[:200],
+        store=subscription.store_id,
+        before=before,
+        after=_audited(subscription) if after is ... else after,
+        actor=actor,
+    )
+
+
+# --- Enqueueing deliveries from the log ---------------------------------------------------
+
+
+def deliveries_enqueue(*, store_id: int) -> set[int]:
+    """Create the deliveries of the store's events that its active subscriptions have
+    not had yet, batch after batch; returns the ids of the subscriptions that got some.
+
+    Each batch locks the store's active subscriptions (in id order), reads the events
+    past the lowest cursor and moves every cursor, in one transaction: two workers
+    enqueueing the same store run one after the other and never enqueue an event twice.
+    """
+    touched: set[int] = set()
+    while True:
+        batch_touched, more = _enqueue_batch(store_id)
+        touched |= batch_touched
+        if not more:
+            return touched
+
+
+@transaction.atomic
+def _enqueue_batch(store_id: int) -> tuple[set[int], bool]:
+    subscriptions = list(
+        WebhookSubscription.objects.select_for_update()
+        .filter(store_id=store_id, is_active=True)
+        .select_related("store")
+        .order_by("pk")
+    )
+    if not subscriptions:
+        return set(), False
+    low = min(subscription.last_enqueued_seq for subscription in subscriptions)
+    limit = settings.WEBHOOK_BATCH_SIZE
+    events = list(
+        StockEvent.objects.filter(store_id=store_id, seq__gt=low)
+        .order_by("seq")
+        .values(
+            "seq", "type", "product__sku", "on_hand", "reserved", "available",
+            "reorder_point", "version", "at",
+        )[:limit]
+    )  # fmt: skip
+    if not events:
+        return set(), False
+    code = subscriptions[0].store.code
+    payloads = [_payload(code, event) for event in events]
+    now, deliveries, touched = timezone.now(), [], set()
+    for subscription in subscriptions:
+        for payload in payloads:
+            if payload["seq"] > subscription.last_enqueued_seq and subscription.wants(
+                payload["type"]
+            ):
+                deliveries.append(
+                    WebhookDelivery(
+                        subscription=subscription,
+                        store_id=store_id,
+                        seq=payload["seq"],
+                        event_type=payload["type"],
+                        payload=payload,
+                        next_attempt_at=now,
+                    )
+                )
+                touched.add(subscription.pk)
+        subscription.last_enqueued_seq = max(subscription.last_enqueued_seq, payloads[-1]["seq"])
+    WebhookDelivery.objects.bulk_create(deliveries)
+    WebhookSubscription.objects.bulk_update(subscriptions, ["last_enqueued_seq"])
+    return touched, len(events) == limit
+
+
+def _payload(store_code: str, event: dict) -> dict:
+    """The body of an event's delivery: the fields of the events API, and the store."""
+    return {
+        "store": store_code,
+        "seq": event["seq"],
+        "type": event["type"],
+        "sku": event["product__sku"],
+        "on_hand": event["on_hand"],
+        "reserved": event["reserved"],
+        "available": event["available"],
+        "reorder_point": event["reorder_point"],
+        "version": event["version"],
+        "at": _timestamp.to_representation(event["at"]),
+    }
+
+
+# --- Attempting deliveries --------------------------------------------------------------
+
+
+def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> int:
+    """Attempt the subscription's due deliveries, oldest event first, one at a time,
+    until none is due (or ``limit`` were attempted); returns how many were attempted.
+    Several workers may run this for the same subscription: each claims other rows."""
+    limit = limit or settings.WEBHOOK_BATCH_SIZE
+    attempted = 0
+    while attempted < limit:
+        delivery = _claim(subscription_id)
+        if delivery is None:
+            break
+        delivery_attempt(delivery)
+        attempted += 1
+    return attempted
+
+
+@transaction.atomic
+def _claim(subscription_id: int) -> WebhookDelivery | None:
+    """The next due delivery of an active subscription, leased to this worker: its
+    ``next_attempt_at`` moves past the request's timeout, so that no other worker takes
+    it meanwhile, and one that dies here leaves it to fall due again."""
+    now = timezone.now()
+    delivery = (
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("subscription")
+        .filter(
+            subscription_id=subscription_id,
+            subscription__is_active=True,
+            status__in=DUE_STATUSES,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at", "seq")
+        .first()
+    )
+    if delivery is None:
+        return None
+    delivery.next_attempt_at = (
+        now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    )
+    delivery.save(update_fields=["next_attempt_at", "updated_at"])
+    return delivery
+
+
+def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
+    """Send one claimed delivery and record how it went. The URL is checked again here
+    (its host may resolve elsewhere today); a refused one is a failed attempt."""
+    subscription = delivery.subscription
+    now = timezone.now()
+    body = body_of(delivery.payload)
+    headers = headers_for(
+        message_id=delivery.webhook_id,
+        body=body,
+        at=now,
+        secrets_signing=signing_secrets(subscription, now),
+    )
+    try:
+        receiver = checked_receiver(subscription.url)
+    except UrlRefused as refusal:
+        outcome = client.Outcome(None, 0, str(refusal))
+    else:
+        outcome = client.post(
+            receiver, body.encode(), headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+    _record(delivery.pk, outcome, now)
+    return outcome
+
+
+@transaction.atomic
+def _record(delivery_id: int, outcome: client.Outcome, at) -> None:
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+    if delivery is None:  # its subscription was deleted meanwhile
+        return
+    number = delivery.attempts + 1
+    if outcome.succeeded:
+        status, retry_at = DeliveryStatus.SUCCEEDED, None
+    else:
+        retry_at = next_attempt_at(number - delivery.schedule_start, timezone.now())
+        status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        succeeded=outcome.succeeded,
+        response_code=outcome.response_code,
+        duration_ms=outcome.duration_ms,
+        error=outcome.error,
+        at=at,
+        next_attempt_at=retry_at,
+    )
+    delivery.status, delivery.attempts, delivery.next_attempt_at = status, number, retry_at
+    delivery.last_response_code = outcome.response_code
+    delivery.last_duration_ms = outcome.duration_ms
+    delivery.last_error = outcome.error
+    delivery.save()
+    subscriptions = WebhookSubscription.objects.filter(pk=delivery.subscription_id)
+    if status == DeliveryStatus.SUCCEEDED:
+        subscriptions.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+    elif status == DeliveryStatus.GIVING_UP:
+        subscriptions.update(consecutive_failures=F("consecutive_failures") + 1)
+        _disable_if_failing(delivery.subscription_id)
+
+
+def _disable_if_failing(subscription_id: int) -> None:
+    """Past ``WEBHOOK_DISABLE_AFTER_FAILURES`` deliveries given up in a row, the
+    subscription is disabled, and the audit log says so. Caller is in a transaction."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    threshold = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    if not subscription.is_active or subscription.consecutive_failures < threshold:
+        return
+    subscription.is_active = False
+    subscription.disabled_at = timezone.now()
+    subscription.disabled_reason = (
+        f"{subscription.consecutive_failures} deliveries in a row failed every retry."
+    )[:200]
+    subscription.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
+    audit_record(
+        action="webhook.disable",
+        object_type="events.webhooksubscription",
+        object_id=subscription.pk,
+        object_repr=subscription.url[:200],
+        store=subscription.store_id,
+        before={"is_active": True},
+        after={
+            "is_active": False,
+            "consecutive_failures": subscription.consecutive_failures,
+            "reason": subscription.disabled_reason,
+        },
+    )
+
+
+def delivery_redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
+    """Send a delivery again now, whatever became of it, with a fresh retry schedule;
+    the attempts so far stay in its log."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery.status = DeliveryStatus.PENDING
+        delivery.schedule_start = delivery.attempts
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(update_fields=["status", "schedule_start", "next_attempt_at", "updated_at"])
+        audit_record(
+            action="webhook.redeliver",
+            object_type="events.webhookdelivery",
+            object_id=delivery.pk,
+            object_repr=delivery.webhook_id,
+            store=delivery.store_id,
+            actor=actor,
+        )
+        transaction.on_commit(lambda: send_deliver(delivery.subscription_id), robust=True)
+    return delivery
+
+
+# --- What workers are asked to do ---------------------------------------------------------
+
+
+def stores_dispatch(store_ids) -> int:
+    """Enqueue the stores' new events and have their subscriptions delivered."""
+    touched: set[int] = set()
+    for store_id in sorted(set(store_ids)):
+        touched |= deliveries_enqueue(store_id=store_id)
+    for subscription_id in sorted(touched):
+        send_deliver(subscription_id)
+    return len(touched)
+
+
+def webhooks_sweep() -> int:
+    """Beat's sweep: enqueue every store that has active subscriptions (events whose
+    signal or message was lost), then have every subscription with due deliveries
+    delivered (retries fallen due, deliveries whose worker died). Returns how many
+    subscriptions were sent to delivery."""
+    store_ids = WebhookSubscription.objects.filter(is_active=True).values_list(
+        "store_id", flat=True
+    )
+    for store_id in sorted(set(store_ids)):
+        deliveries_enqueue(store_id=store_id)
+    due = (
+        WebhookDelivery.objects.filter(
+            status__in=DUE_STATUSES,
+            next_attempt_at__lte=timezone.now(),
+            subscription__is_active=True,
+        )
+        .values_list("subscription_id", flat=True)
+        .distinct()
+    )
+    subscription_ids = sorted(set(due))
+    for subscription_id in subscription_ids:
+        send_deliver(subscription_id)
+    return len(subscription_ids)
+
+
+def send_dispatch(store_ids) -> None:
+    """After a commit that wrote events: a worker enqueues and delivers them. In the
+    embedded mode (eager Celery) that happens here and now."""
+    from .tasks import dispatch_webhooks
+
+    _send(dispatch_webhooks, sorted(set(store_ids)))
+
+
+def send_deliver(subscription_id: int) -> None:
+    from .tasks import deliver_webhooks
+
+    _send(deliver_webhooks, subscription_id)
+
+
+def _send(task, argument) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        task.apply(args=[argument])
+        return
+    try:
+        with broker_circuit:
+            task.apply_async(args=[argument], retry=False)
+    except CircuitOpen:
+        pass  # the sweep finds the rows
+    except Exception as error:  # noqa: BLE001 - the rows are stored; the sweep finds them
+        logger.warning("%s not queued (%s); the webhook sweep will do it", task.name, error)

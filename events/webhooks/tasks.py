@@ -1,0 +1,33 @@
+"""Celery tasks of the webhooks: thin, idempotent (the rows say what is left to do)."""
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from .services import stores_dispatch, subscription_deliver, webhooks_sweep
+
+
+@shared_task(acks_late=False)
+def dispatch_webhooks(store_ids: list[int]) -> int:
+    """Enqueue the deliveries of the stores' new events and have them sent (after the
+    commit that wrote the events). Acknowledged on receipt: a lost message costs a
+    sweep interval, never an event."""
+    return stores_dispatch(store_ids)
+
+
+@shared_task(acks_late=False)
+def deliver_webhooks(subscription_id: int) -> int:
+    """Attempt the subscription's due deliveries; a delivery's lease, not the message,
+    makes it safe against a worker dying mid-request."""
+    return subscription_deliver(subscription_id)
+
+
+@shared_task(acks_late=False)
+def sweep_webhooks() -> int:
+    """Enqueue and deliver whatever lost signals, lost messages and retry delays left
+    (by beat, every WEBHOOK_SWEEP_INTERVAL_SECONDS, and when a worker starts)."""
+    return webhooks_sweep()
+
+
+@worker_ready.connect
+def sweep_when_a_worker_starts(sender, **kwargs):
+    sweep_webhooks.delay()
