@@ -426,6 +426,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the stock event types wherever they appear (the log, webhook filters).
+    "ENUM_NAME_OVERRIDES": {"StockEventTypeEnum": "events.models.EventType"},
 }
 
 # Rate limits (django-ratelimit), counted in the shared cache so that every app-server

@@ -18,6 +18,7 @@ urlpatterns = [
     path("stores/", include("stores.urls")),
     path("stores/<str:code>/", include("stock.urls")),
     path("stores/<str:code>/", include("events.stream.urls")),
+    path("stores/<str:code>/", include("events.urls")),
     path("products/", include("catalog.urls")),
     path("audit/", include("audit.urls")),
     path("jobs/", include(job_urlpatterns)),
