@@ -323,6 +323,13 @@ AUDIT_RELAY_BATCH_SIZE = env.int("AUDIT_RELAY_BATCH_SIZE", default=500)
 # A process sends at most one relay message per interval, however many commits it makes.
 AUDIT_RELAY_SEND_INTERVAL_SECONDS = env.float("AUDIT_RELAY_SEND_INTERVAL_SECONDS", default=0.5)
 
+# Stock events: the per-store event log keeps this many days of events; `prune_events`
+# (daily by beat where the worker may delete them, else `bin/run owner prune_events`)
+# deletes older ones. The ledger keeps every change for good; only the log is pruned.
+STOCK_EVENT_RETENTION_DAYS = env.int("STOCK_EVENT_RETENTION_DAYS", default=30)
+if STOCK_EVENT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("STOCK_EVENT_RETENTION_DAYS must be at least 1 (days).")
+
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
 
@@ -379,6 +386,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {
         "task": "stock.tasks.purge_idempotency_records",
         "schedule": 60 * 60,
+    },
+    "prune-stock-events": {
+        "task": "events.tasks.prune_stock_events",
+        "schedule": 24 * 60 * 60,
     },
 }
 
