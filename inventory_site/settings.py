@@ -323,6 +323,13 @@ AUDIT_RELAY_BATCH_SIZE = env.int("AUDIT_RELAY_BATCH_SIZE", default=500)
 # A process sends at most one relay message per interval, however many commits it makes.
 AUDIT_RELAY_SEND_INTERVAL_SECONDS = env.float("AUDIT_RELAY_SEND_INTERVAL_SECONDS", default=0.5)
 
+# Stock events: the per-store event log keeps this many days of events; `prune_events`
+# (daily by beat where the worker may delete them, else `bin/run owner prune_events`)
+# deletes older ones. The ledger keeps every change for good; only the log is pruned.
+STOCK_EVENT_RETENTION_DAYS = env.int("STOCK_EVENT_RETENTION_DAYS", default=30)
+if STOCK_EVENT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("STOCK_EVENT_RETENTION_DAYS must be at least 1 (days).")
+
 # Webhooks (events.webhooks): every store event is POSTed to its store's active
 # subscriptions by Celery, at least once. A delivery that fails is retried after each of
 # WEBHOOK_RETRY_SCHEDULE's delays in turn (seconds, each varied by up to
@@ -410,6 +417,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stock.tasks.purge_idempotency_records",
         "schedule": 60 * 60,
     },
+    "prune-stock-events": {
+        "task": "events.tasks.prune_stock_events",
+        "schedule": 24 * 60 * 60,
+    },
 }
 
 # --- REST API (DRF) ----------------------------------------------------------------
@@ -456,6 +467,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the stock event types wherever they appear (the log, webhook filters).
+    "ENUM_NAME_OVERRIDES": {"StockEventTypeEnum": "events.models.EventType"},
 }
 
 # Rate limits (django-ratelimit), counted in the shared cache so that every app-server

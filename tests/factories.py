@@ -1,7 +1,8 @@
 """factory-boy factories for the models tests build directly.
 
 Stock levels and movements have no factory on purpose: tests create stock the way the
-code does, through ``stock.services``.
+code does, through ``stock.services``. Stock events have one, so that the log's readers
+(the API, the admin, pruning) are tested on logs of any shape, apart from its writer.
 """
 
 from decimal import Decimal
@@ -14,7 +15,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import User
 from catalog.models import Product
-from events.models import EventType, StockEvent
+from events.models import EventType, StockEvent, StoreEventSequence
 from stores.models import Membership, Role, Store
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -101,21 +102,35 @@ class MembershipFactory(DjangoModelFactory):
     role = Role.CLERK
 
 
+def member(username: str, store, role, **user_fields):
+    """A user holding ``role`` in ``store``."""
+    user = UserFactory(username=username, **user_fields)
+    MembershipFactory(user=user, store=store, role=role)
+    return user
+
+
+def take_event_numbers(store, count: int = 1) -> range:
+    """The next ``count`` numbers of ``store``'s event log, taken from its
+    ``StoreEventSequence`` as the stock services take them."""
+    sequence, _ = StoreEventSequence.objects.get_or_create(store=store)
+    logged = StockEvent.objects.filter(store=store).aggregate(last=Max("seq"))["last"] or 0
+    last = max(sequence.last_seq, logged) + count
+    StoreEventSequence.objects.filter(store=store).update(last_seq=last)
+    return range(last - count + 1, last + 1)
+
+
 class StockEventFactory(DjangoModelFactory):
-    """An event as the writer leaves it; ``seq`` is the caller's to give, gapless per
-    store (``events.tests.stream.writer.commit_events`` numbers them as the writer
-    does), or by default the one after the store's last event."""
+    """An event as the writer leaves it, numbered next in ``store``'s log (after both
+    its sequence and its last event); a ``seq`` given is taken as it is and the
+    sequence left alone (gapless per store is then the caller's care:
+    ``events.tests.stream.writer.commit_events``). ``StockEventFactory.log(store,
+    count)`` writes many at once."""
 
     class Meta:
         model = StockEvent
 
     store = factory.SubFactory(StoreFactory)
-    seq = factory.LazyAttribute(
-        lambda event: (
-            (StockEvent.objects.filter(store=event.store).aggregate(last=Max("seq"))["last"] or 0)
-            + 1
-        )
-    )
+    seq = None
     product = factory.SubFactory(ProductFactory)
     type = EventType.CHANGED
     on_hand = factory.Sequence(lambda n: 100 + n % 50)
@@ -126,9 +141,18 @@ class StockEventFactory(DjangoModelFactory):
     movement_id = factory.Sequence(lambda n: n + 1)
     at = factory.LazyFunction(timezone.now)
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        if kwargs.get("seq") is None:
+            (kwargs["seq"],) = take_event_numbers(kwargs["store"])
+        return super()._create(model_class, *args, **kwargs)
 
-def member(username: str, store, role, **user_fields):
-    """A user holding ``role`` in ``store``."""
-    user = UserFactory(username=username, **user_fields)
-    MembershipFactory(user=user, store=store, role=role)
-    return user
+    @classmethod
+    def log(cls, store, count: int, **fields) -> list[StockEvent]:
+        """``count`` events of ``store`` numbered next, in one INSERT."""
+        if "product" not in fields:
+            fields["product"] = ProductFactory()
+        events = [
+            cls.build(store=store, seq=seq, **fields) for seq in take_event_numbers(store, count)
+        ]
+        return StockEvent.objects.bulk_create(events)

@@ -25,6 +25,7 @@ DOCUMENTED = {
     "/api/v1/stores/{code}/stock/bulk/": {"post"},
     "/api/v1/jobs/{job_id}/": {"get"},
     "/api/v1/stores/{code}/movements/": {"get"},
+    "/api/v1/stores/{code}/events/": {"get"},
     "/api/v1/stores/{code}/reservations/": {"get", "post"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/": {"get"},
     "/api/v1/stores/{code}/reservations/{reservation_id}/commit/": {"post"},

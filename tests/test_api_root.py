@@ -41,6 +41,7 @@ ROOT = {
         "transfers": f"{STORE}/transfers/",
         "bulk": f"{STORE}/stock/bulk/",
         "movements": f"{STORE}/movements/",
+        "events": f"{STORE}/events/",
         "reservations": f"{STORE}/reservations/",
         "reservation": f"{RESERVATION}/",
         "reservation_commit": f"{RESERVATION}/commit/",
@@ -127,6 +128,7 @@ def test_the_api_root_only_answers_reads():
             ["API root", "Stores", "Store", "Stock levels", "Stock level"],
         ),
         ("/api/v1/stores/berlin-01/movements/", ["API root", "Stores", "Store", "Movements"]),
+        ("/api/v1/stores/berlin-01/events/", ["API root", "Stores", "Store", "Stock events"]),
         (
             "/api/v1/stores/berlin-01/reservations/",
             ["API root", "Stores", "Store", "Reservations"],

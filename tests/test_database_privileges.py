@@ -1,4 +1,5 @@
-"""The app's database role may not rewrite the stock ledger or the audit log.
+"""The app's database role may not rewrite the stock ledger, the audit log or the stock
+event log.
 
 Each test grants a probe role of its own (``grant_app_role``, as the owner) inside the
 test's transaction, which takes it back, role and all, and then acts as it with
@@ -9,30 +10,35 @@ whole suite runs as that role (``tests/app_role.py``); the last tests check that
 import contextlib
 import io
 import threading
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, ProgrammingError, connection, models, transaction
+from django.utils import timezone
 
 from audit.models import AuditEvent, AuditOutboxEntry
 from audit.services import audit_record, audit_relay_pending
+from events.tasks import prune_stock_events
 from inventory_site.privileges.grants import RoleRefused, grant_app_role
 from stock.models import Movement, StockLevel
 from stock.services import StockLine, stock_receive, stock_transfer
 from tests.app_role import active_role, as_owner
-from tests.factories import ProductFactory, StoreFactory
+from tests.factories import ProductFactory, StockEventFactory, StoreFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgresql("database roles are PostgreSQL's")]
 
 MOVEMENT, EVENT, OUTBOX = "stock_movement", "audit_event", "audit_outbox"
 WEBHOOK_ATTEMPT = "events_webhookattempt"
+STOCK_EVENT = "events_stockevent"
 INSUFFICIENT_PRIVILEGE = "42501"
 # What the role may do where it may not do everything; every other table of a model: all
 # four. Written out here rather than read from the module that grants them.
 RESTRICTED = {
     MOVEMENT: {"SELECT", "INSERT"},
     EVENT: {"SELECT", "INSERT"},
+    STOCK_EVENT: {"SELECT", "INSERT"},
     OUTBOX: {"SELECT", "INSERT", "DELETE"},
     WEBHOOK_ATTEMPT: {"SELECT", "INSERT", "DELETE"},
     "django_migrations": {"SELECT"},
@@ -184,6 +190,51 @@ def test_pruning_the_audit_log_as_the_role_is_refused_and_deletes_nothing(probe_
     assert rows(EVENT) == before
 
 
+@pytest.fixture
+def old_stock_events(db):
+    store = StoreFactory(code="bremen-01")
+    StockEventFactory.log(store, 3, at=timezone.now() - timedelta(days=400))
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_role_appends_to_the_stock_event_log_and_changes_nothing_in_it(
+    probe_role, old_stock_events, change
+):
+    before = rows(STOCK_EVENT)
+
+    with acting_as(probe_role):
+        message = refused_for_privilege(CHANGES[change].format(table=STOCK_EVENT))
+        StockEventFactory(store=StoreFactory(code="kiel-01"))
+
+    assert message == f"permission denied for table {STOCK_EVENT}"
+    assert rows(STOCK_EVENT)[: len(before)] == before
+    assert len(rows(STOCK_EVENT)) == len(before) + 1
+
+
+def test_pruning_the_stock_event_log_is_the_owner_s(probe_role, old_stock_events, caplog):
+    """As the role the command says who prunes, a dry run counts, beat's task deletes
+    nothing and warns; as the owner it prunes."""
+    before = rows(STOCK_EVENT)
+
+    with acting_as(probe_role):
+        with pytest.raises(CommandError, match="bin/run owner prune_events"):
+            call_command("prune_events", stdout=io.StringIO())
+        counted = io.StringIO()
+        call_command("prune_events", "--dry-run", stdout=counted)
+        by_beat = prune_stock_events()
+    unchanged = rows(STOCK_EVENT)
+    pruned = io.StringIO()
+    with as_owner():
+        call_command("prune_events", stdout=pruned)
+
+    assert counted.getvalue().startswith("Would prune 3 stock events")
+    assert by_beat is None
+    assert "Run `bin/run owner prune_events` daily" in caplog.text
+    assert unchanged == before
+    assert pruned.getvalue() == "Pruned 3 stock events older than 30 days.\n"
+    assert rows(STOCK_EVENT) == []
+
+
 def granted(role: str) -> dict[str, set[str]]:
     """{table: privileges} the role holds on every table of the database's schema."""
     with connection.cursor() as cursor:
@@ -298,12 +349,12 @@ def test_the_command_reports_what_it_granted_and_sets_the_password_from_the_envi
     assert password.startswith("SCRAM-SHA-256$")
     assert lines[2:5] == [
         f"  {'SELECT, INSERT, DELETE':<30} {OUTBOX}, {WEBHOOK_ATTEMPT}",
-        f"  {'SELECT, INSERT':<30} {EVENT}, {MOVEMENT}",
+        f"  {'SELECT, INSERT':<30} {EVENT}, {STOCK_EVENT}, {MOVEMENT}",
         f"  {'SELECT':<30} django_migrations",
     ]
     assert lines[-1] == (
         f"{probe_role} may not UPDATE, DELETE or TRUNCATE {EVENT}, django_migrations, "
-        f"{MOVEMENT}; it may TRUNCATE no table."
+        f"{STOCK_EVENT}, {MOVEMENT}; it may TRUNCATE no table."
     )
     assert "s3cret" not in out.getvalue()
 
@@ -315,13 +366,14 @@ def test_the_command_refuses_an_empty_password_variable(probe_role, monkeypatch)
         call_command("grant_app_role", probe_role, "--password-env", "PROBE_PASSWORD")
 
 
-def test_the_sql_it_prints_grants_the_ledger_and_the_audit_log_select_and_insert_only():
+def test_the_sql_it_prints_grants_the_logs_select_and_insert_only():
     out = io.StringIO()
 
     call_command("grant_app_role", "inventory_app", "--sql", stdout=out)
 
     statements = out.getvalue().split(";\n")
-    assert f'GRANT SELECT, INSERT ON TABLE "{EVENT}", "{MOVEMENT}" TO "inventory_app"' in statements
+    appended = f'"{EVENT}", "{STOCK_EVENT}", "{MOVEMENT}"'
+    assert f'GRANT SELECT, INSERT ON TABLE {appended} TO "inventory_app"' in statements
     assert not any("TRUNCATE" in statement for statement in statements)
 
 

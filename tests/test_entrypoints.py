@@ -270,6 +270,8 @@ def test_migrate_grants_the_app_role_which_writes_stock_but_only_the_owner_prune
     verified = run(["python", "manage.py", "verify_audit_chain"], app_role_env)
     pruned_as_app = run(["python", "manage.py", "prune_audit", "--older-than", "1h"], app_role_env)
     pruned_as_owner = run(["bin/run", "owner", "prune_audit", "--older-than", "1h"], app_role_env)
+    events_as_app = run(["python", "manage.py", "prune_events"], app_role_env)
+    events_as_owner = run(["bin/run", "owner", "prune_events"], app_role_env)
 
     assert migrated.returncode == 0, migrated.stderr
     assert f"Granted to {role} in " in migrated.stdout
@@ -281,3 +283,9 @@ def test_migrate_grants_the_app_role_which_writes_stock_but_only_the_owner_prune
     assert "permission denied for table audit_event" in pruned_as_app.stderr
     assert pruned_as_owner.returncode == 0, pruned_as_owner.stderr
     assert pruned_as_owner.stdout == "Pruned 0 audit events older than 1h.\n"
+    assert events_as_app.returncode == 1
+    assert "run it as the tables' owner, bin/run owner prune_events" in events_as_app.stderr
+    assert (events_as_owner.returncode, events_as_owner.stdout) == (
+        0,
+        "Pruned 0 stock events older than 30 days.\n",
+    ), events_as_owner.stderr

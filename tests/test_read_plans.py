@@ -10,8 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from audit.services import audit_relay_pending
+from events.selectors import events_older_than
+from events.services import PRUNE_BATCH_SIZE
 from inventory_site.query_plans import LARGE_TABLES
 from stock.models import Movement, StockLevel
 from stock.selectors import stock_levels_with_ledger_drift
@@ -25,7 +28,13 @@ from stock.services import (
 from stores.models import Role
 from tests.api import api_client
 from tests.app_role import as_owner
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    ProductFactory,
+    StockEventFactory,
+    StoreFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.postgresql("the plans are PostgreSQL's")
 
@@ -46,10 +55,10 @@ def shop(db):
         stock_purchase(store=store, product=products[0], quantity=2)
         stock_adjust(store=store, product=products[1], delta=-1, reason="damaged")
         stock_set_reorder_point(store=store, product=products[2], reorder_point=20)
-    stock_seed_levels(
-        stores=[StoreFactory() for _ in range(60)],
-        products=[*products, *(ProductFactory() for _ in range(40))],
-    )
+    others = [StoreFactory() for _ in range(60)]
+    stock_seed_levels(stores=others, products=[*products, *(ProductFactory() for _ in range(40))])
+    for store in (berlin, hamburg, *others):  # the event log, as the changes wrote it
+        StockEventFactory.log(store, 20, product=products[0])
     audit_relay_pending()
     analyze()
     return berlin
@@ -114,6 +123,28 @@ def test_the_movements_list(shop, manager, read_plans, query, index):
 
 
 @pytest.mark.parametrize(
+    "query", ["", "?after=5", "?after=5&page_size=3", "?after=9223372036854775807"]
+)
+def test_the_event_log(shop, manager, read_plans, query):
+    with read_plans() as plans:
+        response = api_client(manager).get(f"{BERLIN}/events/{query}")
+
+    assert response.status_code == 200, response.content[:300]
+    assert_served_by_indexes(plans, main_index="stockevent_store_seq_unique")
+
+
+def test_pruning_counts_and_deletes_the_oldest_events_through_the_time_index(shop, read_plans):
+    """The dry run's count; the batch a DELETE takes is this same SELECT."""
+    cutoff = timezone.now()
+
+    with read_plans() as plans:
+        events_older_than(cutoff).count()
+        list(events_older_than(cutoff).values("pk")[:PRUNE_BATCH_SIZE])
+
+    assert_served_by_indexes(plans, main_index="stockevent_at_idx")
+
+
+@pytest.mark.parametrize(
     "who, query, index",
     [
         ("staff", "", "audit_event_sequence_key"),
@@ -163,6 +194,9 @@ def test_a_stock_get_missing_the_cache(shop, manager, read_plans):
         ("staff", "/admin/audit/auditevent/", "audit_event_sequence_key"),
         ("staff", "/admin/audit/auditevent/?store=berlin-01", "audit_event_store_idx"),
         ("manager", "/admin/audit/auditevent/", "audit_event_store_idx"),
+        ("staff", "/admin/events/stockevent/", "stockevent_store_seq_unique"),
+        ("staff", "/admin/events/stockevent/?store=berlin-01", "stockevent_store_seq_unique"),
+        ("manager", "/admin/events/stockevent/", "stockevent_store_seq_unique"),
     ],
 )
 def test_the_admin_changelists(shop, request, read_plans, who, url, index):

@@ -1,5 +1,5 @@
-"""Fixtures of the webhook tests: a real HTTP receiver in a thread, and deliveries run
-in-process."""
+"""Fixtures of the event log's tests: its stores, products and people; for the webhook
+tests, a real HTTP receiver in a thread, and deliveries run in-process."""
 
 import json
 import threading
@@ -14,6 +14,8 @@ from standardwebhooks import Webhook
 from events.models import WebhookDelivery
 from events.signals import stock_events_committed
 from events.webhooks.services import webhooks_sweep
+from stores.models import Role
+from tests.factories import ProductFactory, StaffFactory, StoreFactory, member
 from tests.processes import free_port
 
 
@@ -121,3 +123,39 @@ def time_passes(seconds: float) -> None:
         next_attempt_at=F("next_attempt_at") - timedelta(seconds=seconds)
     )
     webhooks_sweep()
+
+
+@pytest.fixture
+def berlin(db):
+    return StoreFactory(code="berlin-01")
+
+
+@pytest.fixture
+def hamburg(db):
+    return StoreFactory(code="hamburg-01")
+
+
+@pytest.fixture
+def tee(db):
+    return ProductFactory(sku="TEE")
+
+
+@pytest.fixture
+def mug(db):
+    return ProductFactory(sku="MUG")
+
+
+@pytest.fixture
+def viewer(berlin):
+    return member("viewer", berlin, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(hamburg):
+    """A manager of another store."""
+    return member("outsider", hamburg, Role.MANAGER)
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory(username="staff")

@@ -39,6 +39,7 @@ STORE_ENDPOINTS = {
     "transfers": ("transfer-create", "code"),
     "bulk": ("bulk-job-create", "code"),
     "movements": ("movement-list", "code"),
+    "events": ("stock-event-list", "code"),
     "reservations": ("reservation-list", "code"),
     "reservation": ("reservation-detail", "code", "reservation_id"),
     "reservation_commit": ("reservation-commit", "code", "reservation_id"),

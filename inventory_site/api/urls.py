@@ -19,6 +19,7 @@ urlpatterns = [
     path("stores/<str:code>/", include("stock.urls")),
     path("stores/<str:code>/", include("events.stream.urls")),
     path("stores/<str:code>/webhooks/", include("events.webhooks.urls")),
+    path("stores/<str:code>/", include("events.urls")),
     path("products/", include("catalog.urls")),
     path("audit/", include("audit.urls")),
     path("jobs/", include(job_urlpatterns)),

@@ -9,6 +9,8 @@ next time it is applied (``bin/run migrate`` applies it after migrating when
   INSERT only. Their triggers refuse UPDATE and DELETE to everyone; the role may not even
   ask, nor TRUNCATE them, which no row trigger sees. Pruning the audit log
   (``prune_audit``) is the owner's;
+- the stock event log: SELECT and INSERT only, so that what webhooks and streams deliver
+  is what the changes wrote. Pruning it (``prune_events``) is the owner's;
 - the audit outbox: SELECT, INSERT and DELETE. The relay deletes the entries it chained;
   nothing rewrites an entry on its way into the log;
 - the webhooks' attempt log: SELECT, INSERT and DELETE (deleting a subscription takes
@@ -35,6 +37,7 @@ APPEND_ONLY = ("SELECT", "INSERT")
 RESTRICTED_MODELS = {
     "stock.Movement": APPEND_ONLY,
     "audit.AuditEvent": APPEND_ONLY,
+    "events.StockEvent": APPEND_ONLY,
     "audit.AuditOutboxEntry": ("SELECT", "INSERT", "DELETE"),
     "events.WebhookAttempt": ("SELECT", "INSERT", "DELETE"),
 }

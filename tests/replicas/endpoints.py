@@ -14,6 +14,7 @@ API_READS = [
     "/api/v1/stores/berlin-01/stock/HOODIE/",
     "/api/v1/stores/berlin-01/movements/",
     "/api/v1/stores/berlin-01/movements/?sku=HOODIE",
+    "/api/v1/stores/berlin-01/events/",
     "/api/v1/stores/berlin-01/reservations/",
     "/api/v1/audit/",
     "/api/v1/audit/?store=berlin-01",
@@ -28,6 +29,7 @@ PAGE_READS = [
     "/admin/stock/movement/",
     "/admin/stock/reservation/",
     "/admin/audit/auditevent/",
+    "/admin/events/stockevent/",
     "/admin/stores/store/",
     "/stores/berlin-01/low-stock/",
 ]
