@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from events.models import EventType
-from stores.access import store_ids_visible_to, stores_visible_to
+from stores.access import highest_role_anywhere, store_ids_visible_to, stores_visible_to
 from stores.admin import StoreFilter, StoreScopedAdmin
 from stores.models import Role
 
@@ -35,8 +35,12 @@ class ManagedStoresAdmin(StoreScopedAdmin):
 
     def sees_some_store(self, request) -> bool:
         if not hasattr(request, "_manages_some_store"):
-            request._manages_some_store = self.admin_site.has_permission(request) and bool(
-                stores_visible_to(request.user, role=Role.MANAGER).exists()
+            # From the access layer's cached roles: no query on every admin page.
+            role = highest_role_anywhere(request.user)
+            request._manages_some_store = (
+                self.admin_site.has_permission(request)
+                and role is not None
+                and role.includes(Role.MANAGER)
             )
         return request._manages_some_store
 

@@ -89,6 +89,7 @@ class WebhookDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["subscription", "-seq"]
         constraints = [
             models.UniqueConstraint(

@@ -151,6 +151,7 @@ def test_staff_with_view_permissions_see_every_model_but_add_nothing(
             "Movements",
             "Reservations",
             "Audit events",
+            "Stock events",
             "Products",
             "Stores",
         )
