@@ -4,9 +4,10 @@ Single-row changes are one guarded UPDATE whose WHERE clause carries the invaria
 (``on_hand - reserved >= quantity``): zero rows updated means the change was refused, and
 no value is ever read into Python and written back. On PostgreSQL the ledger and audit
 outbox INSERTs, the store's event number and the event's INSERT ride in the same
-statement, so the row lock is held for one round trip plus the commit. Multi-row changes lock their rows in primary-key order first
-(``locks``), then change them all with one guarded UPDATE and record their movements with
-one INSERT (``apply_locked``), whatever the number of lines. Bulk jobs have their own
+statement, so the row lock is held for one round trip plus the commit. Multi-row changes
+lock their rows in primary-key order first (``locks``), then change them all with one
+guarded UPDATE and record their movements with one INSERT (``apply_locked``), whatever
+the number of lines. Bulk jobs have their own
 set-based statement (``apply_bulk_batch``), built from the same pieces. Every movement
 gets its stock event (``event_log``) in the same transaction, numbered once the change
 holds every level lock it takes.
@@ -719,7 +720,9 @@ def _bulk_batch_portable(rows, kind, absolute, reason, reference, actor, record_
     return {
         level_id: (
             *before[level_id],
-            None if level_id not in changed else (*changed[level_id], moved[changed[level_id][4:6]]),
+            None
+            if level_id not in changed
+            else (*changed[level_id], moved[changed[level_id][4:6]]),
         )
         for level_id in before
     }
@@ -761,8 +764,6 @@ def announce(kind: MovementKind | None, levels: list[StockLevel], *, reservation
             sender=StockEvent, events=in_order
         ):
             if isinstance(result, Exception):
-                logger.error(
-                    "stock_events_committed receiver %r failed", receiver, exc_info=result
-                )
+                logger.error("stock_events_committed receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(send, robust=True)

@@ -65,9 +65,10 @@ def insert_receive_movement_with_raw_sql(*, store_id, product_id, quantity, vers
 
 def event_log_problems() -> list[str]:
     """What is wrong with the stock event log against the ledger (empty when nothing):
-    every store's events are numbered 1..N with no gap, in movement id order; there is
-    exactly one event per movement, with the movement's values after, and the type
-    ``event_type`` gives for the change against the event's reorder point."""
+    every store's events are numbered 1..N with no gap, a level's in the order of its
+    versions (its changes' commit order); there is exactly one event per movement, with
+    the movement's values after, and the type ``event_type`` gives for the change
+    against the event's reorder point."""
     from events.models import StockEvent, event_type
 
     movements = {movement.pk: movement for movement in Movement.objects.all()}
@@ -79,9 +80,12 @@ def event_log_problems() -> list[str]:
         seqs = [event.seq for event in events]
         if seqs != list(range(1, len(events) + 1)):
             problems.append(f"store {store_id}: seqs {seqs}")
-        by_movement = [event.movement_id for event in events]
-        if by_movement != sorted(by_movement):
-            problems.append(f"store {store_id}: seq order is not movement order {by_movement}")
+        versions: dict[int, list[int]] = {}  # a level's changes, in seq order
+        for event in events:
+            versions.setdefault(event.product_id, []).append(event.version)
+        for product_id, found in versions.items():
+            if found != sorted(set(found)):
+                problems.append(f"store {store_id}, product {product_id}: versions {found}")
     events = list(StockEvent.objects.all())
     if sorted(event.movement_id for event in events) != sorted(movements):
         problems.append(

@@ -30,7 +30,6 @@ from stock.services import (
     stock_receive,
     stock_seed_levels,
     stock_set_count,
-    stock_set_reorder_point,
     stock_set_reorder_points,
     stock_transfer,
 )
@@ -135,9 +134,7 @@ def test_every_stock_service_writes_one_event_per_movement(
     call(stock_seed_levels, stores=[new_store], products=[product, other_product])
 
     services = {
-        name
-        for name in stock.services.__all__
-        if inspect.isfunction(getattr(stock.services, name))
+        name for name in stock.services.__all__ if inspect.isfunction(getattr(stock.services, name))
     }
     assert called == services - WRITE_NO_MOVEMENT  # a new service must be exercised here
     assert event_log_problems() == []
@@ -145,9 +142,7 @@ def test_every_stock_service_writes_one_event_per_movement(
     # The purchase took other_product from 4 to 2 (reorder point 3), the first hold
     # from 2 to 0, its release back to 2: every type was judged, each as event_type does.
     assert set(types(store)) == set(EventType)
-    assert {
-        code: last for code, last in StoreEventSequence.objects.values_list("store__code", "last_seq")
-    } == {
+    assert dict(StoreEventSequence.objects.values_list("store__code", "last_seq")) == {
         store.code: len(seqs(store)),
         other_store.code: len(seqs(other_store)),
         new_store.code: 2,
