@@ -749,7 +749,15 @@ def announce(kind: MovementKind | None, levels: list[StockLevel], *, reservation
     A failing receiver is logged, never raised: the change is committed and the caller
     must hear that it succeeded.
     """
-    events = [event for level in levels if (event := getattr(level, "event", None)) is not None]
+    events = []
+    for level in levels:
+        event = getattr(level, "event", None)
+        if event is None:
+            continue
+        for subject in ("store", "product"):  # what receivers name them by, without a query
+            if getattr(StockLevel, subject).is_cached(level):
+                setattr(event, subject, getattr(level, subject))
+        events.append(event)
 
     def send():
         for receiver, result in stock_changed.send_robust(

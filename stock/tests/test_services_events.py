@@ -65,12 +65,20 @@ def heard():
     """The events every ``stock_events_committed`` carried, signal by signal."""
     signals = []
 
+    unnamed = []  # events sent without their store and product: a receiver would query
+
     def receiver(sender, events, **kwargs):
         signals.append([(event.store_id, event.seq, str(event.type)) for event in events])
+        unnamed.extend(
+            event
+            for event in events
+            if not (StockEvent.store.is_cached(event) and StockEvent.product.is_cached(event))
+        )
 
     stock_events_committed.connect(receiver, dispatch_uid="test-heard")
     yield signals
     stock_events_committed.disconnect(dispatch_uid="test-heard")
+    assert signals and unnamed == []
 
 
 def test_every_stock_service_writes_one_event_per_movement(
