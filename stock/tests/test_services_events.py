@@ -33,6 +33,7 @@ from stock.services import (
     stock_set_reorder_points,
     stock_transfer,
 )
+from tests.app_role import as_owner
 from tests.factories import ProductFactory, StoreFactory
 
 from .helpers import event_log_problems
@@ -220,9 +221,10 @@ def test_the_returned_level_carries_its_event_as_written(store, product):
 
 
 def test_a_stock_event_cannot_be_rewritten(store, product):
+    """Not even by the tables' owner (the app's role may not ask: ``privileges``)."""
     stock_receive(store=store, product=product, quantity=4)
 
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+    with as_owner(), pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         StockEvent.objects.update(on_hand=5)
 
     assert StockEvent.objects.get().on_hand == 4
