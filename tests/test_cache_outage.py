@@ -25,6 +25,7 @@ import uuid
 import pytest
 
 from catalog import cache as catalog_cache
+from events import publisher as events_publisher
 from inventory_site import cache_outage, lookup_cache
 from inventory_site.api import ratelimits
 from stock import cache as stock_cache
@@ -50,6 +51,7 @@ OUTAGE_LOGS = {
     "inventory_site.api.ratelimits": ratelimits.outage,
     "inventory_site.lookup_cache": lookup_cache.outage,
     "stock.flash_gate.process": flash_gate_process.outage,
+    "events.publisher": events_publisher.outage,
 }
 
 
@@ -166,6 +168,9 @@ def test_redis_outage_serves_from_the_database_logs_once_and_never_serves_stale(
     # The gate asks which levels are gated at most once a FLASH_GATE_REGISTRY_SECONDS: if
     # it asked during the outage, it failed open and said so once.
     assert len(records(caplog, "stock.flash_gate.process", logging.ERROR)) <= 1
+    # The sale and the receipt each published their stock event to the live streams:
+    # both failed, said once (the streams read the log when they resume).
+    assert len(records(caplog, "events.publisher", logging.ERROR)) == 1, caplog.text
     others = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name not in OUTAGE_LOGS]
     assert not others, caplog.text
 

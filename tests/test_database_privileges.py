@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, AuditOutboxEntry
 from audit.services import audit_record, audit_relay_pending
+from events.models import StockEvent, StoreEventSequence
 from events.tasks import prune_stock_events
 from inventory_site.privileges.grants import RoleRefused, grant_app_role
 from stock.models import Movement, StockLevel
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgresql("database roles are 
 
 MOVEMENT, EVENT, OUTBOX = "stock_movement", "audit_event", "audit_outbox"
 WEBHOOK_ATTEMPT = "events_webhookattempt"
-STOCK_EVENT = "events_stockevent"
+STOCK_EVENT, SEQUENCES = "events_stockevent", "events_storeeventsequence"
 INSUFFICIENT_PRIVILEGE = "42501"
 # What the role may do where it may not do everything; every other table of a model: all
 # four. Written out here rather than read from the module that grants them.
@@ -41,6 +42,7 @@ RESTRICTED = {
     STOCK_EVENT: {"SELECT", "INSERT"},
     OUTBOX: {"SELECT", "INSERT", "DELETE"},
     WEBHOOK_ATTEMPT: {"SELECT", "INSERT", "DELETE"},
+    SEQUENCES: {"SELECT", "INSERT", "UPDATE"},
     "django_migrations": {"SELECT"},
 }
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -102,7 +104,7 @@ CHANGES = {
 }
 
 
-@pytest.mark.parametrize("table", [MOVEMENT, EVENT])
+@pytest.mark.parametrize("table", [MOVEMENT, EVENT, STOCK_EVENT])
 @pytest.mark.parametrize("change", CHANGES)
 def test_the_role_may_not_update_delete_or_truncate_the_ledger_or_the_audit_log(
     probe_role, history, table, change
@@ -129,7 +131,7 @@ def test_the_owner_may_ask_and_only_the_trigger_refuses(history, table, change):
     assert rows(table) == before
 
 
-@pytest.mark.parametrize("table", [MOVEMENT, EVENT])
+@pytest.mark.parametrize("table", [MOVEMENT, EVENT, STOCK_EVENT])
 def test_the_owner_may_truncate_which_no_row_trigger_sees(history, table):
     """Why the role must not hold TRUNCATE: the append-only triggers are row triggers."""
     before = rows(table)
@@ -141,6 +143,34 @@ def test_the_owner_may_truncate_which_no_row_trigger_sees(history, table):
         transaction.set_rollback(True)
 
     assert rows(table) == before
+
+
+def test_the_owner_may_not_rewrite_a_stock_event_but_may_prune_it(history):
+    """Stock events are pruned after their retention, by the owner: only UPDATE is
+    refused by the trigger."""
+    before = rows(STOCK_EVENT)
+
+    with as_owner(), pytest.raises(IntegrityError, match=f"{STOCK_EVENT} is append-only: UPDATE"):
+        execute(f"UPDATE {STOCK_EVENT} SET on_hand = on_hand + 1")
+    assert rows(STOCK_EVENT) == before
+
+    with as_owner(), transaction.atomic():
+        assert execute(f"DELETE FROM {STOCK_EVENT}") == len(before) == 1
+        transaction.set_rollback(True)
+
+
+def test_the_role_may_take_event_numbers_but_not_delete_a_stores_sequence(probe_role, history):
+    before = list(StoreEventSequence.objects.values_list("store_id", "last_seq"))
+
+    with acting_as(probe_role):
+        stock_receive(store=history[0], product=history[1], quantity=1)
+        message = refused_for_privilege(f"DELETE FROM {SEQUENCES}")
+
+    assert message == f"permission denied for table {SEQUENCES}"
+    assert before == [(history[0].pk, 1)]
+    assert list(StoreEventSequence.objects.values_list("store_id", "last_seq")) == [
+        (history[0].pk, 2)
+    ]
 
 
 def test_the_role_may_add_read_and_relay_outbox_entries_but_not_rewrite_them(probe_role, history):
@@ -177,6 +207,10 @@ def test_the_role_runs_the_stock_write_paths_and_the_audit_relay(probe_role, his
     levels = dict(StockLevel.objects.values_list("store__code", "on_hand"))
     assert levels == {"berlin-01": 6, "hamburg-01": 2}
     assert Movement.objects.count() == 4
+    events = StockEvent.objects.order_by("store_id", "seq")
+    assert list(events.values_list("store__code", "seq")) == [
+        ("berlin-01", 1), ("berlin-01", 2), ("berlin-01", 3), ("hamburg-01", 1)
+    ]  # fmt: skip
     assert relayed == 4  # the waiting entry, the receive and the transfer's two
 
 
@@ -347,8 +381,9 @@ def test_the_command_reports_what_it_granted_and_sets_the_password_from_the_envi
 
     lines = out.getvalue().splitlines()
     assert password.startswith("SCRAM-SHA-256$")
-    assert lines[2:5] == [
+    assert lines[2:6] == [
         f"  {'SELECT, INSERT, DELETE':<30} {OUTBOX}, {WEBHOOK_ATTEMPT}",
+        f"  {'SELECT, INSERT, UPDATE':<30} {SEQUENCES}",
         f"  {'SELECT, INSERT':<30} {EVENT}, {STOCK_EVENT}, {MOVEMENT}",
         f"  {'SELECT':<30} django_migrations",
     ]

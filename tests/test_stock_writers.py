@@ -1,8 +1,10 @@
-"""Only the stock/services package writes StockLevel and Movement.
+"""Only the stock/services package writes StockLevel and Movement, and the stock event
+log (StockEvent, StoreEventSequence) that every movement writes with it.
 
 A static check over the source tree: any other module that calls a write method on a
-StockLevel or Movement queryset, or carries SQL that writes their tables, fails it.
-Tests and migrations are exempt.
+StockLevel or Movement queryset, or carries SQL that writes their tables, fails it; so
+does one that adds or changes stock events or event numbers (deleting events past their
+retention is the pruning's, elsewhere). Tests and migrations are exempt.
 """
 
 import ast
@@ -25,6 +27,11 @@ WRITE_METHODS = {
 }
 WRITING_SQL = re.compile(
     r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?stock_(stocklevel|movement)\b", re.I
+)
+EVENT_MODELS = {"StockEvent", "StoreEventSequence"}
+EVENT_WRITE_METHODS = WRITE_METHODS - {"delete"}
+WRITING_EVENT_SQL = re.compile(
+    r"\b(INSERT\s+INTO|UPDATE)\s+\"?events_(stockevent|storeeventsequence)\b", re.I
 )
 
 
@@ -55,9 +62,18 @@ def stock_writes_in(source: str) -> list[str]:
             and names_in_chain(node.func.value) & STOCK_MODELS
         ):
             found.append(f"line {node.lineno}: .{node.func.attr}() on a stock model")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in EVENT_WRITE_METHODS
+            and names_in_chain(node.func.value) & EVENT_MODELS
+        ):
+            found.append(f"line {node.lineno}: .{node.func.attr}() on a stock event model")
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if WRITING_SQL.search(node.value):
                 found.append(f"line {node.lineno}: SQL writing a stock table")
+            if WRITING_EVENT_SQL.search(node.value):
+                found.append(f"line {node.lineno}: SQL writing the stock event log")
     return found
 
 
@@ -77,6 +93,10 @@ def test_the_check_recognises_stock_writes():
     assert stock_writes_in("cursor.execute('UPDATE stock_stocklevel SET on_hand = 0')")
     assert not stock_writes_in("StockLevel.objects.filter(pk=1).count()")
     assert not stock_writes_in("Product.objects.filter(pk=1).update(name='x')")
+    assert stock_writes_in("StockEvent.objects.bulk_create(events)")
+    assert stock_writes_in("StoreEventSequence.objects.update(last_seq=0)")
+    assert stock_writes_in("cursor.execute('INSERT INTO events_stockevent (seq) VALUES (1)')")
+    assert not stock_writes_in("StockEvent.objects.filter(at__lt=cutoff).delete()")  # pruning
 
 
 def test_no_module_but_the_stock_services_writes_stock():

@@ -7,15 +7,13 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from events.models import DeliveryStatus, WebhookDelivery
 from events.webhooks.services import subscription_create
 from stock.services import stock_receive
-from tests.factories import ProductFactory, StockEventFactory, StoreFactory
+from tests.factories import ProductFactory, StoreFactory
 from tests.processes import ProjectProcesses, project_env, url_of_the_test_database, wait_until
-
-from .conftest import commit_events
 
 pytestmark = [
     pytest.mark.services,
@@ -61,13 +59,10 @@ def test_a_stock_write_finishes_while_the_receiver_still_holds_its_delivery(
     written = threading.Event()
 
     def write():
-        """A stock change as ``stock.services`` records it: the level, its event, and
-        the signal once committed."""
+        """A stock change: the service writes the level, its event, and sends the signal
+        once committed."""
         try:
-            with transaction.atomic():
-                stock_receive(store=store, product=product, quantity=5)
-                event = StockEventFactory(store=store, product=product, on_hand=5)
-                transaction.on_commit(lambda: commit_events(event))
+            stock_receive(store=store, product=product, quantity=5)
             written.set()
         finally:
             connection.close()

@@ -10,7 +10,10 @@ next time it is applied (``bin/run migrate`` applies it after migrating when
   ask, nor TRUNCATE them, which no row trigger sees. Pruning the audit log
   (``prune_audit``) is the owner's;
 - the stock event log: SELECT and INSERT only, so that what webhooks and streams deliver
-  is what the changes wrote. Pruning it (``prune_events``) is the owner's;
+  is what the changes wrote; its trigger refuses UPDATE to everyone. Pruning it
+  (``prune_events``) is the owner's;
+- the stores' event sequences: SELECT, INSERT and UPDATE (a change takes its numbers
+  with an upsert); a row is never deleted while its store exists;
 - the audit outbox: SELECT, INSERT and DELETE. The relay deletes the entries it chained;
   nothing rewrites an entry on its way into the log;
 - the webhooks' attempt log: SELECT, INSERT and DELETE (deleting a subscription takes
@@ -40,6 +43,7 @@ RESTRICTED_MODELS = {
     "events.StockEvent": APPEND_ONLY,
     "audit.AuditOutboxEntry": ("SELECT", "INSERT", "DELETE"),
     "events.WebhookAttempt": ("SELECT", "INSERT", "DELETE"),
+    "events.StoreEventSequence": ("SELECT", "INSERT", "UPDATE"),
 }
 MIGRATION_HISTORY = ("SELECT",)
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")

@@ -1,7 +1,9 @@
 """Every change to stock goes through this package.
 
 Each service is one transaction that changes one or more stock levels and writes exactly
-one Movement per change; after commit it sends ``stock_changed``. One module per concern:
+one Movement per change, and with it one StockEvent numbered in its store's event log;
+after commit it sends ``stock_changed`` and ``stock_events_committed``. One module per
+concern:
 
 - ``levels``: receive, adjust, set a count, purchase, reorder points;
 - ``reservations``: checkout holds and their expiry;
@@ -11,7 +13,9 @@ one Movement per change; after commit it sends ``stock_changed``. One module per
 - ``rules``: the checks every service makes before it touches a row;
 - ``locks``: the one primary-key-ordered round of row locks;
 - ``sql``: the guarded statements that change levels and write their movements (``seed``
-  and ``locks`` add new levels).
+  and ``locks`` add new levels);
+- ``event_log``: the stock events of those movements, numbered per store after every
+  level lock.
 
 Callers import from ``stock.services``; the modules are its inside.
 """

@@ -13,7 +13,8 @@ A batch of up to ``BULK_BATCH_SIZE`` items is ONE statement on PostgreSQL
 applies the guards and the ``expected_on_hand`` compare-and-set in SQL, updates the
 levels, and writes their movements and audit outbox entries with an INSERT ... SELECT
 each. Items are applied in stock level id order, so batches lock in the same order as
-every other multi-row change.
+every other multi-row change. The stock events of all the batches of one transaction are
+numbered and written by one more statement after the last batch (``event_log``).
 """
 
 import logging
@@ -43,6 +44,7 @@ from ..models import (
     StockLevel,
 )
 from .arrays import id_rows
+from .event_log import write_events
 from .locks import ensure_stock_levels_by_ids, stock_level_ids
 from .rules import MAX_QUANTITY, adjustment_sign_problem, is_int, refuse_inactive, user_of
 from .sql import BulkOutcome, announce, apply_bulk_batch
@@ -510,10 +512,12 @@ def apply_in_batches(
     items: list[BulkItem], *, mode, reason, reference, actor, record_unchanged, subjects=None
 ) -> BulkResult:
     """Apply ``items`` (in level order, each level once) in batches of
-    ``BULK_BATCH_SIZE``; each batch's committed levels are announced after commit. An
-    item whose product was deleted or deactivated since it was checked fails
-    (``not_found``, ``product_inactive``) without reaching the database."""
-    result = BulkResult()
+    ``BULK_BATCH_SIZE``, then write the stock events of every applied item with ONE
+    statement (the stores' sequence rows are locked after the last batch's levels, as
+    every change locks them); the levels are announced after commit. An item whose
+    product was deleted or deactivated since it was checked fails (``not_found``,
+    ``product_inactive``) without reaching the database."""
+    result, levels = BulkResult(), []
     kind = KINDS[BulkMode(mode)]
     subjects = subjects or _Subjects(items)
     size = settings.BULK_BATCH_SIZE
@@ -534,7 +538,6 @@ def apply_in_batches(
             actor=actor,
             record_unchanged=record_unchanged,
         )  # fmt: skip
-        levels = []
         for item, outcome in zip(batch, outcomes, strict=True):
             if outcome.level is not None:
                 result.applied += 1
@@ -543,8 +546,9 @@ def apply_in_batches(
                 result.unchanged += 1
             else:
                 result.errors.append(item_error(item.index, item.sku, outcome.detail, outcome.code))
-        if levels:
-            announce(kind, subjects.attach(levels))
+    if levels:
+        write_events([level.event for level in levels])
+        announce(kind, subjects.attach(levels))
     return result
 
 

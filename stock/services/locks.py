@@ -2,6 +2,23 @@
 
 Every multi-row stock change locks its rows here, in primary-key order, so two
 transactions that touch the same rows always queue instead of deadlocking.
+
+The lock order of a stock change, whole:
+
+1. its stock levels, in primary-key order (here; a single-row change locks its one row
+   with its guarded UPDATE; a bulk batch locks its rows in its own statement, in id order);
+2. then, once it holds every level lock it will take, the ``StoreEventSequence`` rows of
+   the stores it changed, in store id order, by ONE upsert that takes the numbers of its
+   events (``event_log``; inside the guarded statement for a single-row change, fed by
+   the UPDATE's row, so a refused change locks none). They stay locked until the commit,
+   which is what numbers a store's events in commit order without a gap.
+
+A transaction that makes several changes one after another (a caller's ``atomic`` around
+several services) may take a level lock after a sequence lock;
+against a concurrent change of that level PostgreSQL then detects a deadlock and rolls
+one of them back. The services themselves never do: a reservation's retry locks the due
+holds' levels and its own in one round before anything takes a number, and the batches
+of a bulk transaction number their events once, after the last batch.
 """
 
 from collections import defaultdict

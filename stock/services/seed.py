@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from catalog.models import Product
+from events.models import StockEvent, StoreEventSequence, event_type_sql
 from stores.models import Store
 
 from ..exceptions import InvalidStockOperation
@@ -14,6 +15,7 @@ from ..metrics import counted
 from ..models import Movement, MovementKind, StockLevel
 from ..signals import stock_levels_seeded
 from .arrays import id_rows
+from .event_log import EVENT_COLUMNS, next_numbers_sql
 from .rules import MAX_QUANTITY, check_reference, is_int, user_of
 
 SEED_ON_HAND_SPREAD = 200
@@ -40,8 +42,13 @@ def stock_seed_levels(
     levels), not one per movement: its subject is the data set, and millions of entries
     would bury the audit log.
 
+    Each movement gets its stock event, set-based too: ONE upsert takes every store's
+    numbers (after the new levels, stores in id order) and ONE INSERT ... SELECT numbers
+    the events of each store in movement id order (``row_number()``).
+
     Precondition: none of the pairs has a level yet (seed new stores or new products);
-    otherwise InvalidStockOperation and nothing is written. No ``stock_changed`` is sent
+    otherwise InvalidStockOperation and nothing is written. No ``stock_changed`` nor
+    ``stock_events_committed`` is sent
     (a signal carrying millions of levels would only fill the cache with rows nobody
     asked for); ``stock_levels_seeded`` is, and its receiver retires the cached levels,
     since a pair read before the seeding is cached as a zero level.
@@ -103,6 +110,10 @@ def stock_seed_levels(
                 product_id_param,
             ],
         )
+        _write_seed_events(
+            cursor, seeded, [store_id_param, product_id_param], store_id_rows, store_id_param,
+            len(product_ids), reorder_point, now,
+        )  # fmt: skip
     transaction.on_commit(
         lambda: stock_levels_seeded.send_robust(
             sender=StockLevel, store_ids=store_ids, product_ids=product_ids
@@ -118,3 +129,39 @@ def stock_seed_levels(
         actor=actor,
     )
     return levels
+
+
+def _write_seed_events(
+    cursor, seeded, seeded_params, store_id_rows, store_id_param, per_store, reorder_point, now
+) -> None:
+    """The events of the seeding's movements (those of the ``seeded`` pairs: none of them
+    had a level, so every movement of theirs is this seeding's): each store's sequence
+    row grows by ``per_store`` numbers, and its events take the last ones."""
+    quote = connection.ops.quote_name
+    events = quote(StockEvent._meta.db_table)
+    sequences = quote(StoreEventSequence._meta.db_table)
+    movements = quote(Movement._meta.db_table)
+    cursor.execute(
+        next_numbers_sql(
+            f"SELECT s.id, CAST(%s AS BIGINT) FROM {store_id_rows} AS s WHERE true ORDER BY s.id"
+        ),
+        [per_store, store_id_param],
+    )
+    type_ = event_type_sql("0", "moved.on_hand_after", "moved.reorder_point")
+    cursor.execute(
+        f"""
+        INSERT INTO {events} ({", ".join(EVENT_COLUMNS)})
+        SELECT moved.store_id, sequence.last_seq - moved.events + moved.position, {type_},
+               moved.product_id, moved.on_hand_after, 0, moved.on_hand_after,
+               moved.reorder_point, 1, moved.id, %s
+          FROM (SELECT id, store_id, product_id, on_hand_after,
+                       CAST(%s AS BIGINT) AS reorder_point,
+                       row_number() OVER (PARTITION BY store_id ORDER BY id) AS position,
+                       count(*) OVER (PARTITION BY store_id) AS events
+                  FROM {movements}
+                 WHERE {seeded}) AS moved
+          JOIN {sequences} AS sequence ON sequence.store_id = moved.store_id
+         ORDER BY moved.store_id, moved.id
+        """,
+        [now, reorder_point, *seeded_params],
+    )

@@ -3,11 +3,14 @@
 Single-row changes are one guarded UPDATE whose WHERE clause carries the invariant
 (``on_hand - reserved >= quantity``): zero rows updated means the change was refused, and
 no value is ever read into Python and written back. On PostgreSQL the ledger and audit
-outbox INSERTs ride in the same statement, so the row lock is held for one round trip
-plus the commit. Multi-row changes lock their rows in primary-key order first
-(``locks``), then change them all with one guarded UPDATE and record their movements with
-one INSERT (``apply_locked``), whatever the number of lines. Bulk jobs have their own
-set-based statement (``apply_bulk_batch``), built from the same pieces.
+outbox INSERTs, the store's event number and the event's INSERT ride in the same
+statement, so the row lock is held for one round trip plus the commit. Multi-row changes
+lock their rows in primary-key order first (``locks``), then change them all with one
+guarded UPDATE and record their movements with one INSERT (``apply_locked``), whatever
+the number of lines. Bulk jobs have their own
+set-based statement (``apply_bulk_batch``), built from the same pieces. Every movement
+gets its stock event (``event_log``) in the same transaction, numbered once the change
+holds every level lock it takes.
 """
 
 import functools
@@ -30,6 +33,8 @@ from audit.services import (
     relay_after_commit,
 )
 from catalog.models import Product
+from events.models import StockEvent, event_type_sql
+from events.signals import stock_events_committed
 from stores.models import Store
 
 from ..exceptions import InsufficientStock, Shortage
@@ -43,6 +48,7 @@ from ..models import (
 )
 from ..signals import stock_changed
 from .arrays import id_rows
+from .event_log import next_numbers_sql, pending_event, write_events
 from .locks import ensure_stock_levels
 from .rules import user_of
 
@@ -161,6 +167,9 @@ def apply_locked(
     invariant; a row it refuses (the caller's checks on the locked rows should have
     refused first) raises InsufficientStock, and the caller's transaction rolls back.
 
+    Each level returned carries the StockEvent of its change (``event``), numbered: the
+    stores' sequence rows are locked here, after the levels.
+
     Precondition: inside ``transaction.atomic`` with every level of ``changes`` locked;
     ``locked`` is what ``lock_stock_levels`` returned.
     """
@@ -214,10 +223,18 @@ def apply_locked(
         ]
     )
     audit_records([*movement_audit_records(movements), *also_audit], actor=changes[0].actor)
-    return [
-        _level(change, now, *values, movement.pk)
-        for change, values, movement in zip(changes, after, movements, strict=True)
-    ]
+    levels = []
+    for change, values, movement in zip(changes, after, movements, strict=True):
+        level = _level(change, now, *values, movement.pk)
+        level.event = pending_event(
+            level,
+            movement_id=movement.pk,
+            available_before=level.available + change.available_drop,
+            at=now,
+        )
+        levels.append(level)
+    write_events([level.event for level in levels])
+    return levels
 
 
 def _movement(change: Change, now, on_hand: int, reserved: int, version: int) -> Movement:
@@ -280,12 +297,20 @@ def _guarded_update(change: Change, now) -> StockLevel | None:
 
 @functools.cache
 def _guarded_change_sql(audited: bool) -> str:
-    """The guarded UPDATE, its ledger INSERT and (``audited``) its audit outbox INSERT;
-    answers the level's new values and the recorded movement's id (no row if refused)."""
+    """The guarded UPDATE, its ledger INSERT, (``audited``) its audit outbox INSERT, the
+    store's next event number and the event's INSERT; answers the level's new values,
+    the recorded movement's id and the event's id, number and type (no row if refused).
+
+    The number is taken from the UPDATE's row (``FROM changed``): a refused change takes
+    none and locks no sequence row, and an accepted one locks its store's sequence row
+    only once it holds the level's lock."""
     audit = f", audited AS ({movement_outbox_sql('recorded')})" if audited else ""
     level_table = connection.ops.quote_name(StockLevel._meta.db_table)
     movement_table = connection.ops.quote_name(Movement._meta.db_table)
+    event_table = connection.ops.quote_name(StockEvent._meta.db_table)
     moved_columns = ", ".join(MOVEMENT_SOURCE_COLUMNS)
+    available_after = "changed.on_hand - changed.reserved"
+    available_before = f"{available_after} - (%(delta_on_hand)s) + (%(delta_reserved)s)"
     return f"""
         WITH changed AS (
             UPDATE {level_table}
@@ -307,16 +332,30 @@ def _guarded_change_sql(audited: bool) -> str:
                    %(reason)s, %(reference)s, %(note)s, %(actor_id)s::bigint, %(now)s
               FROM changed
          RETURNING {moved_columns}
-        ){audit}
-        SELECT changed.id, on_hand, reserved, reorder_point, version, recorded.id
-          FROM changed, recorded
+        ){audit}, numbered AS (
+            {next_numbers_sql("SELECT %(store_id)s, 1 FROM changed")}
+         RETURNING last_seq
+        ), evented AS (
+            INSERT INTO {event_table}
+                   (store_id, seq, type, product_id, on_hand, reserved, available,
+                    reorder_point, version, movement_id, at)
+            SELECT %(store_id)s, numbered.last_seq,
+                   {event_type_sql(available_before, available_after, "changed.reorder_point")},
+                   %(product_id)s, changed.on_hand, changed.reserved, {available_after},
+                   changed.reorder_point, changed.version, recorded.id, %(now)s
+              FROM changed, recorded, numbered
+         RETURNING id, seq, type
+        )
+        SELECT changed.id, on_hand, reserved, reorder_point, version, recorded.id,
+               evented.id, evented.seq, evented.type
+          FROM changed, recorded, evented
     """
 
 
 def guarded_change_statement(change: Change, now) -> tuple[str, dict]:
     """The one PostgreSQL statement of a single-row change, and its parameters: the
-    guarded UPDATE, its ledger INSERT and (with ``AUDIT_ENABLED``) its audit outbox
-    INSERT. ``make bench`` runs the same statement under pgbench."""
+    guarded UPDATE, its ledger INSERT, (with ``AUDIT_ENABLED``) its audit outbox INSERT
+    and its stock event. ``make bench`` runs the same statement under pgbench."""
     audited = settings.AUDIT_ENABLED
     params = _statement_params(change, now)
     if audited:
@@ -325,7 +364,8 @@ def guarded_change_statement(change: Change, now) -> tuple[str, dict]:
 
 
 def _guarded_update_postgresql(change: Change, now) -> StockLevel | None:
-    """The UPDATE and the ledger INSERT as one statement (one round trip under the lock)."""
+    """The UPDATE, the ledger INSERT and the event as one statement (one round trip
+    under the lock)."""
     with connection.cursor() as cursor:
         cursor.execute(*guarded_change_statement(change, now))
         row = cursor.fetchone()
@@ -333,8 +373,24 @@ def _guarded_update_postgresql(change: Change, now) -> StockLevel | None:
         return None
     if settings.AUDIT_ENABLED:
         relay_after_commit()
-    level_id, on_hand, reserved, reorder_point, version, movement_id = row
-    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement_id)
+    level_id, on_hand, reserved, reorder_point, version, movement_id, *event = row
+    level = _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement_id)
+    event_id, seq, type_ = event
+    level.event = StockEvent(
+        id=event_id,
+        store_id=change.store.pk,
+        seq=seq,
+        type=type_,
+        product_id=change.product.pk,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=level.available,
+        reorder_point=reorder_point,
+        version=version,
+        movement_id=movement_id,
+        at=now,
+    )
+    return level
 
 
 def _guarded_update_portable(change: Change, now) -> StockLevel | None:
@@ -358,7 +414,15 @@ def _guarded_update_portable(change: Change, now) -> StockLevel | None:
     movement = _movement(change, now, on_hand, reserved, version)
     movement.save(force_insert=True)
     audit_movement(movement, actor=change.actor)
-    return _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement.pk)
+    level = _level(change, now, level_id, on_hand, reserved, reorder_point, version, movement.pk)
+    level.event = pending_event(
+        level,
+        movement_id=movement.pk,
+        available_before=level.available + change.available_drop,
+        at=now,
+    )
+    write_events([level.event])
+    return level
 
 
 def _statement_params(change: Change, now) -> dict:
@@ -427,7 +491,12 @@ def apply_bulk_batch(
     on_hand below reserved (or below 0) fails ``insufficient_stock``; a count equal to
     on_hand is ``unchanged`` unless ``record_unchanged``, whatever its expected values
     (it would change nothing). Every applied item writes one
-    movement of ``kind`` and one audit outbox entry. Returns an outcome per row, in order.
+    movement of ``kind`` and one audit outbox entry. Returns an outcome per row, in order;
+    an applied item's level carries its StockEvent (``event``), NOT yet numbered nor
+    written: the caller writes the events of all its batches with
+    ``event_log.write_events`` after its last batch, since a store's sequence row is
+    locked after every level lock of the transaction, and batches lock levels one after
+    another.
 
     Precondition: inside ``transaction.atomic``; the levels exist. The rows are locked
     here, in id order (callers pass them sorted, so batches follow one another in the
@@ -447,15 +516,21 @@ def apply_bulk_batch(
 
 def _bulk_outcome(row, found, absolute, record_unchanged, now) -> BulkOutcome:
     """Judge one row from ``found``: (on_hand, reserved, version before; the level's
-    (on_hand, reserved, reorder_point, version, store id, product id) after, or None)."""
+    (on_hand, reserved, reorder_point, version, store id, product id) after and the
+    movement's id, or None)."""
     level_id, value, expected_on_hand, expected_version = row
     before_on_hand, before_reserved, before_version, after = found
     if after is not None:
-        on_hand, reserved, reorder_point, version, store_id, product_id = after
+        on_hand, reserved, reorder_point, version, store_id, product_id, movement_id = after
         # Positional, in field order: a thousand levels a batch, and keyword
         # construction costs several times more.
         level = StockLevel(level_id, store_id, product_id, on_hand, reserved,
                            on_hand - reserved, reorder_point, version, now)  # fmt: skip
+        level.movement_id = movement_id
+        level.event = pending_event(
+            level, movement_id=movement_id, available_before=before_on_hand - before_reserved,
+            at=now,
+        )  # fmt: skip
         return BulkOutcome(level=level)
     on_hand = value if absolute else before_on_hand + value
     if on_hand == before_on_hand and not record_unchanged:
@@ -532,8 +607,11 @@ def _bulk_batch_sql(absolute: bool, audited: bool, record_unchanged: bool) -> st
         ){audit}
         SELECT locked.id, locked.on_hand, locked.reserved, locked.version,
                changed.on_hand, changed.reserved, changed.reorder_point, changed.version,
-               changed.store_id, changed.product_id
-          FROM locked LEFT JOIN changed ON changed.id = locked.id
+               changed.store_id, changed.product_id, recorded.id
+          FROM locked
+          LEFT JOIN changed ON changed.id = locked.id
+          LEFT JOIN recorded
+            ON recorded.store_id = changed.store_id AND recorded.product_id = changed.product_id
     """
 
 
@@ -638,7 +716,16 @@ def _bulk_batch_portable(rows, kind, absolute, reason, reference, actor, record_
     )
     if movements:
         audit_records(movement_audit_records(_with_subjects(movements)), actor=actor)
-    return {level_id: (*before[level_id], changed.get(level_id)) for level_id in before}
+    moved = {(movement.store_id, movement.product_id): movement.pk for movement in movements}
+    return {
+        level_id: (
+            *before[level_id],
+            None
+            if level_id not in changed
+            else (*changed[level_id], moved[changed[level_id][4:6]]),
+        )
+        for level_id in before
+    }
 
 
 def _with_subjects(movements: list[Movement]) -> list[Movement]:
@@ -654,12 +741,23 @@ def _with_subjects(movements: list[Movement]) -> list[Movement]:
 
 
 def announce(kind: MovementKind | None, levels: list[StockLevel], *, reservations=()) -> None:
-    """Send ``stock_changed`` once the transaction has committed (``reservations``: the
-    ones a reserve started, or a commit, release or expiry ended).
+    """Send ``stock_changed``, then ``stock_events_committed`` with the numbered events the
+    levels carry (``event``), once the transaction has committed (``reservations``: the
+    ones a reserve started, or a commit, release or expiry ended). One callback sends
+    both.
 
     A failing receiver is logged, never raised: the change is committed and the caller
     must hear that it succeeded.
     """
+    events = []
+    for level in levels:
+        event = getattr(level, "event", None)
+        if event is None:
+            continue
+        for subject in ("store", "product"):  # what receivers name them by, without a query
+            if getattr(StockLevel, subject).is_cached(level):
+                setattr(event, subject, getattr(level, subject))
+        events.append(event)
 
     def send():
         for receiver, result in stock_changed.send_robust(
@@ -667,5 +765,13 @@ def announce(kind: MovementKind | None, levels: list[StockLevel], *, reservation
         ):
             if isinstance(result, Exception):
                 logger.error("stock_changed receiver %r failed", receiver, exc_info=result)
+        if not events:
+            return
+        in_order = sorted(events, key=lambda event: (event.store_id, event.seq))
+        for receiver, result in stock_events_committed.send_robust(
+            sender=StockEvent, events=in_order
+        ):
+            if isinstance(result, Exception):
+                logger.error("stock_events_committed receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(send, robust=True)

@@ -61,3 +61,63 @@ def insert_receive_movement_with_raw_sql(*, store_id, product_id, quantity, vers
             "VALUES (%s, %s, 'receive', %s, 0, %s, 0, %s, '', '', '', %s)",
             [store_id, product_id, quantity, quantity, version_after, at],
         )
+
+
+def event_log_problems() -> list[str]:
+    """What is wrong with the stock event log against the ledger (empty when nothing):
+    every store's events are numbered 1..N with no gap, a level's in the order of its
+    versions (its changes' commit order); there is exactly one event per movement, with
+    the movement's values after, and the type ``event_type`` gives for the change
+    against the event's reorder point."""
+    from events.models import StockEvent, event_type
+
+    movements = {movement.pk: movement for movement in Movement.objects.all()}
+    problems = []
+    by_store: dict[int, list] = {}
+    for event in StockEvent.objects.order_by("store_id", "seq"):
+        by_store.setdefault(event.store_id, []).append(event)
+    for store_id, events in by_store.items():
+        seqs = [event.seq for event in events]
+        if seqs != list(range(1, len(events) + 1)):
+            problems.append(f"store {store_id}: seqs {seqs}")
+        versions: dict[int, list[int]] = {}  # a level's changes, in seq order
+        for event in events:
+            versions.setdefault(event.product_id, []).append(event.version)
+        for product_id, found in versions.items():
+            if found != sorted(set(found)):
+                problems.append(f"store {store_id}, product {product_id}: versions {found}")
+    events = list(StockEvent.objects.all())
+    if sorted(event.movement_id for event in events) != sorted(movements):
+        problems.append(
+            f"{len(events)} events for {len(movements)} movements: "
+            f"{sorted(event.movement_id for event in events)} != {sorted(movements)}"
+        )
+    for event in events:
+        movement = movements.get(event.movement_id)
+        if movement is None:
+            continue
+        available = movement.on_hand_after - movement.reserved_after
+        before = available - (movement.delta_on_hand - movement.delta_reserved)
+        expected = (
+            movement.store_id,
+            movement.product_id,
+            movement.on_hand_after,
+            movement.reserved_after,
+            available,
+            movement.version_after,
+            movement.created_at,
+            event_type(before, available, event.reorder_point),
+        )
+        found = (
+            event.store_id,
+            event.product_id,
+            event.on_hand,
+            event.reserved,
+            event.available,
+            event.version,
+            event.at,
+            event.type,
+        )
+        if found != expected:
+            problems.append(f"event {event.store_id}:{event.seq}: {found} != {expected}")
+    return problems

@@ -98,9 +98,9 @@ def test_an_import_takes_the_same_queries_for_10_and_800_rows(
 
     # Reading: the stores and the SKUs (2). Applying: three nested atomic blocks, a
     # savepoint and its release each (6); the stores (1), the missing levels (1), the
-    # level ids (1), the stores and products the announcement names (2) and the batch's
-    # one statement (1).
-    with django_assert_num_queries(14):
+    # level ids (1), the stores and products the announcement names (2), the batch's
+    # one statement (1) and the one that numbers and writes the stock events (1).
+    with django_assert_num_queries(15):
         out = run_import(path)
 
     assert out == f"{path}: {len(stores) * products} row(s) applied (adjust mode).\n"
