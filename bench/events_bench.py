@@ -353,6 +353,11 @@ def main() -> int:
         django.setup()
         token, secrets = seed(clients.receiver_port)
         first_seqs = last_seqs()
+        if min(first_seqs.values()) != SKUS:
+            raise SystemExit(
+                f"{SKUS} receipts per store numbered {first_seqs} events: the stock services "
+                "do not write the event log this bench measures"
+            )
         clients.start_receiver(secrets)
         worker = start_worker(env, work / "worker.log")
         server = start_web({**env, **web_variables(web_port, work)}, work / "web.log")
