@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-audit bench-flash bench-import bench-layers bench-replicas bench-scale install migrate demo check-compose clean
+.PHONY: run test lint bench bench-audit bench-events bench-flash bench-import bench-layers bench-replicas bench-scale install migrate demo check-compose clean
 
 # The port `make run` serves on: `make run PORT=8001` or `PORT=8001 make run`.
 PORT ?= 8000
@@ -50,11 +50,16 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## The request path over HTTP against issue 12's targets, the audit benchmark, list reads with and without a replica, then a flash sale with the gate on and off (see bench/)
+## The request path over HTTP against issue 12's targets, the audit benchmark, list reads with and without a replica, a flash sale with the gate on and off, then stock writes with webhooks and live streams (see bench/)
 bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/replica_bench.py
 	$(PY) bench/flash_bench.py
+	$(PY) bench/events_bench.py
+
+## Stock writes with 0, 1 and 10 webhook subscriptions and 100 open streams, and the delay to each (see bench/)
+bench-events: install
+	$(PY) bench/events_bench.py
 
 ## A flash sale of 10,000 buyers for 500 units with the flash-sale gate on and off (see bench/)
 bench-flash: install
