@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from inventory_site.celery import app as celery_app
-from tests.processes import RedisServer, free_port
+from tests.processes import RedisServer, free_port, redis_cache
 
 
 @pytest.fixture
@@ -12,13 +12,7 @@ def dead_cache():
     """The cache is a Redis at a port where none listens; restored afterwards. Yields
     the port."""
     port = free_port()
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    dead = redis_cache(port)
     with override_settings(CACHES=dead):
         yield port
 

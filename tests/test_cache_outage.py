@@ -36,7 +36,7 @@ from stores.models import Membership, Role
 from stores.services import membership_revoke
 from tests.api import api_client, assert_error
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import RedisServer, free_port
+from tests.processes import RedisServer, free_port, redis_cache
 
 pytestmark = [
     pytest.mark.skipif(not RedisServer.available(), reason="needs the redis-server binary on PATH"),
@@ -60,14 +60,7 @@ def redis_server(settings, tmp_path):
     """Its own redis-server as the default cache, every outage log reset."""
     server = RedisServer(free_port(), tmp_path)
     server.start()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{server.port}/0",
-            "KEY_PREFIX": f"cache-outage-{uuid.uuid4().hex[:8]}",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    settings.CACHES = redis_cache(server.port, f"cache-outage-{uuid.uuid4().hex[:8]}")
     settings.RATELIMIT_ENABLE = True
     settings.RATELIMIT_FAIL_OPEN = True
     settings.CACHE_CIRCUIT_OPEN_SECONDS = CIRCUIT_OPEN_SECONDS

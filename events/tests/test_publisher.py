@@ -10,7 +10,7 @@ from django_redis import get_redis_connection
 
 from events.channels import store_channel
 from tests.factories import ProductFactory, StoreFactory
-from tests.processes import free_port
+from tests.processes import free_port, redis_cache
 
 from .stream.conftest import NEEDS_REDIS
 from .stream.writer import commit_events
@@ -53,13 +53,7 @@ def test_a_commits_events_go_to_their_stores_channels_in_one_round_trip(
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_commit_goes_on_and_the_events_stay_in_the_log(stores, caplog):
     berlin, _ = stores
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    dead = redis_cache(free_port())
     with override_settings(CACHES=dead):
         events = commit_events(berlin, ProductFactory(), 2)
 

@@ -22,7 +22,7 @@ from stock.services import (
 from stores.models import Role
 from tests.api import api_client
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import free_port
+from tests.processes import free_port, redis_cache
 
 LOCAL_MEMORY_WARNING = (
     "The cache is local memory: it belongs to this process alone, so the web server will "
@@ -188,13 +188,7 @@ def test_warm_cache_refuses_an_unknown_store(db):
 
 
 def test_warm_cache_with_the_cache_down_reports_it_and_exits_1(stocked, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    settings.CACHES = redis_cache(free_port())
     before = levels()
 
     with pytest.raises(CommandError) as failed:

@@ -23,6 +23,7 @@ from tests.processes import (
     RedisServer,
     free_port,
     project_env,
+    redis_cache,
     redis_url,
     stop,
     url_of_the_test_database,
@@ -204,14 +205,7 @@ def own_redis(settings, tmp_path):
 
     server = RedisServer(free_port(), tmp_path)
     server.start()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{server.port}/0",
-            "KEY_PREFIX": f"gate-outage-{uuid.uuid4().hex[:8]}",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    settings.CACHES = redis_cache(server.port, f"gate-outage-{uuid.uuid4().hex[:8]}")
     settings.CACHE_CIRCUIT_OPEN_SECONDS = 0.2
     cache_outage.reset_circuits()
     try:
