@@ -14,11 +14,14 @@ The lock order of a stock change, whole:
    which is what numbers a store's events in commit order without a gap.
 
 A transaction that makes several changes one after another (a caller's ``atomic`` around
-several services) may take a level lock after a sequence lock;
-against a concurrent change of that level PostgreSQL then detects a deadlock and rolls
-one of them back. The services themselves never do: a reservation's retry locks the due
-holds' levels and its own in one round before anything takes a number, and the batches
-of a bulk transaction number their events once, after the last batch.
+several services) would take a level lock after a sequence lock; against a concurrent
+change of that level PostgreSQL then detects a deadlock and rolls one of them back. So
+such a caller creates and locks every level it will change first (``ensure_stock_levels``
+then ``lock_stock_levels``), as ``import_v1_json`` does; a level created later would
+wait, holding the sequence row, for a change that created it and waits for that row.
+The services themselves never do: a reservation's retry locks the due holds' levels and
+its own in one round before anything takes a number, and the batches of a bulk
+transaction number their events once, after the last batch.
 """
 
 from collections import defaultdict

@@ -14,7 +14,7 @@ from stock.exceptions import StockError
 from stock.models import AdjustmentReason
 from stock.operator_io import read_text
 from stock.services import MAX_QUANTITY, stock_set_count
-from stock.services.locks import lock_stock_levels
+from stock.services.locks import ensure_stock_levels, lock_stock_levels
 from stores.models import Store, store_code_validator
 from stores.services import store_create
 
@@ -166,6 +166,11 @@ class Command(BaseCommand):
                     f"{product.price}; kept as it is."
                 )
             products[item.index] = product
+        # Every level exists and is locked before the first count: a count takes the
+        # store's event sequence row until the commit, and a level created or locked after
+        # it would wait for a change that holds that level and waits for the sequence row
+        # (stock.services.locks: levels first, then the sequence rows).
+        ensure_stock_levels((store, product) for product in products.values())
         locked = lock_stock_levels((store, product) for product in products.values())
         counted, unchanged, refused = 0, 0, []
         for item in items:
