@@ -176,7 +176,9 @@ class Command(BaseCommand):
         for item in items:
             product = products[item.index]
             level = locked.get((store.pk, product.pk))
-            if level is not None and level.on_hand == item.quantity:
+            # A level never changed (version 0, as created above) is as good as none: the
+            # item is counted, so that the store lists it as the tracker did.
+            if level is not None and level.version > 0 and level.on_hand == item.quantity:
                 unchanged += 1
                 continue
             try:
