@@ -12,6 +12,7 @@ from inventory_site.cache_outage import CACHE_ERRORS, CircuitOpen, broker_circui
 
 from ..models import FlashSaleGate, ReservationLine, ReservationStatus, StockLevel
 from ..services.locks import ensure_stock_levels
+from ..services.rules import user_of
 from .process import view
 from .tokens import GateState, LevelKeys, member
 
@@ -32,7 +33,7 @@ def gate_switch(*, store, product, enabled: bool, actor=None) -> bool:
     level = StockLevel.objects.get(store=store, product=product)
     if enabled:
         _, changed = FlashSaleGate.objects.get_or_create(
-            level=level, defaults={"enabled_by": _user(actor)}
+            level=level, defaults={"enabled_by": user_of(actor)}
         )
     else:
         changed = bool(FlashSaleGate.objects.filter(level=level).delete()[0])
@@ -191,7 +192,3 @@ def send_task(task, kwargs=None, countdown=None) -> None:
         pass
     except Exception as error:  # noqa: BLE001 - the beat's reconcile covers it
         logger.warning("flash-sale gate reconcile not queued (%s)", error)
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
