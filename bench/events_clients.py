@@ -69,37 +69,44 @@ class Receiver:
         return 400
 
     async def serve(self, reader, writer) -> None:
+        """Answer requests on the connection until the client closes it (kept alive, as
+        the workers' batches expect of a receiver)."""
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            arrived = time.time()
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            if method == "GET" and path == "/_state":
-                answer = json.dumps(
-                    {
-                        "counts": {path: len(ids) for path, ids in self.arrivals.items()},
-                        "repeats": self.repeats,
-                        "refused": self.refused,
-                    }
-                ).encode()
-                status = 200
-            elif method == "GET" and path == "/_arrivals":
-                answer, status = json.dumps(self.arrivals).encode(), 200
-            else:
-                answer, status = b"", self.record(path, headers, body, arrived)
-            reason = {200: "OK", 204: "No Content"}.get(status, "Bad Request")
-            writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(answer)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + answer
-            )
-            await writer.drain()
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                arrived = time.time()
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if method == "GET" and path == "/_state":
+                    answer = json.dumps(
+                        {
+                            "counts": {path: len(ids) for path, ids in self.arrivals.items()},
+                            "repeats": self.repeats,
+                            "refused": self.refused,
+                        }
+                    ).encode()
+                    status = 200
+                elif method == "GET" and path == "/_arrivals":
+                    answer, status = json.dumps(self.arrivals).encode(), 200
+                else:
+                    answer, status = b"", self.record(path, headers, body, arrived)
+                reason = {200: "OK", 204: "No Content"}.get(status, "Bad Request")
+                closing = headers.get("connection", "").lower() == "close"
+                keep = "close" if closing else "keep-alive"
+                writer.write(
+                    f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(answer)}\r\n"
+                    f"Connection: {keep}\r\n\r\n".encode()
+                    + answer
+                )
+                await writer.drain()
+                if closing:
+                    break
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:

@@ -11,9 +11,10 @@ import pytest
 from django.db.models import F
 from standardwebhooks import Webhook
 
-from events.models import WebhookDelivery
+from events.models import StockEvent, WebhookDelivery
 from events.signals import stock_events_committed
 from events.webhooks.services import webhooks_sweep
+from stock.services import stock_purchase, stock_receive
 from stores.models import Role
 from tests.factories import ProductFactory, StaffFactory, StoreFactory, member
 from tests.processes import free_port
@@ -49,6 +50,7 @@ class Receiver:
         self.hold.set()
         self.lock = threading.Lock()
         self.waiting = 0
+        self.connections = 0  # accepted, over the receiver's life
 
     @property
     def url(self) -> str:
@@ -58,6 +60,13 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections alive, as receivers do
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 with receiver.lock:
@@ -123,6 +132,37 @@ def time_passes(seconds: float) -> None:
         next_attempt_at=F("next_attempt_at") - timedelta(seconds=seconds)
     )
     webhooks_sweep()
+
+
+class StockChanges:
+    """Real changes through ``stock.services``, each followed by what its commit sets off
+    (the test's own transaction never commits): the events they wrote reach the
+    webhooks and the publisher as they do in production. ``signal=False`` makes a
+    change whose process died after its commit: written, never announced."""
+
+    def __init__(self, capture_on_commit):
+        self.capture_on_commit = capture_on_commit
+        self.product = None
+
+    def receive(self, store, quantity: int = 1, *, signal: bool = True) -> StockEvent:
+        return self._change(stock_receive, store, quantity, signal)
+
+    def purchase(self, store, quantity: int = 1, *, signal: bool = True) -> StockEvent:
+        return self._change(stock_purchase, store, quantity, signal)
+
+    def _change(self, service, store, quantity, signal) -> StockEvent:
+        self.product = self.product or ProductFactory(sku="HOOKED")
+        if signal:
+            with self.capture_on_commit(execute=True):
+                service(store=store, product=self.product, quantity=quantity)
+        else:
+            service(store=store, product=self.product, quantity=quantity)
+        return StockEvent.objects.filter(store=store).order_by("-seq").first()
+
+
+@pytest.fixture
+def stock_changes(django_capture_on_commit_callbacks) -> StockChanges:
+    return StockChanges(django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import pytest
 from events.models import DeliveryStatus, WebhookDelivery
 from events.webhooks.addresses import UrlRefused, checked_receiver
 from events.webhooks.services import subscription_create
-from tests.factories import StockEventFactory, StoreFactory
-
-from .conftest import commit_events
+from tests.factories import StoreFactory
 
 REFUSED = [
     "http://127.0.0.1/hook",
@@ -80,14 +78,14 @@ def test_a_public_address_is_accepted_and_connected_to_as_resolved(settings):
 
 
 @pytest.mark.django_db
-def test_a_url_that_became_private_is_refused_when_sent(webhook_settings, receiver):
+def test_a_url_that_became_private_is_refused_when_sent(webhook_settings, receiver, stock_changes):
     """Saved while allowed, sent when no longer: as a host whose DNS answer changed to
     a private address would be. The attempt fails and the receiver hears nothing."""
     store = StoreFactory()
     subscription_create(store=store, url=receiver.url, event_types=[], actor=None)
     webhook_settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
 
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
 
     delivery = WebhookDelivery.objects.get()
     assert receiver.received == []

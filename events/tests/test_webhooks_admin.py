@@ -6,9 +6,7 @@ import pytest
 from events.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from events.webhooks.services import subscription_create
 from stores.models import Role
-from tests.factories import MembershipFactory, StockEventFactory, StoreFactory, member
-
-from .conftest import commit_events
+from tests.factories import MembershipFactory, StoreFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -45,13 +43,13 @@ def test_a_manager_adds_a_webhook_and_is_shown_its_secret(webhook_settings, clie
 
 
 def test_redeliver_sends_the_chosen_deliveries_again(
-    webhook_settings, client, receiver, django_capture_on_commit_callbacks
+    webhook_settings, client, receiver, stock_changes, django_capture_on_commit_callbacks
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = []
     store = StoreFactory()
     subscription_create(store=store, url=receiver.url, event_types=[], actor=None)
     receiver.status = 500
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     delivery = WebhookDelivery.objects.get()
     receiver.status = 200
     client.force_login(member("manager", store, Role.MANAGER))

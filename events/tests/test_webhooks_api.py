@@ -7,9 +7,7 @@ import pytest
 from events.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from stores.models import Role
 from tests.api import api_client, assert_error
-from tests.factories import StaffFactory, StockEventFactory, StoreFactory, member
-
-from .conftest import commit_events
+from tests.factories import StaffFactory, StoreFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -121,13 +119,13 @@ def test_a_manager_changes_rotates_and_deletes_a_subscription(webhook_settings, 
 
 
 def test_deliveries_list_their_attempts_and_one_can_be_sent_again(
-    webhook_settings, receiver, store, manager, django_capture_on_commit_callbacks
+    webhook_settings, receiver, store, manager, stock_changes, django_capture_on_commit_callbacks
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = [3600]
     client = api_client(manager)
     webhook = create(client, receiver).json()["id"]
     receiver.status = 500
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     delivery = WebhookDelivery.objects.get()
 
     listed = client.get(webhooks_url(webhook, "deliveries"))

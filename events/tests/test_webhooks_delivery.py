@@ -1,6 +1,7 @@
 """Every event reaches a subscribed receiver, signed so that it verifies with the
 subscription's secret (both secrets during a rotation), at least once: after the
-receiver was down for ten minutes too, and for events whose signal was lost."""
+receiver was down for ten minutes too, and for events whose signal was lost. The events
+are those real stock changes write (``stock_changes``)."""
 
 import json
 from datetime import timedelta
@@ -25,9 +26,9 @@ from events.webhooks.services import (
     subscription_update,
     webhooks_sweep,
 )
-from tests.factories import StockEventFactory, StoreFactory, UserFactory
+from tests.factories import StoreFactory, UserFactory
 
-from .conftest import commit_events, time_passes
+from .conftest import time_passes
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +49,11 @@ def subscribe(store, receiver, **fields) -> WebhookSubscription:
 
 
 def test_every_event_arrives_signed_with_the_fields_of_the_events_api(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     subscription = subscribe(store, receiver)
-    events = [StockEventFactory(store=store, on_hand=10 - n) for n in range(5)]
 
-    commit_events(*events)
+    events = [stock_changes.receive(store, n + 1) for n in range(5)]
 
     assert receiver.seqs() == [event.seq for event in events]
     for message, event in zip(receiver.received, events, strict=True):
@@ -63,7 +63,7 @@ def test_every_event_arrives_signed_with_the_fields_of_the_events_api(
             "store": "berlin-01",
             "seq": event.seq,
             "type": event.type,
-            "sku": event.product.sku,
+            "sku": "HOOKED",
             "on_hand": event.on_hand,
             "reserved": event.reserved,
             "available": event.available,
@@ -79,31 +79,33 @@ def test_every_event_arrives_signed_with_the_fields_of_the_events_api(
 
 
 def test_a_subscription_gets_only_the_types_it_chose_and_only_events_after_it_began(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
-    earlier = StockEventFactory(store=store)
+    elsewhere = StoreFactory(code="hamburg-01")
+    stock_changes.receive(store, 3)
+    stock_changes.receive(elsewhere, 3)
     subscribe(store, receiver, event_types=[EventType.OUT])
-    changed = StockEventFactory(store=store, type=EventType.CHANGED)
-    out = StockEventFactory(store=store, type=EventType.OUT, on_hand=0)
-    other_store = StockEventFactory(type=EventType.OUT, on_hand=0)
 
-    commit_events(earlier, changed, out, other_store)
+    changed = stock_changes.receive(store, 2)
+    out = stock_changes.purchase(store, 5)
+    other_store = stock_changes.purchase(elsewhere, 3)
 
+    assert (changed.type, out.type, other_store.type) == (EventType.CHANGED, *[EventType.OUT] * 2)
     assert receiver.seqs() == [out.seq]
     assert WebhookDelivery.objects.count() == 1
 
 
 def test_during_a_rotation_both_secrets_sign_until_the_grace_period_ends(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     old_secret = subscribe(store, receiver).secret
     subscription = subscription_rotate_secret(
         subscription=WebhookSubscription.objects.get(), actor=None
     )
 
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     WebhookSubscription.objects.update(previous_secret_expires_at=timezone.now())
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
 
     during, after = receiver.received
     assert subscription.secret != old_secret
@@ -115,7 +117,7 @@ def test_during_a_rotation_both_secrets_sign_until_the_grace_period_ends(
 
 
 def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     """The default retry schedule, with time passing by moving every scheduled attempt
     earlier. Events keep coming while it is down, some of them with no signal at all
@@ -124,10 +126,8 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
     receiver.stop()
     sent = []
     for minute in range(10):
-        event = StockEventFactory(store=store)
+        event = stock_changes.receive(store, signal=bool(minute % 3))  # else the signal was lost
         sent.append(event.seq)
-        if minute % 3:
-            commit_events(event)  # else the signal was lost
         for _ in range(2):
             time_passes(30)
     assert receiver.received == []
@@ -149,14 +149,14 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
 
 
 def test_failed_attempts_are_logged_with_the_next_try_and_back_off(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = [60, 600]
     webhook_settings.WEBHOOK_RETRY_JITTER = 0
     subscribe(store, receiver)
     receiver.status = 503
 
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     time_passes(60)
     time_passes(600)
     time_passes(6000)  # nothing is left to try
@@ -177,11 +177,11 @@ def test_failed_attempts_are_logged_with_the_next_try_and_back_off(
     assert "HTTP 503" in delivery.last_error
 
 
-def test_a_redirect_is_not_followed(webhook_settings, receiver, store):
+def test_a_redirect_is_not_followed(webhook_settings, receiver, store, stock_changes):
     subscribe(store, receiver)
     receiver.status = 302
 
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
 
     delivery = WebhookDelivery.objects.get()
     assert len(receiver.received) == 1
@@ -189,19 +189,20 @@ def test_a_redirect_is_not_followed(webhook_settings, receiver, store):
 
 
 def test_after_a_run_of_deliveries_given_up_the_subscription_is_disabled_and_audited(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = []  # every failure gives up
     webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
     subscription = subscribe(store, receiver)
     receiver.status = 500
 
-    commit_events(StockEventFactory(store=store), StockEventFactory(store=store))
+    stock_changes.receive(store)
+    stock_changes.receive(store)
     subscription.refresh_from_db()
     assert (subscription.is_active, subscription.consecutive_failures) == (True, 2)
 
-    commit_events(StockEventFactory(store=store))
-    commit_events(StockEventFactory(store=store))  # not sent: the subscription is off
+    stock_changes.receive(store)
+    stock_changes.receive(store)  # not sent: the subscription is off
 
     subscription.refresh_from_db()
     assert (subscription.is_active, subscription.consecutive_failures) == (False, 3)
@@ -215,22 +216,22 @@ def test_after_a_run_of_deliveries_given_up_the_subscription_is_disabled_and_aud
 
 
 def test_a_success_ends_the_run_of_failures_and_switching_on_again_resumes_delivery(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = []
     webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
     subscription = subscribe(store, receiver)
     receiver.status = 500
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     receiver.status = 200
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     subscription.refresh_from_db()
     assert subscription.consecutive_failures == 0
 
     receiver.status = 500
-    commit_events(StockEventFactory(store=store), StockEventFactory(store=store))
-    missed = StockEventFactory(store=store)
-    commit_events(missed)
+    stock_changes.receive(store)
+    stock_changes.receive(store)
+    missed = stock_changes.receive(store)
     receiver.status = 200
     subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
     webhooks_sweep()
@@ -241,12 +242,12 @@ def test_a_success_ends_the_run_of_failures_and_switching_on_again_resumes_deliv
 
 
 def test_a_delivery_given_up_is_sent_again_on_redelivery(
-    webhook_settings, receiver, store, django_capture_on_commit_callbacks
+    webhook_settings, receiver, store, stock_changes, django_capture_on_commit_callbacks
 ):
     webhook_settings.WEBHOOK_RETRY_SCHEDULE = []
     subscription = subscribe(store, receiver)
     receiver.status = 500
-    commit_events(StockEventFactory(store=store))
+    stock_changes.receive(store)
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.GIVING_UP
 
@@ -262,19 +263,69 @@ def test_a_delivery_given_up_is_sent_again_on_redelivery(
 
 
 def test_a_delivery_claimed_by_a_worker_that_died_falls_due_again(
-    webhook_settings, receiver, store
+    webhook_settings, receiver, store, stock_changes
 ):
     subscribe(store, receiver)
-    event = StockEventFactory(store=store)
     WebhookSubscription.objects.update(is_active=False)
-    commit_events(event)  # nothing enqueued while off
+    event = stock_changes.receive(store)  # nothing enqueued while off
     WebhookSubscription.objects.update(is_active=True)
     deliveries_enqueue(store_id=store.pk)
-    claimed = _claim(WebhookSubscription.objects.get().pk)  # ... and the worker dies
+    [claimed] = _claim(WebhookSubscription.objects.get().pk, 10)  # ... and the worker dies
     webhooks_sweep()
     assert receiver.received == []
-    assert claimed.next_attempt_at > timezone.now() + timedelta(seconds=5)
+    assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at > timezone.now() + timedelta(
+        seconds=5
+    )
 
     time_passes(120)
 
     assert [json.loads(m.body)["seq"] for m in receiver.received] == [event.seq]
+
+
+def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
+    webhook_settings, receiver, store, stock_changes, record_statements
+):
+    """Forty events whose signals were lost, delivered by one sweep: one kept-alive
+    connection, and a fixed number of statements (claim, record), not some per event."""
+    subscribe(store, receiver)
+    for _ in range(40):
+        stock_changes.receive(store, signal=False)
+
+    with record_statements() as statements:
+        webhooks_sweep()
+
+    assert len(receiver.seqs()) == 40
+    assert receiver.connections == 1
+    # The sweep's two questions, the enqueueing (4), the subscription, the claim (2),
+    # the record (4) and the claim that finds nothing more; savepoints stand in for
+    # BEGIN and COMMIT here.
+    sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(sent) <= 14, "\n".join(sql[:100] for sql in sent)
+    assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
+        (DeliveryStatus.SUCCEEDED, 1)
+    }
+    assert WebhookAttempt.objects.filter(succeeded=True).count() == 40
+
+
+def test_a_receiver_that_does_not_answer_costs_one_attempt_per_run(
+    webhook_settings, receiver, store, stock_changes
+):
+    """No answer at all (here: nothing listens) ends the run: the rest of the batch is
+    released untried, due as before, not failed one by one."""
+    subscribe(store, receiver)
+    receiver.stop()
+    for _ in range(5):
+        stock_changes.receive(store, signal=False)
+
+    webhooks_sweep()
+
+    assert WebhookAttempt.objects.count() == 1
+    first, *rest = WebhookDelivery.objects.order_by("seq")
+    assert (first.status, first.attempts, first.last_response_code) == (
+        DeliveryStatus.FAILED,
+        1,
+        None,
+    )
+    assert first.next_attempt_at > timezone.now()
+    assert {(d.status, d.attempts) for d in rest} == {(DeliveryStatus.PENDING, 0)}
+    assert all(d.next_attempt_at <= timezone.now() for d in rest)

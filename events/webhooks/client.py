@@ -3,8 +3,8 @@
 Standard-library ``http.client``, connecting to the address ``addresses.checked_receiver``
 approved (the Host header and TLS name are the URL's host): no second DNS answer can
 point the request elsewhere. Redirects are not followed (a 3xx is a failed attempt), and
-every socket operation has ``WEBHOOK_TIMEOUT_SECONDS``; the response body is not read
-beyond a few bytes.
+every socket operation has ``WEBHOOK_TIMEOUT_SECONDS``; a batch of deliveries to one
+receiver shares a kept-alive connection (``Session``).
 """
 
 import http.client
@@ -17,6 +17,8 @@ from .addresses import Receiver
 
 USER_AGENT = "inventory-webhooks/1"
 ERROR_LENGTH = 500
+# An answer longer than this is not read: its connection is closed instead of reused.
+MAX_ANSWER_READ = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,36 +54,72 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(receiver: Receiver, body: bytes, headers: dict[str, str], *, timeout: float) -> Outcome:
-    """POST ``body`` to ``receiver``; never raises for what the network or the receiver
-    does, it reports it."""
-    connection_class = (
-        _PinnedHTTPSConnection if receiver.scheme == "https" else _PinnedHTTPConnection
-    )
-    connection = connection_class(receiver, timeout)
-    started = time.monotonic()
-    try:
-        connection.request(
+class Session:
+    """Requests to one receiver over one kept-alive connection: a worker sends a batch
+    of deliveries without a TCP (and TLS) handshake each. A connection the receiver
+    closed, or one left in an unknown state by a failure, is replaced before the next
+    request; a request that failed on a reused connection before any answer is sent
+    once more on a new one (receivers deduplicate by ``webhook-id``)."""
+
+    def __init__(self, receiver: Receiver, *, timeout: float):
+        self.receiver, self.timeout = receiver, timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def post(self, body: bytes, headers: dict[str, str]) -> Outcome:
+        """POST ``body``; never raises for what the network or the receiver does, it
+        reports it."""
+        started = time.monotonic()
+        reused = self.connection is not None
+        try:
+            try:
+                return self._post(body, headers, started)
+            except (ConnectionError, http.client.RemoteDisconnected):
+                if not reused:
+                    raise
+                self.close()  # the receiver closed the idle connection: once more
+                return self._post(body, headers, started)
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            return Outcome(
+                None, _elapsed_ms(started), f"{type(error).__name__}: {error}"[:ERROR_LENGTH]
+            )
+
+    def _post(self, body: bytes, headers: dict[str, str], started: float) -> Outcome:
+        if self.connection is None:
+            connection_class = (
+                _PinnedHTTPSConnection if self.receiver.scheme == "https" else _PinnedHTTPConnection
+            )
+            self.connection = connection_class(self.receiver, self.timeout)
+        self.connection.request(
             "POST",
-            receiver.target,
+            self.receiver.target,
             body=body,
-            headers={
-                **headers,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "Connection": "close",
-            },
+            headers={**headers, "Content-Type": "application/json", "User-Agent": USER_AGENT},
         )
-        response = connection.getresponse()
-        response.read(1024)
-        error = "" if 200 <= response.status < 300 else f"HTTP {response.status} {response.reason}"
-        return Outcome(response.status, _elapsed_ms(started), error[:ERROR_LENGTH])
-    except (OSError, http.client.HTTPException) as error:
-        return Outcome(
-            None, _elapsed_ms(started), f"{type(error).__name__}: {error}"[:ERROR_LENGTH]
-        )
-    finally:
-        connection.close()
+        response = self.connection.getresponse()
+        response.read(MAX_ANSWER_READ)
+        if not response.isclosed():  # a long answer, or one the receiver keeps open
+            self.close()
+        status = response.status
+        error = "" if 200 <= status < 300 else f"HTTP {status} {response.reason}"
+        return Outcome(status, _elapsed_ms(started), error[:ERROR_LENGTH])
+
+
+def post(receiver: Receiver, body: bytes, headers: dict[str, str], *, timeout: float) -> Outcome:
+    """One request on a connection of its own."""
+    with Session(receiver, timeout=timeout) as session:
+        return session.post(body, headers)
 
 
 def _elapsed_ms(started: float) -> int:

@@ -3,17 +3,21 @@
 Delivery is at least once and runs off the rows: ``deliveries_enqueue`` turns a store's
 events past each subscription's cursor into deliveries (the signal after a commit asks a
 worker to do it at once, beat's sweep finds whatever a lost signal or message left);
-``subscription_deliver`` claims due deliveries one at a time (a lease: a worker that dies
-mid-request leaves a delivery that falls due again) and attempts them outside any
-transaction. A stock write never waits for a receiver: it only sends a message.
+``subscription_deliver`` claims due deliveries in batches (a lease: a worker that dies
+mid-request leaves them to fall due again), attempts them outside any transaction over
+one kept-alive connection, and records each batch at once. A stock write never waits
+for a receiver: at most it sends a message (``wakeups``).
 """
 
+import contextlib
 import logging
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
@@ -21,7 +25,7 @@ from audit.services import audit_record
 from events.models import StockEvent
 from inventory_site.cache_outage import CircuitOpen, broker_circuit
 
-from . import client
+from . import client, wakeups
 from .addresses import UrlRefused, checked_receiver
 from .models import (
     DUE_STATUSES,
@@ -36,8 +40,11 @@ from .signing import body_of, headers_for, new_secret
 
 logger = logging.getLogger(__name__)
 
-# A claimed delivery is someone's for its request's timeout and this much more.
+# A claimed delivery is someone's for its requests' timeouts and this much more.
 LEASE_MARGIN = timedelta(seconds=60)
+# Deliveries claimed, sent and recorded together (each batch: two transactions of a
+# few statements, and its requests over one connection).
+CLAIM_SIZE = 50
 AUDITED_FIELDS = ["url", "event_types", "is_active"]
 _timestamp = DateTimeField()
 
@@ -245,52 +252,93 @@ def _payload(store_code: str, event: dict) -> dict:
 
 
 def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> int:
-    """Attempt the subscription's due deliveries, oldest event first, one at a time,
-    until none is due (or ``limit`` were attempted); returns how many were attempted.
-    Several workers may run this for the same subscription: each claims other rows."""
+    """Attempt the subscription's due deliveries, oldest first, batch after batch over
+    one kept-alive connection, until none is due (or ``limit`` were attempted); returns
+    how many were attempted. Several workers may run this for the same subscription:
+    each claims other rows.
+
+    A request that got no answer at all (refused, timed out) ends the run: the rest of
+    the batch is released untried, so a receiver that is down costs one attempt (and at
+    most one timeout) per run, not one per event. An answered failure (4xx, 5xx, 3xx)
+    does not: it is the event's, and the next one may succeed."""
     limit = limit or settings.WEBHOOK_BATCH_SIZE
+    subscription = WebhookSubscription.objects.filter(pk=subscription_id, is_active=True).first()
+    if subscription is None:
+        return 0
+    try:
+        receiver = checked_receiver(subscription.url)
+    except UrlRefused as refusal:
+        receiver, refused = None, client.Outcome(None, 0, str(refusal))
     attempted = 0
-    while attempted < limit:
-        delivery = _claim(subscription_id)
-        if delivery is None:
-            break
-        delivery_attempt(delivery)
-        attempted += 1
+    with contextlib.ExitStack() as stack:
+        session = None
+        if receiver is not None:
+            session = stack.enter_context(
+                client.Session(receiver, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+            )
+        while attempted < limit:
+            batch = _claim(subscription_id, min(CLAIM_SIZE, limit - attempted))
+            if not batch:
+                break
+            outcomes = []
+            for delivery in batch:
+                now = timezone.now()
+                if session is None:
+                    outcome = refused
+                else:
+                    outcome = _attempt(session, subscription, delivery, now)
+                outcomes.append((delivery, outcome, now))
+                if outcome.response_code is None:
+                    break
+            _record(subscription_id, outcomes, released=batch[len(outcomes) :])
+            attempted += len(outcomes)
+            if outcomes[-1][1].response_code is None:
+                break
     return attempted
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker holds of a claimed delivery: enough to send it, and the due time
+    it goes back to if it is released untried."""
+
+    pk: int
+    seq: int
+    payload: dict
+    due_at: object
+
+    @property
+    def webhook_id(self) -> str:
+        return f"{self.payload['store']}:{self.seq}"
+
+
 @transaction.atomic
-def _claim(subscription_id: int) -> WebhookDelivery | None:
-    """The next due delivery of an active subscription, leased to this worker: its
-    ``next_attempt_at`` moves past the request's timeout, so that no other worker takes
-    it meanwhile, and one that dies here leaves it to fall due again."""
+def _claim(subscription_id: int, size: int) -> list[Claimed]:
+    """Up to ``size`` due deliveries of the subscription, leased to this worker: their
+    ``next_attempt_at`` moves past the time their requests may take, so that no other
+    worker takes them meanwhile, and a worker that dies leaves them to fall due again.
+    Two statements, whatever ``size`` is."""
     now = timezone.now()
-    delivery = (
-        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("subscription")
+    rows = list(
+        WebhookDelivery.objects.select_for_update(skip_locked=True)
         .filter(
             subscription_id=subscription_id,
-            subscription__is_active=True,
             status__in=DUE_STATUSES,
             next_attempt_at__lte=now,
         )
         .order_by("next_attempt_at", "seq")
-        .first()
+        .values_list("pk", "seq", "payload", "next_attempt_at")[:size]
     )
-    if delivery is None:
-        return None
-    delivery.next_attempt_at = (
-        now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    if not rows:
+        return []
+    lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * len(rows)) + LEASE_MARGIN
+    WebhookDelivery.objects.filter(pk__in=[row[0] for row in rows]).update(
+        next_attempt_at=now + lease, updated_at=now
     )
-    delivery.save(update_fields=["next_attempt_at", "updated_at"])
-    return delivery
+    return [Claimed(*row) for row in rows]
 
 
-def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
-    """Send one claimed delivery and record how it went. The URL is checked again here
-    (its host may resolve elsewhere today); a refused one is a failed attempt."""
-    subscription = delivery.subscription
-    now = timezone.now()
+def _attempt(session: client.Session, subscription, delivery: Claimed, now) -> client.Outcome:
     body = body_of(delivery.payload)
     headers = headers_for(
         message_id=delivery.webhook_id,
@@ -298,50 +346,103 @@ def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
         at=now,
         secrets_signing=signing_secrets(subscription, now),
     )
+    return session.post(body.encode(), headers)
+
+
+def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
+    """Send one delivery now, on a connection of its own, and record how it went (for
+    a single delivery outside the batches, e.g. from a shell). The URL is checked again
+    here (its host may resolve elsewhere today); a refused one is a failed attempt."""
+    subscription = delivery.subscription
+    claimed = Claimed(delivery.pk, delivery.seq, delivery.payload, delivery.next_attempt_at)
+    now = timezone.now()
     try:
         receiver = checked_receiver(subscription.url)
     except UrlRefused as refusal:
         outcome = client.Outcome(None, 0, str(refusal))
     else:
-        outcome = client.post(
-            receiver, body.encode(), headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
-        )
-    _record(delivery.pk, outcome, now)
+        with client.Session(receiver, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as session:
+            outcome = _attempt(session, subscription, claimed, now)
+    _record(subscription.pk, [(claimed, outcome, now)], released=[])
     return outcome
 
 
 @transaction.atomic
-def _record(delivery_id: int, outcome: client.Outcome, at) -> None:
-    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
-    if delivery is None:  # its subscription was deleted meanwhile
-        return
-    number = delivery.attempts + 1
-    if outcome.succeeded:
-        status, retry_at = DeliveryStatus.SUCCEEDED, None
-    else:
-        retry_at = next_attempt_at(number - delivery.schedule_start, timezone.now())
-        status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        number=number,
-        succeeded=outcome.succeeded,
-        response_code=outcome.response_code,
-        duration_ms=outcome.duration_ms,
-        error=outcome.error,
-        at=at,
-        next_attempt_at=retry_at,
-    )
-    delivery.status, delivery.attempts, delivery.next_attempt_at = status, number, retry_at
-    delivery.last_response_code = outcome.response_code
-    delivery.last_duration_ms = outcome.duration_ms
-    delivery.last_error = outcome.error
-    delivery.save()
-    subscriptions = WebhookSubscription.objects.filter(pk=delivery.subscription_id)
-    if status == DeliveryStatus.SUCCEEDED:
-        subscriptions.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
-    elif status == DeliveryStatus.GIVING_UP:
-        subscriptions.update(consecutive_failures=F("consecutive_failures") + 1)
-        _disable_if_failing(delivery.subscription_id)
+def _record(subscription_id: int, outcomes: list, *, released: list[Claimed]) -> None:
+    """How a batch went, in one transaction of a few statements: an attempt row per
+    request, each delivery's new status and next try (the retry schedule counts its
+    attempts), the released ones due again as they were, and the subscription's run of
+    failures. A delivery deleted meanwhile (with its subscription) is skipped."""
+    claimed = [delivery for delivery, _, _ in outcomes] + released
+    current = {
+        pk: (attempts, schedule_start)
+        for pk, attempts, schedule_start in WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=[delivery.pk for delivery in claimed])
+        .order_by("pk")
+        .values_list("pk", "attempts", "schedule_start")
+    }
+    now = timezone.now()
+    attempts, changes, failures, succeeded_since = [], defaultdict(list), 0, False
+    for delivery, outcome, at in outcomes:
+        if delivery.pk not in current:
+            continue
+        done, schedule_start = current[delivery.pk]
+        number = done + 1
+        if outcome.succeeded:
+            status, retry_at = DeliveryStatus.SUCCEEDED, None
+            failures, succeeded_since = 0, True
+        else:
+            retry_at = next_attempt_at(number - schedule_start, now)
+            status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
+            failures += status == DeliveryStatus.GIVING_UP
+        attempts.append(
+            WebhookAttempt(
+                delivery_id=delivery.pk,
+                number=number,
+                succeeded=outcome.succeeded,
+                response_code=outcome.response_code,
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+                at=at,
+                next_attempt_at=retry_at,
+            )
+        )
+        change = (
+            ("status", status),
+            ("attempts", number),
+            ("next_attempt_at", retry_at),
+            ("last_response_code", outcome.response_code),
+            ("last_error", outcome.error),
+        )
+        changes[change].append((delivery.pk, outcome.duration_ms))
+    WebhookAttempt.objects.bulk_create(attempts)
+    # One UPDATE per distinct outcome: a batch that went well is one or a few.
+    for change, durations in changes.items():
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, _ in durations]).update(
+            **dict(change), last_duration_ms=_per_row(durations), updated_at=now
+        )
+    released_pks = [delivery.pk for delivery in released if delivery.pk in current]
+    if released_pks:
+        due_again = [(delivery.pk, delivery.due_at) for delivery in released]
+        WebhookDelivery.objects.filter(pk__in=released_pks).update(
+            next_attempt_at=_per_row(due_again), updated_at=now
+        )
+    subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
+    if succeeded_since:
+        subscriptions.exclude(consecutive_failures=failures).update(consecutive_failures=failures)
+    elif failures:
+        subscriptions.update(consecutive_failures=F("consecutive_failures") + failures)
+    if failures:
+        _disable_if_failing(subscription_id)
+
+
+def _per_row(values: list[tuple[int, object]]):
+    """An UPDATE's value for rows that differ: the value itself when all are equal,
+    else a CASE on the primary key."""
+    distinct = {value for _, value in values}
+    if len(distinct) == 1:
+        return distinct.pop()
+    return Case(*(When(pk=pk, then=Value(value)) for pk, value in values))
 
 
 def _disable_if_failing(subscription_id: int) -> None:
@@ -432,17 +533,24 @@ def webhooks_sweep() -> int:
 
 
 def send_dispatch(store_ids) -> None:
-    """After a commit that wrote events: a worker enqueues and delivers them. In the
-    embedded mode (eager Celery) that happens here and now."""
+    """After a commit that wrote events: a worker enqueues and delivers them (one waiting
+    message per store, ``wakeups``). In the embedded mode (eager Celery) that happens
+    here and now."""
     from .tasks import dispatch_webhooks
 
-    _send(dispatch_webhooks, sorted(set(store_ids)))
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _send(dispatch_webhooks, sorted(set(store_ids)))
+    elif store_ids := wakeups.to_wake(wakeups.STORE, store_ids):
+        _send(dispatch_webhooks, store_ids)
 
 
 def send_deliver(subscription_id: int) -> None:
     from .tasks import deliver_webhooks
 
-    _send(deliver_webhooks, subscription_id)
+    if settings.CELERY_TASK_ALWAYS_EAGER or wakeups.to_wake(
+        wakeups.SUBSCRIPTION, [subscription_id]
+    ):
+        _send(deliver_webhooks, subscription_id)
 
 
 def _send(task, argument) -> None:

@@ -3,6 +3,7 @@
 from celery import shared_task
 from celery.signals import worker_ready
 
+from . import wakeups
 from .services import stores_dispatch, subscription_deliver, webhooks_sweep
 
 
@@ -11,6 +12,7 @@ def dispatch_webhooks(store_ids: list[int]) -> int:
     """Enqueue the deliveries of the stores' new events and have them sent (after the
     commit that wrote the events). Acknowledged on receipt: a lost message costs a
     sweep interval, never an event."""
+    wakeups.woken(wakeups.STORE, store_ids)
     return stores_dispatch(store_ids)
 
 
@@ -18,6 +20,7 @@ def dispatch_webhooks(store_ids: list[int]) -> int:
 def deliver_webhooks(subscription_id: int) -> int:
     """Attempt the subscription's due deliveries; a delivery's lease, not the message,
     makes it safe against a worker dying mid-request."""
+    wakeups.woken(wakeups.SUBSCRIPTION, [subscription_id])
     return subscription_deliver(subscription_id)
 
 

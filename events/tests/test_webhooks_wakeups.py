@@ -1,0 +1,38 @@
+"""A burst of commits wakes the worker once per store, not once per commit; and without
+an answer from Redis every message is sent (a marker only ever saves work)."""
+
+import pytest
+
+from events.webhooks import wakeups
+from inventory_site.cache_outage import reset_circuits
+from tests.processes import free_port, redis_cache
+
+pytestmark = pytest.mark.services("the markers live in Redis")
+
+
+def test_a_message_is_sent_only_when_none_is_waiting_and_again_once_its_task_runs():
+    assert wakeups.to_wake(wakeups.STORE, [7, 8]) == [7, 8]
+    assert wakeups.to_wake(wakeups.STORE, [8, 9, 8]) == [9]  # 8 has a message waiting
+    assert wakeups.to_wake(wakeups.SUBSCRIPTION, [8]) == [8]  # another kind of message
+
+    wakeups.woken(wakeups.STORE, [8])  # its task runs: what commits now needs a message
+
+    assert wakeups.to_wake(wakeups.STORE, [7, 8]) == [8]
+
+
+def test_a_marker_whose_message_was_lost_expires(settings):
+    assert wakeups.to_wake(wakeups.STORE, [3]) == [3]
+    from django_redis import get_redis_connection
+
+    ttl = get_redis_connection("default").ttl(wakeups._marker(wakeups.STORE, 3))
+    assert 0 < ttl <= wakeups.MARKER_SECONDS
+
+
+def test_without_redis_every_message_is_sent(settings):
+    settings.CACHES = redis_cache(free_port())  # nothing listens there
+    try:
+        assert wakeups.to_wake(wakeups.STORE, [1, 2]) == [1, 2]
+        assert wakeups.to_wake(wakeups.STORE, [1, 2]) == [1, 2]
+        wakeups.woken(wakeups.STORE, [1])  # and clearing does not raise
+    finally:
+        reset_circuits()
