@@ -10,7 +10,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from inventory_site.query_plans import LARGE_TABLES
+from stores.models import Role
 from tests import app_role
+from tests.factories import ProductFactory, StoreFactory, member
 
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
@@ -82,6 +84,42 @@ def empty_cache():
     except Exception:  # noqa: BLE001 - a test may point CACHES at a dead server
         pass
     yield
+
+
+# --- Berlin, Hamburg, a T-shirt and Berlin's people ---------------------------------
+# The stores, product and members the tests of several apps name. Where a test needs
+# another shape (another SKU, a manager of both stores, a user of no store), its module
+# or its app's conftest defines a fixture of the same name, which wins.
+
+
+@pytest.fixture
+def berlin(db):
+    return StoreFactory(code="berlin-01", name="Berlin")
+
+
+@pytest.fixture
+def hamburg(db):
+    return StoreFactory(code="hamburg-01", name="Hamburg")
+
+
+@pytest.fixture
+def tee(db):
+    return ProductFactory(sku="TEE", name="T-shirt")
+
+
+@pytest.fixture
+def manager(berlin):
+    return member("manager", berlin, Role.MANAGER)
+
+
+@pytest.fixture
+def clerk(berlin):
+    return member("clerk", berlin, Role.CLERK)
+
+
+@pytest.fixture
+def viewer(berlin):
+    return member("viewer", berlin, Role.VIEWER)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 import pytest
 
 from audit.models import AuditOutboxEntry
-from audit.services import audit_relay_pending
+from audit.services import audit_record, audit_relay_pending
 from stores.models import Role
 from tests.factories import (
     MembershipFactory,
     StaffFactory,
-    StoreFactory,
     UserFactory,
     inventory_permissions,
     member,
@@ -22,13 +21,9 @@ STOCK_CHANGE = "stock.change_stocklevel"
 
 
 @pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01")
+def staff(db):
+    """Staff holding every model permission of the inventory apps, none of the audit log."""
+    return StaffFactory(username="staffer")
 
 
 # (store, action) of each event, sequence 1 first; event n came from 203.0.113.n.
@@ -112,6 +107,20 @@ def audit_reader(request, berlin, hamburg) -> Reader:
         "superuser": lambda: UserFactory(username=name, is_staff=True, is_superuser=True),
     }
     return Reader(makers[name](), SEEN_BY[name])
+
+
+def record_price_changes(object_ids) -> None:
+    """Record, through the service, a price change of each product in ``object_ids``
+    (``SKU-00001`` for 1): one outbox entry each, in order, not relayed."""
+    for number in object_ids:
+        audit_record(
+            action="product.update",
+            object_type="catalog.product",
+            object_id=number,
+            object_repr=f"SKU-{number:05d}",
+            before={"price": "9.99"},
+            after={"price": f"{number}.00"},
+        )
 
 
 def _manager_of_berlin_clerk_of_hamburg(name, berlin, hamburg):

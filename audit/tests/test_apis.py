@@ -21,7 +21,6 @@ from tests.api import api_client, assert_error
 from tests.factories import (
     MembershipFactory,
     ProductFactory,
-    StaffFactory,
     UserFactory,
     member,
 )
@@ -54,11 +53,6 @@ def manager(berlin):
 @pytest.fixture
 def viewer(berlin):
     return member("berlin-viewer", berlin, Role.VIEWER)
-
-
-@pytest.fixture
-def staff(db):
-    return StaffFactory(username="staffer")
 
 
 @pytest.fixture

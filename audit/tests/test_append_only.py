@@ -12,11 +12,13 @@ from django.db import IntegrityError, connection, transaction
 from audit.chain import GENESIS_HASH, event_hash
 from audit.models import AuditChainHead, AuditEvent, AuditOutboxEntry
 from audit.selectors import audit_chain_break
-from audit.services import PRUNE_SETTING, audit_record, audit_relay_batch, audit_relay_pending
+from audit.services import PRUNE_SETTING, audit_relay_batch, audit_relay_pending
 from stock.services import stock_receive
 from tests.app_role import as_owner
 from tests.concurrency import run_together
 from tests.factories import ProductFactory, StoreFactory
+
+from .conftest import record_price_changes
 
 EVENT_TABLE = AuditEvent._meta.db_table
 
@@ -31,15 +33,7 @@ SQLITE_DELETES = (
 
 def record(count: int, *, start: int = 1) -> list[int]:
     """Write ``count`` outbox entries through the service; returns their ids in order."""
-    for number in range(start, start + count):
-        audit_record(
-            action="product.update",
-            object_type="catalog.product",
-            object_id=number,
-            object_repr=f"SKU-{number:05d}",
-            before={"price": "9.99"},
-            after={"price": f"{number}.00"},
-        )
+    record_price_changes(range(start, start + count))
     return list(AuditOutboxEntry.objects.order_by("pk").values_list("pk", flat=True))
 
 

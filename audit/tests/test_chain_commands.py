@@ -22,6 +22,8 @@ from audit.services import audit_record, audit_relay_pending
 from tests.app_role import as_owner
 from tests.processes import project_env, run, url_of_the_test_database
 
+from .conftest import record_price_changes
+
 EVENT_TABLE = AuditEvent._meta.db_table
 TRIGGER = "audit_event_append_only"
 SEVEN_YEARS = timedelta(days=7 * 366)
@@ -41,15 +43,7 @@ def record(count: int, *, ago: timedelta | None = None) -> None:
     """Write ``count`` outbox entries through the service, backdated by ``ago``, and relay
     them: they become the next ``count`` events, object ids continuing the sequence."""
     start = AuditEvent.objects.count() + AuditOutboxEntry.objects.count() + 1
-    for number in range(start, start + count):
-        audit_record(
-            action="product.update",
-            object_type="catalog.product",
-            object_id=number,
-            object_repr=f"SKU-{number:05d}",
-            before={"price": "9.99"},
-            after={"price": f"{number}.00"},
-        )
+    record_price_changes(range(start, start + count))
     if ago is not None:
         with as_owner():  # the app may not rewrite an entry; the test travels in time
             AuditOutboxEntry.objects.update(occurred_at=timezone.now() - ago)

@@ -28,9 +28,6 @@ from tests.api import api_client, assert_error
 from tests.factories import (
     TEST_PASSWORD,
     MembershipFactory,
-    ProductFactory,
-    StaffFactory,
-    StoreFactory,
     UserFactory,
 )
 
@@ -120,43 +117,9 @@ def movement(store, kind) -> Movement:
 
 
 @pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01", name="Berlin")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01", name="Hamburg")
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE", name="T-shirt")
-
-
-@pytest.fixture
 def stocked(berlin, tee):
     """Ten TEE in Berlin (version 1), received by the system."""
     stock_receive(store=berlin, product=tee, quantity=10)
-
-
-@pytest.fixture
-def manager(berlin):
-    user = UserFactory(username="manager")
-    MembershipFactory(user=user, store=berlin, role=Role.MANAGER)
-    return user
-
-
-@pytest.fixture
-def clerk(berlin):
-    user = UserFactory(username="clerk")
-    MembershipFactory(user=user, store=berlin, role=Role.CLERK)
-    return user
-
-
-@pytest.fixture
-def staff(db):
-    return StaffFactory(username="staffer")
 
 
 @pytest.fixture

@@ -4,21 +4,12 @@ import pytest
 
 from catalog.models import Product
 from tests.api import api_client, assert_error
-from tests.factories import ProductFactory, StaffFactory, UserFactory
+from tests.factories import StaffFactory, UserFactory
 
 
 @pytest.fixture
 def staff(db):
     return api_client(StaffFactory(username="staffer"))
-
-
-@pytest.fixture
-def catalog(db):
-    return [
-        ProductFactory(sku="TEE-RED", name="T-shirt, red"),
-        ProductFactory(sku="TEE-BLUE", name="T-shirt, blue", is_active=False),
-        ProductFactory(sku="MUG-RED", name="Mug, red"),
-    ]
 
 
 def test_staff_create_a_product(staff):

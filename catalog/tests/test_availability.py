@@ -7,14 +7,9 @@ import pytest
 from stock.services import stock_receive
 from stores.models import Role
 from tests.api import api_client, assert_error
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 URL = "/api/v1/products/TEE/availability/"
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE")
 
 
 @pytest.fixture

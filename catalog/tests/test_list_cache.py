@@ -11,16 +11,7 @@ from prometheus_client import REGISTRY
 
 from catalog.models import Product
 from tests.api import api_client, assert_error
-from tests.factories import ProductFactory, UserFactory
-
-
-@pytest.fixture
-def catalog(db):
-    return [
-        ProductFactory(sku="TEE-RED", name="T-shirt, red"),
-        ProductFactory(sku="TEE-BLUE", name="T-shirt, blue", is_active=False),
-        ProductFactory(sku="MUG-RED", name="Mug, red"),
-    ]
+from tests.factories import UserFactory
 
 
 def catalog_cache_events() -> dict[str, float]:

@@ -16,7 +16,7 @@ from events.signals import stock_events_committed
 from events.webhooks.services import webhooks_sweep
 from stock.services import stock_purchase, stock_receive
 from stores.models import Role
-from tests.factories import ProductFactory, StaffFactory, StoreFactory, member
+from tests.factories import ProductFactory, StaffFactory, member
 from tests.processes import free_port
 
 
@@ -165,29 +165,12 @@ def stock_changes(django_capture_on_commit_callbacks) -> StockChanges:
     return StockChanges(django_capture_on_commit_callbacks)
 
 
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01")
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE")
+# berlin, hamburg, tee (TEE) and berlin's viewer come from the root conftest.
 
 
 @pytest.fixture
 def mug(db):
     return ProductFactory(sku="MUG")
-
-
-@pytest.fixture
-def viewer(berlin):
-    return member("viewer", berlin, Role.VIEWER)
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@ import uuid
 
 import pytest
 
-from stores.models import Role
 from tests.api import api_client
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import ProductFactory, StoreFactory, UserFactory
 from tests.processes import ROOT, project_env, redis_url, stop, url_of_the_test_database
 
 
@@ -34,24 +33,7 @@ def clerk(db):
     return UserFactory(username="clerk")
 
 
-# --- The API tests' store, product and manager ------------------------------------------
-
-
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01")
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE", name="T-shirt")
-
-
-@pytest.fixture
-def manager(berlin):
-    user = UserFactory(username="manager")
-    MembershipFactory(user=user, store=berlin, role=Role.MANAGER)
-    return user
+# --- The API tests' manager (berlin, tee and manager: the root conftest) ---------------
 
 
 @pytest.fixture

@@ -50,22 +50,8 @@ LEVEL_FIELDS = ("on_hand", "reserved", "available", "reorder_point", "version")
 
 
 @pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01")
-
-
-@pytest.fixture
-def tee(db):
-    return ProductFactory(sku="TEE", name="T-shirt")
-
-
-@pytest.fixture
 def manager(berlin, hamburg):
+    """A manager of both stores."""
     user = UserFactory(username="manager")
     for store in (berlin, hamburg):
         MembershipFactory(user=user, store=store, role=Role.MANAGER)

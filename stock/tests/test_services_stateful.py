@@ -9,19 +9,10 @@ reservation must equal the model, the invariants must hold, and the ledger must 
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from stock.exceptions import (
     InsufficientStock,
@@ -30,7 +21,6 @@ from stock.exceptions import (
     VersionMismatch,
 )
 from stock.models import AdjustmentReason, Reservation, StockLevel
-from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import (
     MAX_QUANTITY,
     BulkRejected,
@@ -47,10 +37,15 @@ from stock.services import (
     stock_set_count,
     stock_transfer,
 )
+from stock.tests.state_machines import (
+    PRODUCTS,
+    STORES,
+    assert_the_ledger_adds_up,
+    make_due,
+    run_machine,
+)
 from tests.factories import ProductFactory, StoreFactory
 
-STORES = st.integers(0, 1)
-PRODUCTS = st.integers(0, 1)
 QUANTITIES = st.one_of(st.integers(1, 30), st.sampled_from([0, -1, MAX_QUANTITY + 1]))
 DELTAS = st.one_of(st.integers(-30, 30), st.sampled_from([MAX_QUANTITY + 1]))
 # Adjustments that take goods off the shelf, and those that bring them back onto it.
@@ -341,9 +336,7 @@ class StockServicesMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50))
     def hold_falls_due(self, pick):
         hold = self.holds[pick % len(self.holds)]
-        Reservation.objects.filter(pk=hold.reservation.pk).update(
-            expires_at=timezone.now() - timedelta(seconds=1)
-        )
+        make_due(hold.reservation)
         hold.due = True
 
     @precondition(lambda self: self.holds)
@@ -394,18 +387,9 @@ class StockServicesMachine(RuleBasedStateMachine):
             Reservation.objects.filter(store__in=self.stores).values_list("pk", "status")
         )
         assert statuses == {h.reservation.pk: h.status for h in self.holds}
-        assert not stock_levels_with_ledger_drift().filter(store__in=self.stores).exists()
-        assert not stock_levels_with_reservation_drift().filter(store__in=self.stores).exists()
+        assert_the_ledger_adds_up(self.stores)
 
 
 @pytest.mark.django_db
 def test_random_service_sequences_keep_every_invariant():
-    run_state_machine_as_test(
-        StockServicesMachine,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_machine(StockServicesMachine, max_examples=60)

@@ -10,11 +10,6 @@ def staff(db):
     return api_client(StaffFactory(username="staffer"))
 
 
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01", name="Berlin")
-
-
 def test_staff_create_a_store(staff):
     response = staff.post("/api/v1/stores/", {"code": "paris-01", "name": "Paris"}, format="json")
 

@@ -12,13 +12,7 @@ from django.core.management import call_command
 
 from tests.processes import ProjectProcesses, project_env, run, url_of_the_test_database
 
-from .driving import CHROMEDRIVER, CHROMIUM, MISSING, MISSING_REASON, WAIT
-
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    webdriver = None
+from .driving import CHROMEDRIVER, CHROMIUM, MISSING, MISSING_REASON, WAIT, Service, webdriver
 
 
 @pytest.fixture

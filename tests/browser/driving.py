@@ -1,18 +1,24 @@
-"""Headless Chromium for the browser tests: where it is, whether it is there, and the
-few moves every test makes (wait for a page, read an element, keep a screenshot)."""
+"""Headless Chromium for the browser tests: where it is, whether it is there, the marks
+every test module carries, the Selenium names they use (imported here once, ``None``
+without the package) and the few moves every test makes (wait for a page, read an
+element, keep a screenshot)."""
 
 import os
 from pathlib import Path
+
+import pytest
 
 from tests.processes import ROOT
 
 try:
     from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.wait import WebDriverWait
 except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    webdriver = None
+    webdriver = Service = By = expected_conditions = Select = WebDriverWait = None
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -33,6 +39,15 @@ MISSING_REASON = (
     f"needs headless Chromium: {', '.join(MISSING)} missing "
     "(apt-get install chromium chromium-driver; REQUIRE_BROWSER=1 fails instead of skipping)"
 )
+
+# Every browser test module's marks (``pytestmark = BROWSER_TEST_MARKS``): the web process
+# it drives reads pytest's test database, so each test commits; without Chromium it is
+# skipped, unless REQUIRE_BROWSER is set (then the ``browser`` fixture fails, saying why).
+BROWSER_TEST_MARKS = [
+    pytest.mark.postgresql("bin/run web, driven by the browser, shares the test database"),
+    pytest.mark.skipif(bool(MISSING) and not REQUIRE_BROWSER, reason=MISSING_REASON),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def screenshot(driver, name: str) -> Path:

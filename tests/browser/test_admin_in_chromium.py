@@ -24,19 +24,9 @@ from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
 
-from .driving import MISSING, MISSING_REASON, REQUIRE_BROWSER, click_and_wait, screenshot, text_of
+from .driving import BROWSER_TEST_MARKS, By, Select, click_and_wait, screenshot, text_of
 
-try:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.select import Select
-except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    pass
-
-pytestmark = [
-    pytest.mark.postgresql("bin/run web, driven by the browser, shares the test database"),
-    pytest.mark.skipif(bool(MISSING) and not REQUIRE_BROWSER, reason=MISSING_REASON),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 PASSWORD = "browser test password 1"
 

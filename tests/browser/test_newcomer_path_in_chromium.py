@@ -12,30 +12,11 @@ import csv
 import io
 import time
 
-import pytest
-
 from stock.models import Movement, MovementKind, StockLevel
 
-from .driving import (
-    MISSING,
-    MISSING_REASON,
-    REQUIRE_BROWSER,
-    WAIT,
-    click_and_wait,
-    screenshot,
-    text_of,
-)
+from .driving import BROWSER_TEST_MARKS, WAIT, By, click_and_wait, screenshot, text_of
 
-try:
-    from selenium.webdriver.common.by import By
-except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    pass
-
-pytestmark = [
-    pytest.mark.postgresql("bin/run web, driven by the browser, shares the test database"),
-    pytest.mark.skipif(bool(MISSING) and not REQUIRE_BROWSER, reason=MISSING_REASON),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 STORE = "berlin-01"
 COUNTED = "TEE-RED"  # the row whose count the manager changes in the CSV file

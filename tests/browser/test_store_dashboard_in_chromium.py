@@ -27,20 +27,17 @@ import pytest
 
 from events.models import StockEvent
 
-from .driving import MISSING, MISSING_REASON, REQUIRE_BROWSER, WAIT, click_and_wait, screenshot
+from .driving import (
+    BROWSER_TEST_MARKS,
+    WAIT,
+    By,
+    WebDriverWait,
+    click_and_wait,
+    screenshot,
+)
 from .same_origin import SameOrigin
 
-try:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.wait import WebDriverWait
-except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
-    pass
-
-pytestmark = [
-    pytest.mark.postgresql("bin/run web, driven by the browser, shares the test database"),
-    pytest.mark.skipif(bool(MISSING) and not REQUIRE_BROWSER, reason=MISSING_REASON),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 STORE = "berlin-01"
 

@@ -15,27 +15,18 @@ to that state, so nothing available stays unsellable after it.
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from stock.exceptions import InsufficientStock, ReservationNotActive
 from stock.flash_gate.process import view
 from stock.flash_gate.services import gate_switch, gates_reconcile
 from stock.flash_gate.tokens import LevelKeys, member
 from stock.models import FlashSaleGate, Reservation, ReservationLine, ReservationStatus, StockLevel
-from stock.selectors import stock_levels_with_ledger_drift, stock_levels_with_reservation_drift
 from stock.services import (
     StockLine,
     bulk_check,
@@ -54,6 +45,13 @@ from stock.services import (
     stock_transfer,
 )
 from stock.tasks import reconcile_flash_gates
+from stock.tests.state_machines import (
+    PRODUCTS,
+    STORES,
+    assert_the_ledger_adds_up,
+    make_due,
+    run_machine,
+)
 from tests.factories import ProductFactory, StoreFactory
 
 from .conftest import NEEDS_REDIS, as_a_process_that_has_not_read_the_registry
@@ -64,8 +62,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-STORES = st.integers(0, 1)
-PRODUCTS = st.integers(0, 1)
 UNITS = st.integers(1, 6)
 
 
@@ -354,9 +350,7 @@ class GatedServicesMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50))
     def hold_falls_due(self, pick):
         hold = self.holds[pick % len(self.holds)]
-        Reservation.objects.filter(pk=hold.reservation.pk).update(
-            expires_at=timezone.now() - timedelta(seconds=1)
-        )
+        make_due(hold.reservation)
         gated = self.gated()
         hold.due_unknown_to = {(hold.store, p) for p in hold.lines if (hold.store, p) in gated}
 
@@ -399,17 +393,8 @@ class GatedServicesMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_ledger_adds_up(self):
-        assert not stock_levels_with_ledger_drift().filter(store__in=self.stores).exists()
-        assert not stock_levels_with_reservation_drift().filter(store__in=self.stores).exists()
+        assert_the_ledger_adds_up(self.stores)
 
 
 def test_random_service_sequences_with_gates_keep_tokens_within_the_database():
-    run_state_machine_as_test(
-        GatedServicesMachine,
-        settings=settings(
-            max_examples=40,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_machine(GatedServicesMachine, max_examples=40)

@@ -14,15 +14,7 @@ from tests.factories import (
     member,
 )
 
-
-@pytest.fixture
-def berlin(db):
-    return StoreFactory(code="berlin-01", name="Berlin")
-
-
-@pytest.fixture
-def hamburg(db):
-    return StoreFactory(code="hamburg-01", name="Hamburg")
+# berlin, hamburg, and berlin's manager and viewer come from the root conftest.
 
 
 @pytest.fixture
@@ -49,18 +41,10 @@ def staff_with_view_permissions(db):
 
 
 @pytest.fixture
-def manager(berlin):
-    return member("manager", berlin, Role.MANAGER)
-
-
-@pytest.fixture
 def clerk(berlin):
+    """Berlin's clerk, as in the root conftest: stock/tests' own ``clerk`` is a user of
+    no store."""
     return member("clerk", berlin, Role.CLERK)
-
-
-@pytest.fixture
-def viewer(berlin):
-    return member("viewer", berlin, Role.VIEWER)
 
 
 @pytest.fixture
