@@ -354,6 +354,9 @@ WEBHOOK_SWEEP_INTERVAL_SECONDS = env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", def
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=500)
 # How often a process reads which stores have webhooks: a store without sends no message.
 WEBHOOK_REGISTRY_SECONDS = env.float("WEBHOOK_REGISTRY_SECONDS", default=1.0)
+# How long the message after a store's commit waits before its task reads the new events:
+# the commits of that moment share one message (events/webhooks/wakeups.py).
+WEBHOOK_COALESCE_SECONDS = env.float("WEBHOOK_COALESCE_SECONDS", default=0.1)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- Celery -------------------------------------------------------------------------

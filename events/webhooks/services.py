@@ -226,9 +226,11 @@ def _enqueue_batch(store_id: int) -> tuple[set[int], bool]:
                     )
                 )
                 touched.add(subscription.pk)
-        subscription.last_enqueued_seq = max(subscription.last_enqueued_seq, payloads[-1]["seq"])
+    last = payloads[-1]["seq"]
     WebhookDelivery.objects.bulk_create(deliveries)
-    WebhookSubscription.objects.bulk_update(subscriptions, ["last_enqueued_seq"])
+    WebhookSubscription.objects.filter(
+        pk__in=[subscription.pk for subscription in subscriptions], last_enqueued_seq__lt=last
+    ).update(last_enqueued_seq=last)
     return touched, len(events) == limit
 
 
@@ -290,9 +292,17 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
                 outcomes.append((delivery, outcome, now))
                 if outcome.response_code is None:
                     break
-            _record(subscription_id, outcomes, released=batch[len(outcomes) :])
+            _record(
+                subscription_id,
+                outcomes,
+                released=batch[len(outcomes) :],
+                failures_before=subscription.consecutive_failures,
+            )
             attempted += len(outcomes)
-            if outcomes[-1][1].response_code is None:
+            subscription.consecutive_failures = None  # unknown from here on
+            if outcomes[-1][1].response_code is None or len(batch) < CLAIM_SIZE:
+                # Nothing more was due when this batch was claimed; what falls due
+                # since has a message of its own (``wakeups``) or the sweep.
                 break
     return attempted
 
@@ -368,7 +378,9 @@ def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
 
 
 @transaction.atomic
-def _record(subscription_id: int, outcomes: list, *, released: list[Claimed]) -> None:
+def _record(
+    subscription_id: int, outcomes: list, *, released: list[Claimed], failures_before=None
+) -> None:
     """How a batch went, in one transaction of a few statements: an attempt row per
     request, each delivery's new status and next try (the retry schedule counts its
     attempts), the released ones due again as they were, and the subscription's run of
@@ -428,7 +440,7 @@ def _record(subscription_id: int, outcomes: list, *, released: list[Claimed]) ->
             next_attempt_at=_per_row(due_again), updated_at=now
         )
     subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
-    if succeeded_since:
+    if succeeded_since and not (failures == 0 == failures_before):
         subscriptions.exclude(consecutive_failures=failures).update(consecutive_failures=failures)
     elif failures:
         subscriptions.update(consecutive_failures=F("consecutive_failures") + failures)
@@ -541,7 +553,8 @@ def send_dispatch(store_ids) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         _send(dispatch_webhooks, sorted(set(store_ids)))
     elif store_ids := wakeups.to_wake(wakeups.STORE, store_ids):
-        _send(dispatch_webhooks, store_ids)
+        # Run a moment later: the commits of that moment share the message.
+        _send(dispatch_webhooks, store_ids, countdown=settings.WEBHOOK_COALESCE_SECONDS)
 
 
 def send_deliver(subscription_id: int) -> None:
@@ -553,13 +566,13 @@ def send_deliver(subscription_id: int) -> None:
         _send(deliver_webhooks, subscription_id)
 
 
-def _send(task, argument) -> None:
+def _send(task, argument, *, countdown: float = 0) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         task.apply(args=[argument])
         return
     try:
         with broker_circuit:
-            task.apply_async(args=[argument], retry=False)
+            task.apply_async(args=[argument], retry=False, countdown=countdown or None)
     except CircuitOpen:
         pass  # the sweep finds the rows
     except Exception as error:  # noqa: BLE001 - the rows are stored; the sweep finds them
