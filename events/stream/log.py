@@ -68,13 +68,13 @@ def authorize(request, code: str) -> int | Refusal:
     return store.pk
 
 
-async def events_since(store_id: int, after: int):
-    """(seq, type, data) of every event of the store after ``after``, read a page at a
-    time, each page in its own slot."""
+async def pages_since(store_id: int, after: int):
+    """The store's events after ``after`` as pages of (seq, type, data), each read in its
+    own slot; no empty page."""
     while True:
         page = await in_thread(events_after, store_id, after)
-        for row in page:
-            yield row
+        if page:
+            yield page
         if len(page) < PAGE_SIZE:
             return
         after = page[-1][0]
