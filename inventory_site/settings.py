@@ -309,9 +309,12 @@ BULK_JOB_SWEEP_INTERVAL_SECONDS = env.float("BULK_JOB_SWEEP_INTERVAL_SECONDS", d
 # The live stream (events.stream, served by `bin/run events`): a comment line every
 # EVENTS_STREAM_HEARTBEAT_SECONDS keeps an idle stream open through proxies, and at most
 # EVENTS_STREAM_DB_CONNECTIONS database connections are open at once per events process
-# (a stream opens one only to authorize and to read the log, then closes it).
+# (a stream opens one only to authorize and to read the log, then closes it). Every
+# EVENTS_STREAM_CHECK_SECONDS one pass over the open streams sends events no publish
+# announced (a seeding) and ends the streams whose user lost access.
 EVENTS_STREAM_HEARTBEAT_SECONDS = env.float("EVENTS_STREAM_HEARTBEAT_SECONDS", default=15)
 EVENTS_STREAM_DB_CONNECTIONS = env.int("EVENTS_STREAM_DB_CONNECTIONS", default=4)
+EVENTS_STREAM_CHECK_SECONDS = env.float("EVENTS_STREAM_CHECK_SECONDS", default=5)
 
 # Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
 # on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in

@@ -63,8 +63,12 @@ def heard(data: bytes) -> Heard:
 
 
 class Listener:
-    def __init__(self, channel: str):
+    """One open stream on ``channel``; ``viewer`` says who opened it, for the periodic
+    check (``events.stream.checks``)."""
+
+    def __init__(self, channel: str, viewer=None):
         self.channel = channel
+        self.viewer = viewer
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
 
     def deliver(self, item) -> None:
@@ -85,6 +89,8 @@ class _Channel:
     # The future of the latest SUBSCRIBE while it is the latest command sent; None when
     # the latest command is an UNSUBSCRIBE (or none was sent).
     subscribed: asyncio.Future | None = None
+    # The highest seq heard on the channel or sent from the log by one of its streams.
+    last_seq: int = 0
 
 
 class Hub:
@@ -94,7 +100,7 @@ class Hub:
         self.reader: asyncio.Task | None = None
         self.channels: dict[str, _Channel] = {}
 
-    async def join(self, channel: str) -> Listener:
+    async def join(self, channel: str, viewer=None) -> Listener:
         """A listener of ``channel``, once Redis confirmed its subscription. Raises the
         Redis error when Redis cannot be reached."""
         if self.pubsub is None:
@@ -103,7 +109,7 @@ class Hub:
             )
             self.pubsub = client.pubsub()
         state = self.channels.setdefault(channel, _Channel())
-        listener = Listener(channel)
+        listener = Listener(channel, viewer)
         state.listeners.add(listener)
         try:
             if state.subscribed is None:
@@ -136,6 +142,28 @@ class Hub:
         except (redis.RedisError, OSError) as error:
             self._fail(error)
 
+    def listeners(self) -> list[Listener]:
+        """Every open stream's listener."""
+        return [listener for state in self.channels.values() for listener in state.listeners]
+
+    def seen(self, channel: str, seq: int) -> None:
+        """A stream of ``channel`` sent the log up to ``seq``."""
+        state = self.channels.get(channel)
+        if state is not None and seq > state.last_seq:
+            state.last_seq = seq
+
+    def catch_up(self, channel: str, last_seq: int) -> bool:
+        """The log of ``channel``'s store ends at ``last_seq``: if that is past what the
+        channel heard, every listener is told it missed events (it reads them from the
+        log). Returns whether they were."""
+        state = self.channels.get(channel)
+        if state is None or last_seq <= state.last_seq:
+            return False
+        state.last_seq = last_seq
+        for listener in list(state.listeners):
+            listener.deliver(MISSED)
+        return True
+
     async def _read(self, pubsub) -> None:
         try:
             while True:
@@ -161,6 +189,8 @@ class Hub:
             except (ValueError, KeyError, TypeError):
                 logger.warning("Live stream: a message on %s is no event; skipped", channel)
                 return
+            if item.seq > state.last_seq:
+                state.last_seq = item.seq
             for listener in list(state.listeners):
                 listener.deliver(item)
         elif kind in ("subscribe", "unsubscribe") and state.pending:

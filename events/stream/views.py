@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse, StreamingHttpResponse
 
 from .. import channels
-from . import log
+from . import checks, log
 from .hub import CLOSED, MISSED, hub_for, sse_frame
 
 # The reconnection delay the stream suggests to EventSource clients (milliseconds).
@@ -32,23 +32,24 @@ async def event_stream(request, code: str):
     after = _cursor(request)
     if after is None:
         return _error(400, "Last-Event-ID and ?after= take an event's seq (0 or more).", "invalid")
-    authorized = await log.in_thread(log.authorize, request, code)
-    if isinstance(authorized, log.Refusal):
-        response = _error(authorized.status, authorized.detail, authorized.code)
-        if authorized.status == 401:
+    viewer = await log.in_thread(log.authorize, request, code)
+    if isinstance(viewer, log.Refusal):
+        response = _error(viewer.status, viewer.detail, viewer.code)
+        if viewer.status == 401:
             response["WWW-Authenticate"] = "Token"
         return response
     if not channels.uses_redis():
         return _error(503, "The live stream needs Redis (REDIS_URL).", "unavailable")
     hub = hub_for(channels.redis_url())
     try:
-        listener = await hub.join(channels.store_channel(authorized))
+        listener = await hub.join(channels.store_channel(viewer.store_id), viewer)
     except (ConnectionError, OSError) as error:
         response = _error(503, f"The live stream cannot reach Redis ({error}).", "unavailable")
         response["Retry-After"] = str(RETRY_MILLISECONDS // 1000)
         return response
+    checks.start(hub)
     response = StreamingHttpResponse(
-        _frames(hub, listener, authorized, after), content_type="text/event-stream"
+        _frames(hub, listener, viewer.store_id, after), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: send each event as it comes
@@ -57,7 +58,8 @@ async def event_stream(request, code: str):
 
 async def _frames(hub, listener, store_id: int, after: int):
     """The stream's bytes: the retry hint, the log after ``after``, then the events heard
-    on the channel, each ``seq`` once and in order, with a comment when idle. Everything
+    on the channel, each ``seq`` once and in order, with a comment when idle; it ends when
+    its listener is closed (Redis lost, or access lost: ``checks``). Everything
     queued when the stream wakes goes out as one chunk: one send for a burst, not one
     per event. Leaves the channel however it ends (the client went away: Django cancels
     it)."""
@@ -67,6 +69,7 @@ async def _frames(hub, listener, store_id: int, after: int):
         async for frames, last_sent in _from_log(store_id, last):  # the backlog
             yield frames
             last = last_sent
+            hub.seen(listener.channel, last)
         while True:
             try:
                 async with asyncio.timeout(settings.EVENTS_STREAM_HEARTBEAT_SECONDS):
@@ -97,6 +100,7 @@ async def _frames(hub, listener, store_id: int, after: int):
                 async for frames, last_sent in _from_log(store_id, last):
                     yield frames
                     last = last_sent
+                    hub.seen(listener.channel, last)
             if chunk:
                 yield b"".join(chunk)
             if closed:
