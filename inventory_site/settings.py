@@ -489,6 +489,9 @@ LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="10/m")
 # Attempts at any login path per username, whatever the address. Above what one address
 # may try (the two limits above), so that one address alone cannot lock an account out.
 LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="30/m")
+# Live streams one user may open (`bin/run events`), whatever the store: an EventSource
+# reconnects every 3 s when its stream fails, so a few tabs stay well under it.
+EVENTS_STREAM_RATE_PER_USER = env.str("EVENTS_STREAM_RATE_PER_USER", default="60/m")
 # How many proxies in front of the app append to X-Forwarded-For. 0: the client address
 # is REMOTE_ADDR, and X-Forwarded-For (which any client can forge) is ignored.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from accounts.authentication import TokenAuthentication
+from inventory_site.api.ratelimits import enforce_rate_limit
 from stores.access import STAFF_ROLE_PERMISSIONS, role_in_store
 from stores.models import Membership
 
@@ -63,16 +64,18 @@ class Viewer:
 
 @dataclass(frozen=True)
 class Refusal:
-    status: int  # 401: no or bad credentials; 404: no such store for this user
+    status: int  # 401: no or bad credentials; 404: no such store for this user; 429
     detail: str
     code: str
+    retry_after: int | None = None  # seconds, for a 429
 
 
 def authorize(request, code: str) -> Viewer | Refusal:
     """The viewer of store ``code`` if the request's user may view it: by the API token
     (``Authorization: Token <key>``) or else the session cookie (a browser's
-    EventSource sends no header of its own). ``viewers_with_access`` asks the same of
-    open streams."""
+    EventSource sends no header of its own). Each user may open
+    EVENTS_STREAM_RATE_PER_USER streams, counted as the API's rate limits are, whatever
+    the store. ``viewers_with_access`` asks the same of open streams."""
     try:
         authenticated = TokenAuthentication().authenticate(request)
     except AuthenticationFailed as error:
@@ -80,6 +83,15 @@ def authorize(request, code: str) -> Viewer | Refusal:
     user = authenticated[0] if authenticated else request.user
     if not user.is_authenticated:
         return Refusal(401, "Authentication credentials were not provided.", "not_authenticated")
+    try:
+        enforce_rate_limit(
+            request,
+            group="events-stream-user",
+            key=lambda _group, _request: str(user.pk),
+            rate=settings.EVENTS_STREAM_RATE_PER_USER,
+        )
+    except Throttled as error:
+        return Refusal(429, str(error.detail), "throttled", retry_after=error.wait)
     store, _ = role_in_store(user, code)
     if store is None:
         return Refusal(404, "No such store.", "not_found")

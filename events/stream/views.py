@@ -37,6 +37,8 @@ async def event_stream(request, code: str):
         response = _error(viewer.status, viewer.detail, viewer.code)
         if viewer.status == 401:
             response["WWW-Authenticate"] = "Token"
+        if viewer.retry_after is not None:
+            response["Retry-After"] = str(viewer.retry_after)
         return response
     if not channels.uses_redis():
         return _error(503, "The live stream needs Redis (REDIS_URL).", "unavailable")

@@ -60,7 +60,20 @@ def stream_check_seconds() -> str:
 
 
 @pytest.fixture
-def events_env(transactional_db, channel_prefix, events_application_name, stream_check_seconds):
+def stream_rate_per_user() -> str:
+    """EVENTS_STREAM_RATE_PER_USER of the events process: past what any test opens (500
+    streams of one user), but in the test of the limit."""
+    return "10000/m"
+
+
+@pytest.fixture
+def events_env(
+    transactional_db,
+    channel_prefix,
+    events_application_name,
+    stream_check_seconds,
+    stream_rate_per_user,
+):
     return project_env(
         DATABASE_URL=f"{url_of_the_test_database()}?application_name={events_application_name}",
         REDIS_URL=redis_url(),
@@ -69,6 +82,7 @@ def events_env(transactional_db, channel_prefix, events_application_name, stream
         ALLOWED_HOSTS="127.0.0.1",
         CACHE_KEY_PREFIX=channel_prefix,
         EVENTS_STREAM_CHECK_SECONDS=stream_check_seconds,
+        EVENTS_STREAM_RATE_PER_USER=stream_rate_per_user,
     )
 
 
