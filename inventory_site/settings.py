@@ -309,9 +309,12 @@ BULK_JOB_SWEEP_INTERVAL_SECONDS = env.float("BULK_JOB_SWEEP_INTERVAL_SECONDS", d
 # The live stream (events.stream, served by `bin/run events`): a comment line every
 # EVENTS_STREAM_HEARTBEAT_SECONDS keeps an idle stream open through proxies, and at most
 # EVENTS_STREAM_DB_CONNECTIONS database connections are open at once per events process
-# (a stream opens one only to authorize and to read the log, then closes it).
+# (a stream opens one only to authorize and to read the log, then closes it). Every
+# EVENTS_STREAM_CHECK_SECONDS one pass over the open streams sends events no publish
+# announced (a seeding) and ends the streams whose user lost access.
 EVENTS_STREAM_HEARTBEAT_SECONDS = env.float("EVENTS_STREAM_HEARTBEAT_SECONDS", default=15)
 EVENTS_STREAM_DB_CONNECTIONS = env.int("EVENTS_STREAM_DB_CONNECTIONS", default=4)
+EVENTS_STREAM_CHECK_SECONDS = env.float("EVENTS_STREAM_CHECK_SECONDS", default=5)
 
 # Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
 # on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in
@@ -489,6 +492,9 @@ LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="10/m")
 # Attempts at any login path per username, whatever the address. Above what one address
 # may try (the two limits above), so that one address alone cannot lock an account out.
 LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="30/m")
+# Live streams one user may open (`bin/run events`), whatever the store: an EventSource
+# reconnects every 3 s when its stream fails, so a few tabs stay well under it.
+EVENTS_STREAM_RATE_PER_USER = env.str("EVENTS_STREAM_RATE_PER_USER", default="60/m")
 # How many proxies in front of the app append to X-Forwarded-For. 0: the client address
 # is REMOTE_ADDR, and X-Forwarded-For (which any client can forge) is ignored.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

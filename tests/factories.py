@@ -122,9 +122,8 @@ def take_event_numbers(store, count: int = 1) -> range:
 class StockEventFactory(DjangoModelFactory):
     """An event as the writer leaves it, numbered next in ``store``'s log (after both
     its sequence and its last event); a ``seq`` given is taken as it is and the
-    sequence left alone (gapless per store is then the caller's care:
-    ``events.tests.stream.writer.commit_events``). ``StockEventFactory.log(store,
-    count)`` writes many at once."""
+    sequence left alone (gapless per store is then the caller's care).
+    ``StockEventFactory.log(store, count)`` writes many at once."""
 
     class Meta:
         model = StockEvent

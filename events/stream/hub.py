@@ -10,12 +10,17 @@ Redis answers SUBSCRIBE and UNSUBSCRIBE of a channel in the order they were sent
 each channel keeps the confirmations it waits for in that order (a listener may join
 while the last one's UNSUBSCRIBE is still on its way).
 
+Each message is parsed once, here, into a ``Heard`` (its ``seq`` and its SSE frame,
+ready to send) that every listener of the channel gets: a message costs each open
+stream a queue append, not a JSON parse.
+
 When the connection fails every listener is closed: its stream ends, and the client
 reconnects with ``Last-Event-ID`` and reads what it missed from the log.
 """
 
 import asyncio
 import collections
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -34,9 +39,36 @@ CLOSED = object()
 QUEUE_SIZE = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """An event heard on a channel: its ``seq`` and its Server-Sent Events frame."""
+
+    seq: int
+    frame: bytes
+
+
+def sse_frame(seq: int, kind: str, data: str | bytes) -> bytes:
+    """An event as the stream sends it: ``id`` (the seq), ``event`` (its type) and
+    ``data`` (the event's JSON, ``events.channels.event_data``)."""
+    if isinstance(data, str):
+        data = data.encode()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, kind.encode(), data)
+
+
+def heard(data: bytes) -> Heard:
+    """A channel message as the listeners get it. Raises ValueError (or KeyError,
+    TypeError) for a message that is no event."""
+    event = json.loads(data)
+    return Heard(event["seq"], sse_frame(event["seq"], event["type"], data))
+
+
 class Listener:
-    def __init__(self, channel: str):
+    """One open stream on ``channel``; ``viewer`` says who opened it, for the periodic
+    check (``events.stream.checks``)."""
+
+    def __init__(self, channel: str, viewer=None):
         self.channel = channel
+        self.viewer = viewer
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
 
     def deliver(self, item) -> None:
@@ -57,6 +89,8 @@ class _Channel:
     # The future of the latest SUBSCRIBE while it is the latest command sent; None when
     # the latest command is an UNSUBSCRIBE (or none was sent).
     subscribed: asyncio.Future | None = None
+    # The highest seq heard on the channel or sent from the log by one of its streams.
+    last_seq: int = 0
 
 
 class Hub:
@@ -66,7 +100,7 @@ class Hub:
         self.reader: asyncio.Task | None = None
         self.channels: dict[str, _Channel] = {}
 
-    async def join(self, channel: str) -> Listener:
+    async def join(self, channel: str, viewer=None) -> Listener:
         """A listener of ``channel``, once Redis confirmed its subscription. Raises the
         Redis error when Redis cannot be reached."""
         if self.pubsub is None:
@@ -75,7 +109,7 @@ class Hub:
             )
             self.pubsub = client.pubsub()
         state = self.channels.setdefault(channel, _Channel())
-        listener = Listener(channel)
+        listener = Listener(channel, viewer)
         state.listeners.add(listener)
         try:
             if state.subscribed is None:
@@ -108,6 +142,28 @@ class Hub:
         except (redis.RedisError, OSError) as error:
             self._fail(error)
 
+    def listeners(self) -> list[Listener]:
+        """Every open stream's listener."""
+        return [listener for state in self.channels.values() for listener in state.listeners]
+
+    def seen(self, channel: str, seq: int) -> None:
+        """A stream of ``channel`` sent the log up to ``seq``."""
+        state = self.channels.get(channel)
+        if state is not None and seq > state.last_seq:
+            state.last_seq = seq
+
+    def catch_up(self, channel: str, last_seq: int) -> bool:
+        """The log of ``channel``'s store ends at ``last_seq``: if that is past what the
+        channel heard, every listener is told it missed events (it reads them from the
+        log). Returns whether they were."""
+        state = self.channels.get(channel)
+        if state is None or last_seq <= state.last_seq:
+            return False
+        state.last_seq = last_seq
+        for listener in list(state.listeners):
+            listener.deliver(MISSED)
+        return True
+
     async def _read(self, pubsub) -> None:
         try:
             while True:
@@ -128,8 +184,15 @@ class Hub:
         if state is None:
             return
         if kind == "message":
+            try:
+                item = heard(message["data"])
+            except (ValueError, KeyError, TypeError):
+                logger.warning("Live stream: a message on %s is no event; skipped", channel)
+                return
+            if item.seq > state.last_seq:
+                state.last_seq = item.seq
             for listener in list(state.listeners):
-                listener.deliver(message["data"])
+                listener.deliver(item)
         elif kind in ("subscribe", "unsubscribe") and state.pending:
             _, confirmed = state.pending.popleft()
             if not confirmed.done():

@@ -4,18 +4,26 @@ process has at most EVENTS_STREAM_DB_CONNECTIONS open at once, however many stre
 connect or fill a gap together."""
 
 import asyncio
+import functools
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import DEFAULT_DB_ALIAS, connections
-from rest_framework.exceptions import AuthenticationFailed
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from accounts.authentication import TokenAuthentication
-from stores.access import role_in_store
+from inventory_site.api.ratelimits import enforce_rate_limit
+from stores.access import STAFF_ROLE_PERMISSIONS, role_in_store
+from stores.models import Membership
 
 from ..channels import event_data
-from ..models import StockEvent
+from ..models import StockEvent, StoreEventSequence
 
 # Events read from the log per query, and so sent per batch while catching up.
 PAGE_SIZE = 500
@@ -45,16 +53,29 @@ async def in_thread(function, *args):
 
 
 @dataclass(frozen=True)
+class Viewer:
+    """Who opened a stream of which store: the user, and the API token they sent (None
+    for a browser's session)."""
+
+    store_id: int
+    user_id: int
+    token_key: str | None
+
+
+@dataclass(frozen=True)
 class Refusal:
-    status: int  # 401: no or bad credentials; 404: no such store for this user
+    status: int  # 401: no or bad credentials; 404: no such store for this user; 429
     detail: str
     code: str
+    retry_after: int | None = None  # seconds, for a 429
 
 
-def authorize(request, code: str) -> int | Refusal:
-    """The id of store ``code`` if the request's user may view it: by the API token
+def authorize(request, code: str) -> Viewer | Refusal:
+    """The viewer of store ``code`` if the request's user may view it: by the API token
     (``Authorization: Token <key>``) or else the session cookie (a browser's
-    EventSource sends no header of its own)."""
+    EventSource sends no header of its own). Each user may open
+    EVENTS_STREAM_RATE_PER_USER streams, counted as the API's rate limits are, whatever
+    the store. ``viewers_with_access`` asks the same of open streams."""
     try:
         authenticated = TokenAuthentication().authenticate(request)
     except AuthenticationFailed as error:
@@ -62,19 +83,100 @@ def authorize(request, code: str) -> int | Refusal:
     user = authenticated[0] if authenticated else request.user
     if not user.is_authenticated:
         return Refusal(401, "Authentication credentials were not provided.", "not_authenticated")
+    try:
+        enforce_rate_limit(
+            request,
+            group="events-stream-user",
+            key=lambda _group, _request: str(user.pk),
+            rate=settings.EVENTS_STREAM_RATE_PER_USER,
+        )
+    except Throttled as error:
+        return Refusal(429, str(error.detail), "throttled", retry_after=error.wait)
     store, _ = role_in_store(user, code)
     if store is None:
         return Refusal(404, "No such store.", "not_found")
-    return store.pk
+    return Viewer(store.pk, user.pk, authenticated[1].key if authenticated else None)
 
 
-async def events_since(store_id: int, after: int):
-    """(seq, type, data) of every event of the store after ``after``, read a page at a
-    time, each page in its own slot."""
+def viewers_with_access(viewers: Iterable[Viewer]) -> set[Viewer]:
+    """Those of ``viewers`` who may still view their store, as ``authorize`` decides it
+    (``stores.access.role_in_store``): an active user, a member of the store or staff
+    whose permissions give a role in every store, and the token still theirs. Two
+    queries, from the primary, whatever the number of viewers: the users (with their
+    token) and their memberships in these stores."""
+    viewers = set(viewers)
+    user_ids = {viewer.user_id for viewer in viewers}
+    store_ids = {viewer.store_id for viewer in viewers}
+    if not viewers:
+        return set()
+    User = get_user_model()
+    staff_permissions = Permission.objects.filter(
+        functools.reduce(
+            operator.or_,
+            (
+                Q(content_type__app_label=app_label, codename=codename)
+                for app_label, codename in (
+                    permission.split(".") for _, permission in STAFF_ROLE_PERMISSIONS
+                )
+            ),
+        )
+    )
+    every_store = Q(is_staff=True) & (
+        Q(is_superuser=True)
+        | Exists(
+            User.user_permissions.through.objects.filter(
+                **{User.user_permissions.field.m2m_field_name(): OuterRef("pk")},
+                permission__in=staff_permissions,
+            )
+        )
+        | Exists(
+            User.groups.through.objects.filter(
+                **{User.groups.field.m2m_field_name(): OuterRef("pk")},
+                group__permissions__in=staff_permissions,
+            )
+        )
+    )
+    users = {
+        user_id: (sees_every_store, token_key)
+        for user_id, sees_every_store, token_key in User.objects.using(DEFAULT_DB_ALIAS)
+        .filter(pk__in=user_ids, is_active=True)
+        .annotate(
+            sees_every_store=ExpressionWrapper(every_store, output_field=BooleanField()),
+            token_key=F("auth_token__key"),
+        )
+        .values_list("pk", "sees_every_store", "token_key")
+    }
+    members = set(
+        Membership.objects.using(DEFAULT_DB_ALIAS)
+        .filter(user_id__in=users.keys(), store_id__in=store_ids)
+        .values_list("user_id", "store_id")
+    )
+    return {
+        viewer
+        for viewer in viewers
+        if viewer.user_id in users
+        and (users[viewer.user_id][0] or (viewer.user_id, viewer.store_id) in members)
+        and viewer.token_key in (None, users[viewer.user_id][1])
+    }
+
+
+def last_seqs(store_ids: Iterable[int]) -> dict[int, int]:
+    """The last seq of each of these stores' logs (a store without events has none),
+    in one query, from the primary."""
+    return dict(
+        StoreEventSequence.objects.using(DEFAULT_DB_ALIAS)
+        .filter(store_id__in=set(store_ids))
+        .values_list("store_id", "last_seq")
+    )
+
+
+async def pages_since(store_id: int, after: int):
+    """The store's events after ``after`` as pages of (seq, type, data), each read in its
+    own slot; no empty page."""
     while True:
         page = await in_thread(events_after, store_id, after)
-        for row in page:
-            yield row
+        if page:
+            yield page
         if len(page) < PAGE_SIZE:
             return
         after = page[-1][0]

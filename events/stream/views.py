@@ -6,18 +6,19 @@ process to route it to (README, "Live stream").
 """
 
 import asyncio
-import json
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse, StreamingHttpResponse
 
 from .. import channels
-from . import log
-from .hub import CLOSED, MISSED, hub_for
+from . import checks, log
+from .hub import CLOSED, MISSED, hub_for, sse_frame
 
 # The reconnection delay the stream suggests to EventSource clients (milliseconds).
 RETRY_MILLISECONDS = 3000
+# What an idle stream sends every EVENTS_STREAM_HEARTBEAT_SECONDS (an SSE comment).
+HEARTBEAT = b": heartbeat\n\n"
 
 
 async def event_stream(request, code: str):
@@ -31,23 +32,26 @@ async def event_stream(request, code: str):
     after = _cursor(request)
     if after is None:
         return _error(400, "Last-Event-ID and ?after= take an event's seq (0 or more).", "invalid")
-    authorized = await log.in_thread(log.authorize, request, code)
-    if isinstance(authorized, log.Refusal):
-        response = _error(authorized.status, authorized.detail, authorized.code)
-        if authorized.status == 401:
+    viewer = await log.in_thread(log.authorize, request, code)
+    if isinstance(viewer, log.Refusal):
+        response = _error(viewer.status, viewer.detail, viewer.code)
+        if viewer.status == 401:
             response["WWW-Authenticate"] = "Token"
+        if viewer.retry_after is not None:
+            response["Retry-After"] = str(viewer.retry_after)
         return response
     if not channels.uses_redis():
         return _error(503, "The live stream needs Redis (REDIS_URL).", "unavailable")
     hub = hub_for(channels.redis_url())
     try:
-        listener = await hub.join(channels.store_channel(authorized))
+        listener = await hub.join(channels.store_channel(viewer.store_id), viewer)
     except (ConnectionError, OSError) as error:
         response = _error(503, f"The live stream cannot reach Redis ({error}).", "unavailable")
         response["Retry-After"] = str(RETRY_MILLISECONDS // 1000)
         return response
+    checks.start(hub)
     response = StreamingHttpResponse(
-        _frames(hub, listener, authorized, after), content_type="text/event-stream"
+        _frames(hub, listener, viewer.store_id, after), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: send each event as it comes
@@ -55,44 +59,62 @@ async def event_stream(request, code: str):
 
 
 async def _frames(hub, listener, store_id: int, after: int):
-    """The stream's text: the retry hint, the log after ``after``, then the events heard
-    on the channel, each ``seq`` once and in order, with a comment when idle. Leaves the
-    channel however it ends (the client went away: Django cancels it)."""
+    """The stream's bytes: the retry hint, the log after ``after``, then the events heard
+    on the channel, each ``seq`` once and in order, with a comment when idle; it ends when
+    its listener is closed (Redis lost, or access lost: ``checks``). Everything
+    queued when the stream wakes goes out as one chunk: one send for a burst, not one
+    per event. Leaves the channel however it ends (the client went away: Django cancels
+    it)."""
     last = after
     try:
-        yield f"retry: {RETRY_MILLISECONDS}\n\n"
-        async for seq, kind, data in log.events_since(store_id, last):  # the backlog
-            yield _frame(seq, kind, data)
-            last = seq
+        yield b"retry: %d\n\n" % RETRY_MILLISECONDS
+        async for frames, last_sent in _from_log(store_id, last):  # the backlog
+            yield frames
+            last = last_sent
+            hub.seen(listener.channel, last)
         while True:
             try:
-                item = await asyncio.wait_for(
-                    listener.queue.get(), settings.EVENTS_STREAM_HEARTBEAT_SECONDS
-                )
+                async with asyncio.timeout(settings.EVENTS_STREAM_HEARTBEAT_SECONDS):
+                    items = [await listener.queue.get()]
             except TimeoutError:
-                yield ": heartbeat\n\n"
+                yield HEARTBEAT
                 continue
-            if item is CLOSED:
+            while not listener.queue.empty():
+                items.append(listener.queue.get_nowait())
+            closed = CLOSED in items
+            chunk = []
+            for item in items:
+                if item is CLOSED:
+                    break
+                if item is not MISSED:
+                    if item.seq <= last:
+                        continue  # sent already, from the log
+                    if item.seq == last + 1:
+                        chunk.append(item.frame)
+                        last = item.seq
+                        continue
+                # Events were not heard (a publish failed, a slower commit's publish
+                # comes later, the queue overflowed): the log has them, committed in
+                # seq order.
+                if chunk:
+                    yield b"".join(chunk)
+                    chunk = []
+                async for frames, last_sent in _from_log(store_id, last):
+                    yield frames
+                    last = last_sent
+                    hub.seen(listener.channel, last)
+            if chunk:
+                yield b"".join(chunk)
+            if closed:
                 return
-            if item is not MISSED:
-                event = json.loads(item)
-                if event["seq"] <= last:
-                    continue  # sent already, from the log
-                if event["seq"] == last + 1:
-                    yield _frame(event["seq"], event["type"], item.decode())
-                    last = event["seq"]
-                    continue
-            # Events were not heard (a publish failed, a slower commit's publish comes
-            # later, the queue overflowed): the log has them, committed in seq order.
-            async for seq, kind, data in log.events_since(store_id, last):
-                yield _frame(seq, kind, data)
-                last = seq
     finally:
         await hub.leave(listener)
 
 
-def _frame(seq: int, kind: str, data: str) -> str:
-    return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"
+async def _from_log(store_id: int, after: int):
+    """(frames, last seq) of each page of the store's log after ``after``."""
+    async for page in log.pages_since(store_id, after):
+        yield b"".join(sse_frame(seq, kind, data) for seq, kind, data in page), page[-1][0]
 
 
 def _cursor(request) -> int | None:

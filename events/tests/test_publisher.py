@@ -9,11 +9,13 @@ from django.test import override_settings
 from django_redis import get_redis_connection
 
 from events.channels import store_channel
-from tests.factories import ProductFactory, StoreFactory
+from events.models import StockEvent
+from stock.services import stock_receive
+from tests.factories import ProductFactory, StockEventFactory, StoreFactory
 from tests.processes import free_port, redis_cache
 
+from .conftest import commit_events
 from .stream.conftest import NEEDS_REDIS
-from .stream.writer import commit_events
 
 
 @pytest.fixture
@@ -35,9 +37,12 @@ def test_a_commits_events_go_to_their_stores_channels_in_one_round_trip(
 
     get_redis_connection("default").ping()  # the pool's connection is made: no handshake
 
+    berlin_events = [StockEventFactory(store=berlin, product=product) for _ in range(2)]
+    hamburg_event = StockEventFactory(store=hamburg, product=product)
+
     with redis_round_trips() as round_trips:
-        commit_events(berlin, product, 2)
-    commit_events(hamburg, product, 1)
+        commit_events(*berlin_events)
+    commit_events(hamburg_event)
 
     heard = [listener.get_message(timeout=2) for _ in range(3)]
     listener.close()
@@ -53,9 +58,14 @@ def test_a_commits_events_go_to_their_stores_channels_in_one_round_trip(
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_commit_goes_on_and_the_events_stay_in_the_log(stores, caplog):
     berlin, _ = stores
+    product = ProductFactory()
     dead = redis_cache(free_port())
     with override_settings(CACHES=dead):
-        events = commit_events(berlin, ProductFactory(), 2)
+        for _ in range(2):
+            stock_receive(store=berlin, product=product, quantity=1)
 
-    assert [event.seq for event in events] == [1, 2]
+    assert list(StockEvent.objects.filter(store=berlin).values_list("seq", "on_hand")) == [
+        (1, 1),
+        (2, 2),
+    ]
     assert "Live stream publishing: the cache is unreachable" in caplog.text

@@ -1,16 +1,31 @@
-"""A real ``bin/run events`` on the test database and Redis, and a client of its streams."""
+"""A real ``bin/run events`` on the test database and Redis, stock changed through
+``stock.services`` (in the test or in a writer process) so that the events streamed are
+the ones the services write and publish, and clients of the streams."""
 
 import asyncio
+import contextlib
 import json
+import subprocess
+import sys
 import uuid
 
 import httpx
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from events.publisher import publish_committed_events
+from events.signals import stock_events_committed
+from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
-from tests.processes import ProjectProcesses, project_env, redis_url, url_of_the_test_database
+from tests.processes import (
+    ROOT,
+    ProjectProcesses,
+    project_env,
+    redis_url,
+    url_of_the_test_database,
+)
 
 NEEDS_REDIS = pytest.mark.services("the live stream travels through Redis pub/sub")
 
@@ -18,9 +33,15 @@ NEEDS_REDIS = pytest.mark.services("the live stream travels through Redis pub/su
 @pytest.fixture
 def channel_prefix(settings):
     """A CACHE_KEY_PREFIX of this test's own, shared with its events process: Redis
-    channels are server-wide, and other test runs may use the same Redis."""
-    settings.CACHE_KEY_PREFIX = f"events-stream-{uuid.uuid4().hex}"
-    return settings.CACHE_KEY_PREFIX
+    channels are server-wide, and other test runs may use the same Redis. The test's
+    cache takes it too, so that what the test changes (a membership revoked) retires
+    the lookups the events process reads."""
+    prefix = f"events-stream-{uuid.uuid4().hex}"
+    settings.CACHE_KEY_PREFIX = prefix
+    settings.CACHES = {
+        alias: {**options, "KEY_PREFIX": prefix} for alias, options in settings.CACHES.items()
+    }
+    return prefix
 
 
 @pytest.fixture
@@ -31,7 +52,28 @@ def events_application_name() -> str:
 
 
 @pytest.fixture
-def events_env(transactional_db, channel_prefix, events_application_name):
+def stream_check_seconds() -> str:
+    """EVENTS_STREAM_CHECK_SECONDS of the events process: long, so that a test sees a
+    stream fill a gap because a later event arrived, not because the periodic check
+    ran; the tests of that check override it."""
+    return "600"
+
+
+@pytest.fixture
+def stream_rate_per_user() -> str:
+    """EVENTS_STREAM_RATE_PER_USER of the events process: past what any test opens (500
+    streams of one user), but in the test of the limit."""
+    return "10000/m"
+
+
+@pytest.fixture
+def events_env(
+    transactional_db,
+    channel_prefix,
+    events_application_name,
+    stream_check_seconds,
+    stream_rate_per_user,
+):
     return project_env(
         DATABASE_URL=f"{url_of_the_test_database()}?application_name={events_application_name}",
         REDIS_URL=redis_url(),
@@ -39,6 +81,8 @@ def events_env(transactional_db, channel_prefix, events_application_name):
         SECRET_KEY="events-stream-tests-" + "x" * 40,
         ALLOWED_HOSTS="127.0.0.1",
         CACHE_KEY_PREFIX=channel_prefix,
+        EVENTS_STREAM_CHECK_SECONDS=stream_check_seconds,
+        EVENTS_STREAM_RATE_PER_USER=stream_rate_per_user,
     )
 
 
@@ -70,8 +114,97 @@ def viewer_token(store) -> str:
     return Token.objects.create(user=user).key
 
 
+def token_headers(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Token {token}", **headers}
+
+
 def stream_path(store) -> str:
     return f"/api/v1/stores/{store.code}/events/stream/"
+
+
+# --- Stock changes -----------------------------------------------------------------------
+
+
+def receive(store, product, count: int = 1) -> None:
+    """``count`` receipts of one unit, each its own commit and so its own event,
+    published after the commit. In a thread of the test, call ``connection.close()``
+    when done (``in_thread``)."""
+    for _ in range(count):
+        stock_receive(store=store, product=product, quantity=1, reference="stream-test")
+
+
+async def in_thread(function, *args) -> None:
+    """``function(*args)`` in a worker thread, its database connection closed after."""
+
+    def run():
+        try:
+            function(*args)
+        finally:
+            connection.close()
+
+    await asyncio.to_thread(run)
+
+
+@contextlib.contextmanager
+def publishes_lost():
+    """Commits made meanwhile publish nothing, as when Redis failed at that moment:
+    their events are in the log only."""
+    stock_events_committed.disconnect(dispatch_uid="events.publisher")
+    try:
+        yield
+    finally:
+        stock_events_committed.connect(publish_committed_events, dispatch_uid="events.publisher")
+
+
+# What a writer process runs (``start_writer``): each commit receives one unit of each
+# product in one transaction, so it writes and publishes one event per product.
+WRITER_SCRIPT = """
+from django.db import transaction
+from catalog.models import Product
+from stock.services import stock_receive
+from stores.models import Store
+store = Store.objects.get(pk={store})
+products = list(Product.objects.filter(pk__in={products}).order_by("pk"))
+for _ in range({commits}):
+    with transaction.atomic():
+        for product in products:
+            stock_receive(store=store, product=product, quantity=1, reference="writer")
+print("written")
+"""
+
+
+def start_writer(env: dict, store, products, commits: int) -> subprocess.Popen:
+    """Another process changing stock through ``stock.services``: ``commits`` commits
+    of ``len(products)`` events each. ``communicate()`` says "written" when it is done."""
+    script = WRITER_SCRIPT.format(
+        store=store.pk, products=[product.pk for product in products], commits=commits
+    )
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(writer: subprocess.Popen, timeout: float = 120) -> str:
+    output, _ = writer.communicate(timeout=timeout)
+    return output
+
+
+# --- Clients -----------------------------------------------------------------------------
+
+
+def get(port: int, path: str, headers: dict | None = None) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers or {}, timeout=10)
+
+
+def stream_client(port: int, timeout: float = 60) -> httpx.AsyncClient:
+    """A client for many streams at once: no cap on its connections, none kept."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout, limits=limits)
 
 
 async def read_stream(
@@ -84,9 +217,9 @@ async def read_stream(
     events: list | None = None,
 ) -> list[dict]:
     """The events (``{"id", "event", "data"}``) one stream sends until the one with
-    ``id`` ``until_seq``; ``opened`` is set once the answer's headers came (the stream
-    has subscribed by then). ``events``: a list to fill, to watch the stream's
-    progress."""
+    ``id`` ``until_seq``, or until the stream ends; ``opened`` is set once the answer's
+    headers came (the stream has subscribed by then). ``events``: a list to fill, to
+    watch the stream's progress."""
     events, fields = ([] if events is None else events), {}
     async with client.stream("GET", path, headers=headers) as response:
         assert response.status_code == 200, await response.aread()
@@ -105,3 +238,36 @@ async def read_stream(
                     return events
             fields = {}
     return events
+
+
+def collect(port: int, path: str, *, until_seq: int, headers: dict) -> list[dict]:
+    """The events of one stream until ``until_seq``, read to the end."""
+
+    async def main():
+        async with stream_client(port, timeout=30) as client:
+            return await read_stream(client, path, headers=headers, until_seq=until_seq)
+
+    return asyncio.run(main())
+
+
+def readers(
+    client: httpx.AsyncClient, store, token: str, count: int, *, until_seq: int, **options
+) -> list[asyncio.Task]:
+    """``count`` streams of ``store`` opened with ``token``, each read by a task until
+    ``until_seq``. ``options``: ``opened`` or ``events``, a list of ``count`` of them."""
+    return [
+        asyncio.create_task(
+            read_stream(
+                client,
+                stream_path(store),
+                headers=token_headers(token),
+                until_seq=until_seq,
+                **{name: values[index] for name, values in options.items()},
+            )
+        )
+        for index in range(count)
+    ]
+
+
+def seqs(events: list[dict]) -> list[int]:
+    return [event["id"] for event in events]

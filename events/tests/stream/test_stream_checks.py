@@ -1,0 +1,166 @@
+"""The events process's periodic check of its open streams (``events.stream.checks``),
+every EVENTS_STREAM_CHECK_SECONDS: events no publish announced reach the streams without
+waiting for a next event, and a stream whose user lost access ends, its reconnection
+refused."""
+
+import asyncio
+import time
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
+
+from stock.services import stock_seed_levels
+from stores.models import Membership
+from tests.factories import ProductFactory, StaffFactory
+
+from .conftest import (
+    NEEDS_REDIS,
+    get,
+    in_thread,
+    publishes_lost,
+    read_stream,
+    receive,
+    seqs,
+    stream_client,
+    stream_path,
+    token_headers,
+)
+
+pytestmark = [NEEDS_REDIS, pytest.mark.postgresql("the events process reads the test database")]
+
+CHECK_SECONDS = 0.5
+# What a stream may take past the interval to end or catch up: a pass's three queries
+# and the client's read, on a busy machine.
+SLACK_SECONDS = 2.5
+
+
+@pytest.fixture
+def stream_check_seconds() -> str:
+    return str(CHECK_SECONDS)
+
+
+def follow(port: int, store, token: str, change, *, until_seq: int):
+    """Open a stream, run ``change`` (in a thread) once it is open, and read the stream
+    until ``until_seq`` or its end: (events, seconds from the change to then)."""
+
+    async def main():
+        async with stream_client(port, timeout=30) as client:
+            opened = asyncio.Event()
+            reader = asyncio.create_task(
+                read_stream(
+                    client,
+                    stream_path(store),
+                    headers=token_headers(token),
+                    until_seq=until_seq,
+                    opened=opened,
+                )
+            )
+            await asyncio.wait_for(opened.wait(), 30)
+            await in_thread(change)
+            changed = time.monotonic()
+            received = await asyncio.wait_for(reader, 30)
+            return received, time.monotonic() - changed
+
+    return asyncio.run(main())
+
+
+def test_a_seeding_reaches_an_open_stream_without_a_next_event(events_server, store, viewer_token):
+    products = [ProductFactory(sku=f"SEED-{number}") for number in range(3)]
+
+    received, took = follow(
+        events_server,
+        store,
+        viewer_token,
+        lambda: stock_seed_levels(stores=[store], products=products),
+        until_seq=3,
+    )
+
+    assert seqs(received) == [1, 2, 3]
+    assert {event["data"]["sku"] for event in received} == {"SEED-0", "SEED-1", "SEED-2"}
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+
+
+def test_the_last_events_of_a_lost_publish_arrive_without_a_next_event(
+    events_server, store, product, viewer_token
+):
+    def write():
+        receive(store, product, 1)
+        with publishes_lost():
+            receive(store, product, 2)
+
+    received, took = follow(events_server, store, viewer_token, write, until_seq=3)
+
+    assert seqs(received) == [1, 2, 3]
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+
+
+def revoke_membership(user, store, token):
+    Membership.objects.filter(user=user, store=store).delete()
+
+
+def delete_token(user, store, token):
+    Token.objects.filter(key=token).delete()
+
+
+def deactivate(user, store, token):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+@pytest.mark.parametrize(
+    ("revoke", "reconnection"),
+    [(revoke_membership, 404), (delete_token, 401), (deactivate, 401)],
+)
+def test_a_stream_whose_access_is_gone_ends_and_may_not_reconnect(
+    events_server, store, product, viewer_token, revoke, reconnection
+):
+    receive(store, product, 1)
+    user = Token.objects.get(key=viewer_token).user
+
+    received, took = follow(
+        events_server,
+        store,
+        viewer_token,
+        lambda: revoke(user, store, viewer_token),
+        until_seq=10**9,  # read until the stream ends
+    )
+
+    assert seqs(received) == [1]
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+    assert get(events_server, stream_path(store), token_headers(viewer_token)).status_code == (
+        reconnection
+    )
+
+
+def test_streams_that_keep_their_access_stay_open(events_server, store, product, viewer_token):
+    """A member, and staff whose permission shows every store: several checks pass, and
+    both streams still get the next event."""
+    staff = StaffFactory(username="staff", permissions=[])
+    staff.user_permissions.add(Permission.objects.get(codename="view_stocklevel"))
+    staff_token = Token.objects.create(user=staff).key
+
+    async def main():
+        async with stream_client(events_server, timeout=30) as client:
+            opened = [asyncio.Event(), asyncio.Event()]
+            tasks = [
+                asyncio.create_task(
+                    read_stream(
+                        client,
+                        stream_path(store),
+                        headers=token_headers(token),
+                        until_seq=1,
+                        opened=event,
+                    )
+                )
+                for token, event in zip([viewer_token, staff_token], opened, strict=True)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
+            await asyncio.sleep(CHECK_SECONDS * 4)
+            await in_thread(receive, store, product, 1)
+            return await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+    member_stream, staff_stream = asyncio.run(main())
+
+    assert seqs(member_stream) == [1]
+    assert seqs(staff_stream) == [1]
