@@ -237,6 +237,7 @@ def deployed_variables(
         RATELIMIT_ENABLE="true",
         API_RATE_PER_USER=UNLIMITED_RATE,
         API_RATE_PER_IP=UNLIMITED_RATE,
+        EVENTS_STREAM_RATE_PER_USER=UNLIMITED_RATE,
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="inventory_site.settings",
     )
