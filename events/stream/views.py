@@ -61,10 +61,10 @@ async def event_stream(request, code: str):
 async def _frames(hub, listener, store_id: int, after: int):
     """The stream's bytes: the retry hint, the log after ``after``, then the events heard
     on the channel, each ``seq`` once and in order, with a comment when idle; it ends when
-    its listener is closed (Redis lost, or access lost: ``checks``). Everything
-    queued when the stream wakes goes out as one chunk: one send for a burst, not one
-    per event. Leaves the channel however it ends (the client went away: Django cancels
-    it)."""
+    its listener is closed (Redis lost, or access lost: ``checks``). A woken stream
+    waits ``EVENTS_STREAM_FLUSH_SECONDS``, then everything queued goes out as one chunk:
+    one send for the events of that moment, not one per event. Leaves the channel
+    however it ends (the client went away: Django cancels it)."""
     last = after
     try:
         yield b"retry: %d\n\n" % RETRY_MILLISECONDS
@@ -79,6 +79,8 @@ async def _frames(hub, listener, store_id: int, after: int):
             except TimeoutError:
                 yield HEARTBEAT
                 continue
+            if items[0] is not CLOSED and settings.EVENTS_STREAM_FLUSH_SECONDS:
+                await asyncio.sleep(settings.EVENTS_STREAM_FLUSH_SECONDS)  # the moment's events
             while not listener.queue.empty():
                 items.append(listener.queue.get_nowait())
             closed = CLOSED in items
