@@ -485,6 +485,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One name for the stock event types wherever they appear (the log, webhook filters).
     "ENUM_NAME_OVERRIDES": {"StockEventTypeEnum": "events.models.EventType"},
+    # The live stream is a plain async view, which drf-spectacular does not see alone.
+    "PREPROCESSING_HOOKS": ["events.schema.with_event_stream"],
 }
 
 # Rate limits (django-ratelimit), counted in the shared cache so that every app-server
