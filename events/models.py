@@ -1,11 +1,12 @@
 """The per-store stock event log.
 
 Every committed stock change (one Movement) is one StockEvent, written in the same
-transaction: ``seq`` numbers a store's events 1, 2, 3, ... with no gap, in the order their
-transactions committed, because the store's ``StoreEventSequence`` row is locked from the
-moment a change takes its number until that change commits (a rolled-back change gives
-its number back). Clients read the log with ``seq`` as a cursor; webhooks and the live
-stream deliver it.
+transaction, and so is every change of a level's reorder point (no Movement: it moves no
+unit, but a level can become low by it): ``seq`` numbers a store's events 1, 2, 3, ...
+with no gap, in the order their transactions committed, because the store's
+``StoreEventSequence`` row is locked from the moment a change takes its number until
+that change commits (a rolled-back change gives its number back). Clients read the log
+with ``seq`` as a cursor; webhooks and the live stream deliver it.
 """
 
 from django.db import models
@@ -21,26 +22,39 @@ class EventType(models.TextChoices):
     BACK_IN_STOCK = "stock.back_in_stock", "Back in stock"
 
 
-def event_type(available_before: int, available_after: int, reorder_point: int) -> EventType:
+def event_type(
+    available_before: int,
+    available_after: int,
+    reorder_point: int,
+    reorder_point_before: int | None = None,
+) -> EventType:
     """What a change of a level's available units from ``available_before`` to
     ``available_after`` means, the most specific first: it ran out, it came back, it fell
-    to or below the reorder point, or it just changed. ``event_type_sql`` says the same in
-    SQL."""
+    to or below the reorder point, or it just changed. ``reorder_point_before`` is the
+    reorder point before the change when the change moved it (by default the same):
+    raising it above what is available makes the level low without a unit moving.
+    ``event_type_sql`` says the same in SQL."""
+    if reorder_point_before is None:
+        reorder_point_before = reorder_point
     if available_after == 0 and available_before > 0:
         return EventType.OUT
     if available_before == 0 and available_after > 0:
         return EventType.BACK_IN_STOCK
-    if available_after <= reorder_point < available_before:
+    if available_after <= reorder_point and reorder_point_before < available_before:
         return EventType.LOW
     return EventType.CHANGED
 
 
-def event_type_sql(before: str, after: str, reorder_point: str) -> str:
-    """``event_type`` as a SQL CASE over three SQL expressions."""
+def event_type_sql(
+    before: str, after: str, reorder_point: str, reorder_point_before: str | None = None
+) -> str:
+    """``event_type`` as a SQL CASE over three (or four) SQL expressions."""
+    if reorder_point_before is None:
+        reorder_point_before = reorder_point
     return f"""CASE
         WHEN ({after}) = 0 AND ({before}) > 0 THEN '{EventType.OUT.value}'
         WHEN ({before}) = 0 AND ({after}) > 0 THEN '{EventType.BACK_IN_STOCK.value}'
-        WHEN ({after}) <= ({reorder_point}) AND ({reorder_point}) < ({before})
+        WHEN ({after}) <= ({reorder_point}) AND ({reorder_point_before}) < ({before})
              THEN '{EventType.LOW.value}'
         ELSE '{EventType.CHANGED.value}' END"""
 
@@ -69,7 +83,9 @@ class StockEvent(models.Model):
 
     The values are the level's after the change; ``reorder_point`` is the one the change
     was judged against. ``movement_id`` names the ledger row of the change (the ledger
-    keeps it for good; events are pruned after ``STOCK_EVENT_RETENTION_DAYS``).
+    keeps it for good; events are pruned after ``STOCK_EVENT_RETENTION_DAYS``); it is
+    empty for a change of the reorder point, which moves no stock: such an event keeps
+    the level's ``version`` (the number of its movements) and has the new reorder point.
     """
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -81,7 +97,7 @@ class StockEvent(models.Model):
     available = models.BigIntegerField()
     reorder_point = models.BigIntegerField()
     version = models.BigIntegerField()
-    movement_id = models.BigIntegerField()
+    movement_id = models.BigIntegerField(null=True, blank=True)
     at = models.DateTimeField()
 
     class Meta:

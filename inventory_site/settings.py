@@ -365,6 +365,12 @@ WEBHOOK_REGISTRY_SECONDS = env.float("WEBHOOK_REGISTRY_SECONDS", default=1.0)
 # the commits of that moment share one message (events/webhooks/wakeups.py).
 WEBHOOK_COALESCE_SECONDS = env.float("WEBHOOK_COALESCE_SECONDS", default=0.1)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Finished deliveries (succeeded, given up) and their attempts are kept this many days
+# after they finished, then deleted by the daily prune (`prune_events`, beat's
+# `prune-stock-events`); a delivery still due is never deleted.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
+if WEBHOOK_DELIVERY_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_RETENTION_DAYS must be at least 1 (days).")
 
 # --- Celery -------------------------------------------------------------------------
 # No broker configured means embedded mode: tasks run in-process, at once.
@@ -479,6 +485,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One name for the stock event types wherever they appear (the log, webhook filters).
     "ENUM_NAME_OVERRIDES": {"StockEventTypeEnum": "events.models.EventType"},
+    # The live stream is a plain async view, which drf-spectacular does not see alone.
+    "PREPROCESSING_HOOKS": ["events.schema.with_event_stream"],
 }
 
 # Rate limits (django-ratelimit), counted in the shared cache so that every app-server

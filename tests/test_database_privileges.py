@@ -20,8 +20,15 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, AuditOutboxEntry
 from audit.services import audit_record, audit_relay_pending
-from events.models import StockEvent, StoreEventSequence
+from events.models import (
+    DeliveryStatus,
+    StockEvent,
+    StoreEventSequence,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from events.tasks import prune_stock_events
+from events.webhooks.services import subscription_create
 from inventory_site.privileges.grants import RoleRefused, grant_app_role
 from stock.models import Movement, StockLevel
 from stock.services import StockLine, stock_receive, stock_transfer
@@ -262,11 +269,36 @@ def test_pruning_the_stock_event_log_is_the_owner_s(probe_role, old_stock_events
         call_command("prune_events", stdout=pruned)
 
     assert counted.getvalue().startswith("Would prune 3 stock events")
-    assert by_beat is None
+    assert by_beat == {"events": None, "deliveries": 0, "attempts": 0}
     assert "Run `bin/run owner prune_events` daily" in caplog.text
     assert unchanged == before
-    assert pruned.getvalue() == "Pruned 3 stock events older than 30 days.\n"
+    assert pruned.getvalue().startswith("Pruned 3 stock events older than 30 days.\n")
     assert rows(STOCK_EVENT) == []
+
+
+def test_the_role_prunes_finished_webhook_deliveries_by_beat(probe_role, old_stock_events):
+    """Beat's daily task, as the role: the deliveries and attempts go, the events stay
+    (those are the owner's)."""
+    store = StoreFactory(code="lubeck-01")
+    subscription = subscription_create(
+        store=store, url="https://hooks.example.com/in", event_types=[], actor=None
+    )
+    finished = WebhookDelivery.objects.create(
+        subscription=subscription, store=store, seq=1, event_type="stock.changed",
+        payload={"store": store.code, "seq": 1}, status=DeliveryStatus.SUCCEEDED, attempts=1,
+    )  # fmt: skip
+    WebhookAttempt.objects.create(
+        delivery=finished, number=1, succeeded=True, duration_ms=5, at=timezone.now()
+    )
+    WebhookDelivery.objects.update(updated_at=timezone.now() - timedelta(days=400))
+    events = rows(STOCK_EVENT)
+
+    with acting_as(probe_role):
+        by_beat = prune_stock_events()
+
+    assert by_beat == {"events": None, "deliveries": 1, "attempts": 1}
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+    assert rows(STOCK_EVENT) == events
 
 
 def granted(role: str) -> dict[str, set[str]]:

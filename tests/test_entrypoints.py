@@ -287,5 +287,6 @@ def test_migrate_grants_the_app_role_which_writes_stock_but_only_the_owner_prune
     assert "run it as the tables' owner, bin/run owner prune_events" in events_as_app.stderr
     assert (events_as_owner.returncode, events_as_owner.stdout) == (
         0,
-        "Pruned 0 stock events older than 30 days.\n",
+        "Pruned 0 stock events older than 30 days.\n"
+        "Pruned 0 webhook deliveries finished more than 30 days ago, with their 0 attempts.\n",
     ), events_as_owner.stderr

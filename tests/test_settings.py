@@ -193,28 +193,31 @@ def test_the_deployment_check_warns_about_each_production_setting_left_out():
 
 
 PRINT_RETENTION = """
-import django
+import sys, django
 from django.conf import settings
 django.setup()
-print(settings.STOCK_EVENT_RETENTION_DAYS)
+print(getattr(settings, sys.argv[1]))
 """
+RETENTIONS = ["STOCK_EVENT_RETENTION_DAYS", "WEBHOOK_DELIVERY_RETENTION_DAYS"]
 
 
+@pytest.mark.parametrize("name", RETENTIONS)
 @pytest.mark.parametrize("value, days", [(None, "30"), ("7", "7")])
-def test_stock_events_are_kept_thirty_days_unless_set(value, days):
-    variables = {} if value is None else {"STOCK_EVENT_RETENTION_DAYS": value}
+def test_stock_events_and_finished_deliveries_are_kept_thirty_days_unless_set(name, value, days):
+    variables = {} if value is None else {name: value}
     env = bare_env(DJANGO_SETTINGS_MODULE="inventory_site.settings", DEBUG="true", **variables)
 
-    result = run([sys.executable, "-c", PRINT_RETENTION], env)
+    result = run([sys.executable, "-c", PRINT_RETENTION, name], env)
 
     assert (result.returncode, result.stdout) == (0, f"{days}\n"), result.stderr
 
 
-def test_a_retention_of_less_than_a_day_refuses_to_start():
-    result = manage_py("check", DEBUG="true", STOCK_EVENT_RETENTION_DAYS="0")
+@pytest.mark.parametrize("name", RETENTIONS)
+def test_a_retention_of_less_than_a_day_refuses_to_start(name):
+    result = manage_py("check", DEBUG="true", **{name: "0"})
 
     assert result.returncode == 1
-    assert "STOCK_EVENT_RETENTION_DAYS must be at least 1" in result.stderr
+    assert f"{name} must be at least 1" in result.stderr
 
 
 def test_the_readme_documents_every_environment_variable_the_settings_read():

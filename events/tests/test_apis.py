@@ -10,9 +10,11 @@ from rest_framework.settings import api_settings
 
 from events.models import EventType, StockEvent
 from inventory_site.api.pagination import MAX_PAGE_SIZE
+from stock.services import stock_purchase, stock_receive
+from stores.models import Role
 from tests.api import api_client, assert_error
 from tests.app_role import as_owner
-from tests.factories import StaffFactory, StockEventFactory
+from tests.factories import StaffFactory, StockEventFactory, member
 
 EVENTS = "/api/v1/stores/berlin-01/events/"
 
@@ -86,6 +88,25 @@ def test_staff_without_a_stock_permission_see_no_store(berlin):
     StockEventFactory(store=berlin)
 
     assert_error(api_client(StaffFactory(permissions=[])).get(EVENTS), 404)
+
+
+def test_a_reorder_point_changed_through_the_api_is_read_as_an_event(berlin, viewer, tee):
+    manager = member("manager", berlin, Role.MANAGER)
+    stock_receive(store=berlin, product=tee, quantity=6)
+    stock_purchase(store=berlin, product=tee, quantity=2)  # available 4
+    level = f"/api/v1/stores/berlin-01/stock/{tee.sku}/"
+    client = api_client(manager)
+
+    assert client.patch(level, {"reorder_point": 4}, format="json").status_code == 200
+    assert client.patch(level, {"reorder_point": 4}, format="json").status_code == 200  # same
+    assert client.patch(level, {"reorder_point": 1}, format="json").status_code == 200
+
+    response = api_client(viewer).get(EVENTS, {"after": 2})
+    assert [(event["seq"], event["type"], event["available"], event["reorder_point"],
+             event["version"]) for event in response.json()["results"]] == [
+        (3, "stock.low", 4, 4, 2),
+        (4, "stock.changed", 4, 1, 2),
+    ]  # fmt: skip
 
 
 # --- The cursor -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """manage.py prune_events and beat's daily task: the log keeps STOCK_EVENT_RETENTION_DAYS
-of events, deleted in batches, a transaction each; the stores' numbering goes on."""
+of events, deleted in batches, a transaction each; the stores' numbering goes on. (The
+webhook deliveries they prune too: ``test_webhooks_retention``.)"""
 
 import io
 from datetime import timedelta
@@ -41,6 +42,14 @@ def sequences() -> dict[str, int]:
     return dict(StoreEventSequence.objects.values_list("store__code", "last_seq"))
 
 
+NO_DELIVERIES = (
+    "Pruned 0 webhook deliveries finished more than 30 days ago, with their 0 attempts.\n"
+)
+NO_DELIVERIES_TO_COUNT = (
+    "Would prune 0 webhook deliveries finished more than 30 days ago (dry run: nothing deleted).\n"
+)
+
+
 def prune(*args: str) -> str:
     out = io.StringIO()
     with as_owner():
@@ -53,7 +62,7 @@ def test_it_deletes_the_events_older_than_the_retention_period_of_every_store(lo
 
     output = prune()
 
-    assert output == "Pruned 5 stock events older than 30 days.\n"
+    assert output == "Pruned 5 stock events older than 30 days.\n" + NO_DELIVERIES
     assert left() == {key for key, age in log.items() if age < 30}
     assert sequences() == numbered
 
@@ -64,8 +73,8 @@ def test_days_overrides_the_setting_and_the_setting_the_default(log, settings):
     nothing = prune()
     shorter = prune("--days", "10")
 
-    assert nothing == "Pruned 0 stock events older than 50 days.\n"
-    assert shorter == "Pruned 7 stock events older than 10 days.\n"
+    assert nothing == "Pruned 0 stock events older than 50 days.\n" + NO_DELIVERIES
+    assert shorter == "Pruned 7 stock events older than 10 days.\n" + NO_DELIVERIES
     assert left() == {key for key, age in log.items() if age < 10}
 
 
@@ -74,7 +83,10 @@ def test_a_dry_run_counts_and_deletes_nothing(log):
 
     output = prune("--dry-run", "--days", "10")
 
-    assert output == "Would prune 7 stock events older than 10 days (dry run: nothing deleted).\n"
+    assert output == (
+        "Would prune 7 stock events older than 10 days (dry run: nothing deleted).\n"
+        + NO_DELIVERIES_TO_COUNT
+    )
     assert left() == before
 
 
@@ -103,12 +115,16 @@ def test_each_batch_is_one_delete_in_a_transaction_of_its_own(log):
 
 
 def test_the_batch_size_is_an_option_of_the_command(log):
-    assert prune("--batch-size", "1") == "Pruned 5 stock events older than 30 days.\n"
+    assert prune("--batch-size", "1") == "Pruned 5 stock events older than 30 days.\n" + (
+        NO_DELIVERIES
+    )
 
 
 @pytest.mark.parametrize(
-    "args", [["--days", "0"], ["--days", "-3"], ["--days", "ten"], ["--batch-size", "0"]]
-)
+    "args",
+    [["--days", "0"], ["--days", "-3"], ["--days", "ten"], ["--batch-size", "0"],
+     ["--delivery-days", "0"], ["--delivery-days", "x"]],
+)  # fmt: skip
 def test_a_count_that_is_not_positive_is_refused(log, args):
     before = left()
 
@@ -118,9 +134,14 @@ def test_a_count_that_is_not_positive_is_refused(log, args):
     assert left() == before
 
 
-def test_days_reaching_back_before_the_year_one_is_refused(log):
-    with pytest.raises(CommandError, match="before the year 1"):
-        prune("--days", "999999999")
+@pytest.mark.parametrize("option", ["--days", "--delivery-days"])
+def test_days_reaching_back_before_the_year_one_is_refused(log, option):
+    before = left()
+
+    with pytest.raises(CommandError, match=f"{option} 999999999 reaches back before the year 1"):
+        prune(option, "999999999")
+
+    assert left() == before
 
 
 def test_beat_prunes_daily_with_the_setting(log, settings):
@@ -133,5 +154,5 @@ def test_beat_prunes_daily_with_the_setting(log, settings):
         "task": "events.tasks.prune_stock_events",
         "schedule": 24 * 60 * 60,
     }
-    assert deleted == 5
+    assert deleted == {"events": 5, "deliveries": 0, "attempts": 0}
     assert left() == {key for key, age in log.items() if age < 30}

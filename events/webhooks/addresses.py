@@ -4,10 +4,12 @@ A webhook makes the server send requests where a store manager says: without a c
 could reach the metadata service of the cloud (169.254.169.254), the database, or any
 host of the private network. A URL is refused when its host is, or resolves to, any
 address that is not public (loopback, private, link-local, multicast, reserved,
-unspecified, shared, IPv4-mapped to such), unless ``WEBHOOK_ALLOW_PRIVATE_NETWORKS`` is
-set. It is checked when a subscription is saved and again at every delivery, since DNS
-answers change; the delivery then connects to the very address it checked
-(``events.webhooks.client``), so a second resolution cannot swap it.
+unspecified, shared), or is an IPv6 address that carries such an IPv4 address (IPv4-mapped,
+6to4, Teredo, NAT64, IPv4-compatible or -translated: a packet to it ends up at that IPv4
+address, through a relay, a gateway or the host's own stack), unless
+``WEBHOOK_ALLOW_PRIVATE_NETWORKS`` is set. It is checked when a subscription is saved and
+again at every delivery, since DNS answers change; the delivery then connects to the very
+address it checked (``events.webhooks.client``), so a second resolution cannot swap it.
 """
 
 import ipaddress
@@ -64,16 +66,60 @@ def parse(url: str) -> tuple[str, str, int, str]:
     return scheme, host, port or SCHEMES[scheme], target
 
 
+# IPv6 ranges whose last 32 bits are an IPv4 address (the stdlib names the others:
+# ``ipv4_mapped``, ``sixtofour``, ``teredo``). NAT64 (RFC 6052): the well-known prefix,
+# and the local-use one of RFC 8215 in its /96 form; IPv4-translated (RFC 2765) and
+# IPv4-compatible (RFC 4291, deprecated; not :: and ::1, which are what they are).
+LAST_32_BITS_IPV4 = (
+    (ipaddress.IPv6Network("64:ff9b::/96"), "a NAT64 address"),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "a NAT64 address"),
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "an IPv4-translated address"),
+    (ipaddress.IPv6Network("::/96"), "an IPv4-compatible address"),
+)
+NOT_PUBLIC = ("loopback", "private", "link_local", "multicast", "reserved", "unspecified")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address a packet to ``ip`` is delivered to, and what kind of address
+    ``ip`` is for it; None when ``ip`` carries none."""
+    if ip.ipv4_mapped:
+        return "an IPv4-mapped address", ip.ipv4_mapped
+    if ip.sixtofour:
+        return "a 6to4 address", ip.sixtofour
+    if ip.teredo:  # (server, client): the client's address, already un-XORed
+        return "a Teredo address", ip.teredo[1]
+    if int(ip) <= 1:  # :: and ::1
+        return None
+    for network, kind in LAST_32_BITS_IPV4:
+        if ip in network:
+            return kind, ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def refusal_of_address(address: str) -> str | None:
-    """Why webhooks may not go to ``address`` (an IP address), or None."""
+    """Why webhooks may not go to ``address`` (an IP address), or None. An IPv6 address
+    carrying an IPv4 address is judged by both (an IPv4-mapped one is its IPv4 address
+    only, written as IPv6)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            kind, ipv4 = embedded
+            why = _not_public(ipv4)
+            if why:
+                return f"{address} is {kind} of {ipv4}, {why}."
+            if ip.ipv4_mapped:
+                return None
+    why = _not_public(ip)
+    return f"{address} is {why}." if why else None
+
+
+def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    for kind in NOT_PUBLIC:
         if getattr(ip, f"is_{kind}"):
-            return f"{address} is a {kind.replace('_', '-')} address."
+            return f"a {kind.replace('_', '-')} address"
     if not ip.is_global:  # shared (100.64/10), documentation and other special ranges
-        return f"{address} is not a public address."
+        return "not a public address"
     return None
 
 

@@ -62,6 +62,7 @@ class DeliveryStatus(models.TextChoices):
 
 
 DUE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+FINISHED_STATUSES = (DeliveryStatus.SUCCEEDED, DeliveryStatus.GIVING_UP)
 
 
 class WebhookDelivery(models.Model):
@@ -102,7 +103,13 @@ class WebhookDelivery(models.Model):
                 fields=["subscription", "next_attempt_at"],
                 condition=models.Q(status__in=DUE_STATUSES),
                 name="webhookdelivery_due_idx",
-            )
+            ),
+            # The retention's: which finished deliveries are old enough to go?
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=FINISHED_STATUSES),
+                name="webhookdelivery_finished_idx",
+            ),
         ]
 
     def __str__(self):

@@ -1,11 +1,13 @@
 """The write side of the per-store stock event log (``events.models``): one StockEvent
-per Movement, in the transaction of its change.
+per Movement, and one per change of a level's reorder point (``reorder_point_event``),
+in the transaction of its change.
 
 A store's events are numbered by its ``StoreEventSequence`` row, which a change locks
 from the moment it takes its numbers until it commits: so numbers are handed out in
 commit order, with no gap (a rolled-back change gives its numbers back). That row is
 locked AFTER every stock level lock of the change, stores in id order (``locks``), and a
-change's events of one store take consecutive numbers in movement id order.
+change's events of one store take consecutive numbers in movement id order (events of
+no movement after them, in the order given).
 
 The single-row statement (``sql._guarded_change_sql``) and the seeding (``seed``) number
 their events in their own SQL; every other write path builds its events here
@@ -40,10 +42,34 @@ def pending_event(level: StockLevel, *, movement_id: int, available_before: int,
     """The (unsaved, unnumbered) event of the change that left ``level`` as it is, judged
     against the level's reorder point at the change."""
     available = level.on_hand - level.reserved
+    return _event(
+        level,
+        event_type(available_before, available, level.reorder_point),
+        movement_id=movement_id,
+        at=at,
+    )
+
+
+def reorder_point_event(level: StockLevel, *, reorder_point_before: int, at) -> StockEvent:
+    """The (unsaved, unnumbered) event of moving ``level``'s reorder point from
+    ``reorder_point_before`` to the one it has now: no unit moved, so it names no movement
+    and keeps the level's version; it is ``stock.low`` when it makes an available level
+    low (at or below the new point, above the old one), else ``stock.changed``."""
+    available = level.on_hand - level.reserved
+    return _event(
+        level,
+        event_type(available, available, level.reorder_point, reorder_point_before),
+        movement_id=None,
+        at=at,
+    )
+
+
+def _event(level: StockLevel, type_, *, movement_id: int | None, at) -> StockEvent:
+    available = level.on_hand - level.reserved
     return StockEvent(
         store_id=level.store_id,
         product_id=level.product_id,
-        type=event_type(available_before, available, level.reorder_point),
+        type=type_,
         on_hand=level.on_hand,
         reserved=level.reserved,
         available=available,
@@ -55,8 +81,8 @@ def pending_event(level: StockLevel, *, movement_id: int, available_before: int,
 
 
 def write_events(events: list[StockEvent]) -> list[StockEvent]:
-    """Number ``events`` (from ``pending_event``) and insert them; sets their ``seq`` and
-    ``pk`` and returns them in (store, seq) order.
+    """Number ``events`` (from ``pending_event`` or ``reorder_point_event``) and insert
+    them; sets their ``seq`` and ``pk`` and returns them in (store, seq) order.
 
     ONE upsert takes the numbers of every store involved (rows in store id order, so two
     changes lock the sequence rows of their stores in the same order); on PostgreSQL the
@@ -68,13 +94,19 @@ def write_events(events: list[StockEvent]) -> list[StockEvent]:
     if not events:
         return []
     by_store: dict[int, list[StockEvent]] = defaultdict(list)
-    for event in sorted(events, key=lambda event: event.movement_id):
+    for event in sorted(events, key=_movement_order):
         by_store[event.store_id].append(event)
     if connection.vendor == "postgresql":
         _write_postgresql(by_store)
     else:
         _write_portable(by_store)
     return [event for store_id in sorted(by_store) for event in by_store[store_id]]
+
+
+def _movement_order(event: StockEvent) -> tuple[bool, int]:
+    """Events in movement id order, those of no movement last (``sorted`` keeps their
+    order)."""
+    return (event.movement_id is None, event.movement_id or 0)
 
 
 def _write_postgresql(by_store: dict[int, list[StockEvent]]) -> None:
@@ -98,9 +130,9 @@ def _write_postgresql(by_store: dict[int, list[StockEvent]]) -> None:
     }
     with connection.cursor() as cursor:
         cursor.execute(_write_sql(), params)
-        numbered = {movement_id: (pk, seq) for movement_id, pk, seq in cursor.fetchall()}
-    for event in ordered:
-        event.pk, event.seq = numbered[event.movement_id]
+        numbered = sorted(cursor.fetchall())  # (store id, seq, id): ``ordered``'s order
+    for event, (_, seq, pk) in zip(ordered, numbered, strict=True):
+        event.pk, event.seq = pk, seq
 
 
 @functools.cache
@@ -124,12 +156,12 @@ def _write_sql() -> str:
                       %(product_id)s::bigint[], %(on_hand)s::bigint[], %(reserved)s::bigint[],
                       %(available)s::bigint[], %(reorder_point)s::bigint[],
                       %(version)s::bigint[], %(movement_id)s::bigint[],
-                      %(at)s::timestamptz[])
+                      %(at)s::timestamptz[]) WITH ORDINALITY
                AS event (store_id, back, type, product_id, on_hand, reserved, available,
-                         reorder_point, version, movement_id, at)
+                         reorder_point, version, movement_id, at, ordinal)
           JOIN numbered ON numbered.store_id = event.store_id
-         ORDER BY event.store_id, event.movement_id
-        RETURNING movement_id, id, seq
+         ORDER BY event.ordinal
+        RETURNING store_id, seq, id
     """
 
 

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from catalog.models import Product
@@ -12,6 +13,7 @@ from .. import flash_gate
 from ..exceptions import InsufficientStock, InvalidStockOperation, Shortage, VersionMismatch
 from ..metrics import counted
 from ..models import MovementKind, StockLevel
+from .event_log import reorder_point_event, write_events
 from .locks import ensure_stock_levels, lock_stock_levels
 from .reservations import retry_after_expiring_due_holds
 from .rules import (
@@ -184,7 +186,9 @@ def stock_set_reorder_point(
     """Set the level at or below which the product counts as low stock in ``store``.
 
     Not a stock movement: ``version`` and the ledger stay as they are. Receivers of
-    ``stock_changed`` still hear of it (``kind`` None), since the level's data changed.
+    ``stock_changed`` still hear of it (``kind`` None), since the level's data changed,
+    and a new value writes a stock event (``event_log.reorder_point_event``): the level
+    may become low, or stop being low, by it.
     """
     [level] = _set_reorder_points([(store, product)], reorder_point, actor)
     return level
@@ -197,12 +201,14 @@ def stock_set_reorder_points(
 ) -> list[StockLevel]:
     """``stock_set_reorder_point`` for many levels at once, all or none; returns them in
     primary-key order. Their rows are locked in one ordered round, as every multi-row
-    change does; each level is audited on its own."""
+    change does; each level is audited on its own, and each level whose reorder point
+    changed gets its event, numbered in primary-key order."""
     return _set_reorder_points(list(pairs), reorder_point, actor)
 
 
 def _set_reorder_points(pairs, reorder_point, actor) -> list[StockLevel]:
-    """Precondition: inside ``transaction.atomic``."""
+    """Precondition: inside ``transaction.atomic``. The levels are locked first, then the
+    events' numbers taken (the lock order of ``locks``)."""
     if not is_int(reorder_point) or not 0 <= reorder_point <= MAX_QUANTITY:
         raise InvalidStockOperation("reorder_point must be a whole number from 0 to 1,000,000.")
     ensure_stock_levels(pairs)
@@ -210,9 +216,11 @@ def _set_reorder_points(pairs, reorder_point, actor) -> list[StockLevel]:
     stores = {store.pk: store for store, _ in pairs}
     products = {product.pk: product for _, product in pairs}
     levels = sorted(locked.values(), key=lambda level: level.pk)
-    StockLevel.objects.filter(pk__in=[level.pk for level in levels]).update(
+    moved = [level for level in levels if level.reorder_point != reorder_point]
+    StockLevel.objects.filter(pk__in=[level.pk for level in moved]).update(
         reorder_point=reorder_point
     )
+    now = timezone.now()
     for level in levels:
         level.store, level.product = stores[level.store_id], products[level.product_id]
         audit_record(
@@ -225,6 +233,9 @@ def _set_reorder_points(pairs, reorder_point, actor) -> list[StockLevel]:
             after={"reorder_point": reorder_point},
             actor=actor,
         )
-        level.reorder_point = reorder_point
+        before, level.reorder_point = level.reorder_point, reorder_point
+        if before != reorder_point:
+            level.event = reorder_point_event(level, reorder_point_before=before, at=now)
+    write_events([level.event for level in moved])
     announce(None, levels)
     return levels

@@ -66,9 +66,11 @@ def insert_receive_movement_with_raw_sql(*, store_id, product_id, quantity, vers
 def event_log_problems() -> list[str]:
     """What is wrong with the stock event log against the ledger (empty when nothing):
     every store's events are numbered 1..N with no gap, a level's in the order of its
-    versions (its changes' commit order); there is exactly one event per movement, with
-    the movement's values after, and the type ``event_type`` gives for the change
-    against the event's reorder point."""
+    versions (its changes' commit order: a reorder point's event, of no movement, keeps
+    the version of the level's last movement); there is exactly one event per movement,
+    with the movement's values after, and the type ``event_type`` gives for the change
+    against the event's reorder point. The other events are reorder point changes: each
+    moves its level's reorder point, and has its level's values of the moment."""
     from events.models import StockEvent, event_type
 
     movements = {movement.pk: movement for movement in Movement.objects.all()}
@@ -80,19 +82,18 @@ def event_log_problems() -> list[str]:
         seqs = [event.seq for event in events]
         if seqs != list(range(1, len(events) + 1)):
             problems.append(f"store {store_id}: seqs {seqs}")
-        versions: dict[int, list[int]] = {}  # a level's changes, in seq order
+        last: dict[int, object] = {}  # each level's previous event, in seq order
         for event in events:
-            versions.setdefault(event.product_id, []).append(event.version)
-        for product_id, found in versions.items():
-            if found != sorted(set(found)):
-                problems.append(f"store {store_id}, product {product_id}: versions {found}")
-    events = list(StockEvent.objects.all())
-    if sorted(event.movement_id for event in events) != sorted(movements):
+            previous = last.get(event.product_id)
+            last[event.product_id] = event
+            problems += _level_step_problems(previous, event)
+    moved = [event for event in StockEvent.objects.all() if event.movement_id is not None]
+    if sorted(event.movement_id for event in moved) != sorted(movements):
         problems.append(
-            f"{len(events)} events for {len(movements)} movements: "
-            f"{sorted(event.movement_id for event in events)} != {sorted(movements)}"
+            f"{len(moved)} events of movements for {len(movements)} movements: "
+            f"{sorted(event.movement_id for event in moved)} != {sorted(movements)}"
         )
-    for event in events:
+    for event in moved:
         movement = movements.get(event.movement_id)
         if movement is None:
             continue
@@ -120,4 +121,32 @@ def event_log_problems() -> list[str]:
         )
         if found != expected:
             problems.append(f"event {event.store_id}:{event.seq}: {found} != {expected}")
+    return problems
+
+
+def _level_step_problems(previous, event) -> list[str]:
+    """What is wrong with ``event`` following ``previous``, its level's event before it
+    (None: its first): a movement's event is of a later version; a reorder point's keeps
+    the version and the quantities and moves the reorder point, typed as ``event_type``
+    says for it."""
+    from events.models import event_type
+
+    name = f"event {event.store_id}:{event.seq}"
+    if event.movement_id is not None:
+        if previous is not None and event.version <= previous.version:
+            return [f"{name}: version {event.version} after {previous.version}"]
+        return []
+    if previous is None:  # its level's first event here: nothing to compare it with
+        return []
+    expected = (
+        previous.version,
+        (previous.on_hand, previous.reserved),
+        event.available,
+        event_type(event.available, event.available, event.reorder_point, previous.reorder_point),
+    )
+    found = (event.version, (event.on_hand, event.reserved), event.on_hand - event.reserved,
+             event.type)  # fmt: skip
+    problems = [] if found == expected else [f"{name}: {found} != {expected}"]
+    if previous.reorder_point == event.reorder_point:
+        problems.append(f"{name}: the reorder point {event.reorder_point} did not change")
     return problems

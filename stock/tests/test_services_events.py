@@ -1,5 +1,6 @@
-"""Every stock service writes one stock event per movement, in the same transaction,
-numbered per store 1, 2, 3, ... with no gap (``events.models``), in both modes."""
+"""Every stock service writes one stock event per movement (and per reorder point it
+changes), in the same transaction, numbered per store 1, 2, 3, ... with no gap
+(``events.models``), in both modes."""
 
 import inspect
 from datetime import timedelta
@@ -30,6 +31,7 @@ from stock.services import (
     stock_receive,
     stock_seed_levels,
     stock_set_count,
+    stock_set_reorder_point,
     stock_set_reorder_points,
     stock_transfer,
 )
@@ -40,11 +42,9 @@ from .helpers import event_log_problems
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit runs; numbers are committed
 
-# Public functions of stock.services that record no movement, so no event: reorder points
-# are not stock changes; the rest check, resume or wrap the services called below.
-WRITE_NO_MOVEMENT = {
-    "stock_set_reorder_point",
-    "stock_set_reorder_points",
+# Public functions of stock.services that write no event: they check, resume or wrap the
+# services called below.
+WRITE_NO_EVENT = {
     "bulk_check",
     "bulk_jobs_resume",
     "merge_lines",
@@ -82,7 +82,7 @@ def heard():
     assert signals and unnamed == []
 
 
-def test_every_stock_service_writes_one_event_per_movement(
+def test_every_stock_service_writes_one_event_per_movement_or_reorder_point(
     store, other_store, product, other_product, clerk, settings
 ):
     settings.BULK_BATCH_SIZE = 2
@@ -92,7 +92,8 @@ def test_every_stock_service_writes_one_event_per_movement(
         called.add(service.__name__)
         return service(**kwargs)
 
-    stock_set_reorder_points(pairs=[(store, product), (store, other_product)], reorder_point=3)
+    call(stock_set_reorder_points, pairs=[(store, product), (store, other_product)],
+         reorder_point=3)  # fmt: skip
     call(stock_receive, store=store, product=product, quantity=10, actor=clerk)
     call(stock_receive, store=store, product=other_product, quantity=4)
     call(stock_adjust, store=store, product=product, delta=-1, reason="damaged")
@@ -141,20 +142,22 @@ def test_every_stock_service_writes_one_event_per_movement(
     bulk_job_run(job.pk)  # done already in the embedded mode: then it does nothing
     new_store = StoreFactory(code="munich-01")
     call(stock_seed_levels, stores=[new_store], products=[product, other_product])
+    call(stock_set_reorder_point, store=new_store, product=product, reorder_point=2)
 
     services = {
         name for name in stock.services.__all__ if inspect.isfunction(getattr(stock.services, name))
     }
-    assert called == services - WRITE_NO_MOVEMENT  # a new service must be exercised here
+    assert called == services - WRITE_NO_EVENT  # a new service must be exercised here
     assert event_log_problems() == []
-    assert StockEvent.objects.count() == Movement.objects.count()
+    assert StockEvent.objects.exclude(movement_id=None).count() == Movement.objects.count()
+    assert StockEvent.objects.filter(movement_id=None).count() == 3  # the reorder points
     # The purchase took other_product from 4 to 2 (reorder point 3), the first hold
     # from 2 to 0, its release back to 2: every type was judged, each as event_type does.
     assert set(types(store)) == set(EventType)
     assert dict(StoreEventSequence.objects.values_list("store__code", "last_seq")) == {
         store.code: len(seqs(store)),
         other_store.code: len(seqs(other_store)),
-        new_store.code: 2,
+        new_store.code: 3,
     }
 
 

@@ -146,6 +146,18 @@ def watch_the_changes(driver, origin: str, api: Api, password: str, mode: str) -
     wait_for(driver, lambda: latest_movement(driver)[:2] == (sku, "Receive"), "the receipt listed")
     screenshot(driver, f"dashboard-{mode}-received.png")
 
+    # Raise the reorder point to what is available: low, and no stock change today.
+    api.call("PATCH", f"/api/v1/stores/{STORE}/stock/{sku}/", reorder_point=reorder_point + 1)
+    wait_for(driver, lambda: row(driver, sku)["status"] == "LOW", f"{sku} low by its point")
+    assert row(driver, sku)["reorder-point"] == expected
+    wait_for(driver, lambda: header(driver)["low"] == before["low"] + 1, "the low count")
+    assert header(driver) == {
+        **before,
+        "low": before["low"] + 1,
+        "changes-today": before["changes-today"] + 2,
+    }
+    screenshot(driver, f"dashboard-{mode}-reorder-point.png")
+
     assert driver.execute_script("return window.dashboardPageMark") == page, "the page reloaded"
 
 

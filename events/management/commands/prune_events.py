@@ -6,6 +6,11 @@ from django.utils import timezone
 
 from events.selectors import events_older_than
 from events.services import PRUNE_BATCH_SIZE, may_prune_events, stock_events_prune
+from events.webhooks.retention import (
+    finished_deliveries_before,
+    may_prune_deliveries,
+    webhook_deliveries_prune,
+)
 
 
 def positive(text: str) -> int:
@@ -15,12 +20,23 @@ def positive(text: str) -> int:
     return number
 
 
+def age_of(days: int, option: str) -> tuple[timedelta, object]:
+    """(the age, the cutoff it makes now), or CommandError naming ``option``."""
+    try:
+        age = timedelta(days=days)
+        return age, timezone.now() - age
+    except OverflowError:
+        raise CommandError(f"{option} {days} reaches back before the year 1.") from None
+
+
 class Command(BaseCommand):
     help = (
         "Delete the stock events (every store's) older than the retention period "
-        "(STOCK_EVENT_RETENTION_DAYS, default 30 days), a batch per transaction. The "
-        "ledger keeps every change; the stores' event numbering goes on. Run it as the "
-        "tables' owner: bin/run owner prune_events."
+        "(STOCK_EVENT_RETENTION_DAYS, default 30 days), a batch per transaction, and the "
+        "webhook deliveries finished (succeeded or given up) more than "
+        "WEBHOOK_DELIVERY_RETENTION_DAYS ago (default 30), with their attempts; a delivery "
+        "still due is kept. The ledger keeps every change; the stores' event numbering "
+        "goes on. Run it as the tables' owner: bin/run owner prune_events."
     )
 
     def add_arguments(self, parser):
@@ -32,6 +48,13 @@ class Command(BaseCommand):
             "STOCK_EVENT_RETENTION_DAYS.",
         )
         parser.add_argument(
+            "--delivery-days",
+            type=positive,
+            default=None,
+            help="Keep the webhook deliveries finished in this many days (at least 1). "
+            "Default: WEBHOOK_DELIVERY_RETENTION_DAYS.",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Count what would go; delete nothing."
         )
         parser.add_argument(
@@ -41,21 +64,24 @@ class Command(BaseCommand):
             help=f"Events deleted per transaction (default {PRUNE_BATCH_SIZE}).",
         )
 
-    def handle(self, *args, days, dry_run, batch_size, **options):
+    def handle(self, *args, days, delivery_days, dry_run, batch_size, **options):
         days = days or settings.STOCK_EVENT_RETENTION_DAYS
-        try:
-            age = timedelta(days=days)
-            cutoff = timezone.now() - age
-        except OverflowError:
-            raise CommandError(f"--days {days} reaches back before the year 1.") from None
+        delivery_days = delivery_days or settings.WEBHOOK_DELIVERY_RETENTION_DAYS
+        age, cutoff = age_of(days, "--days")
+        delivery_age, delivery_cutoff = age_of(delivery_days, "--delivery-days")
         if dry_run:
             count = events_older_than(cutoff).count()
+            deliveries = finished_deliveries_before(delivery_cutoff).count()
             self.stdout.write(
                 f"Would prune {count} stock events older than {days} days "
                 "(dry run: nothing deleted)."
             )
+            self.stdout.write(
+                f"Would prune {deliveries} webhook deliveries finished more than "
+                f"{delivery_days} days ago (dry run: nothing deleted)."
+            )
             return
-        if not may_prune_events():
+        if not (may_prune_events() and may_prune_deliveries()):
             raise CommandError(
                 "This database user may not delete stock events (least privilege): run "
                 "it as the tables' owner, bin/run owner prune_events."
@@ -63,4 +89,11 @@ class Command(BaseCommand):
         deleted = stock_events_prune(older_than=age, batch_size=batch_size)
         self.stdout.write(
             self.style.SUCCESS(f"Pruned {deleted} stock events older than {days} days.")
+        )
+        deliveries, attempts = webhook_deliveries_prune(older_than=delivery_age)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Pruned {deliveries} webhook deliveries finished more than {delivery_days} "
+                f"days ago, with their {attempts} attempts."
+            )
         )

@@ -105,21 +105,30 @@
     document.getElementById("count-changes-today").textContent = String(counts.changes_today);
   }
 
-  /* Returns whether the counts must be read again from the server. */
+  /* Returns whether the counts must be read again from the server.
+   *
+   * A level's events come with the version after them; a change of its reorder point
+   * moves no stock and keeps the version of the one before it. So an event of an older
+   * version than the row's is shown already, and one of the row's own version is a
+   * reorder point change: its badge may change, "changes today" (movements) does not. */
   function applyEvent(event) {
     let row = rowOf(event.sku);
     let before = null; // the level's state before the event, when the page knows it
+    let moved = true; // whether a movement made the event
     if (row) {
-      if (event.version <= Number(row.dataset.version)) return false; // shown already
+      const shown = Number(row.dataset.version);
+      if (event.version < shown) return false; // shown already
+      moved = event.version > shown;
       before = levelState(Number(row.dataset.available), Number(row.dataset.reorderPoint));
     } else if (config.shows_every_level) {
       row = newRow(event.sku); // a level the store did not have
+      moved = event.version > 0; // a reorder point set before any stock is version 0
     }
     if (row) updateRow(row, event);
     if (event.seq <= countsSeq) return false;
     const at = Date.parse(event.at);
     if (at >= day.end) return true; // a new day: "changes today" starts again
-    if (at >= day.start) counts.changes_today += 1;
+    if (at >= day.start && moved) counts.changes_today += 1;
     if (!row) return true;
     if (before !== null) count(before, -1);
     count(levelState(event.available, event.reorder_point), +1);
