@@ -161,11 +161,24 @@ def test_an_ipv6_address_carrying_a_non_public_ipv4_address_is_refused(
     with pytest.raises(UrlRefused, match="Webhooks are not sent to") as refused:
         checked_receiver(f"http://[{address}]:8080/hook")
 
-    kind = "a local NAT64" if embedding == "local NAT64" else embedding
-    assert refusal is not None and f" {kind.split()[-1]} address of {ipv4}, " in refusal
+    assert refusal is not None and refusal in str(refused.value)
+    if embedding == "local NAT64":
+        assert "a local-use NAT64 address" in refusal
+        return
+    assert f" {embedding.split()[-1]} address of {ipv4}, " in refusal
     if why != "documentation":
         assert why in refusal
-    assert refusal in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b:1::808:808", "64:ff9b:1:808:808::", "64:ff9b:1:ffff::1"]
+)
+def test_any_local_use_nat64_address_is_refused_wherever_its_ipv4_address_sits(address):
+    """RFC 8215's prefix puts the IPv4 address where the operator's prefix length says,
+    which the address does not tell: refused whatever it seems to carry."""
+    assert refusal_of_address(address) == (
+        f"{address} is a local-use NAT64 address, whose IPv4 address is not known."
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,7 +190,7 @@ def test_an_ipv6_address_carrying_a_non_public_ipv4_address_is_refused(
         ("2001:0:4136:e378:8000:63bf:80ff:fffe",
          "is a Teredo address of 127.0.0.1, a loopback address."),
         ("64:ff9b::a9fe:a9fe", "is a NAT64 address of 169.254.169.254, a private address."),
-        ("64:ff9b:1::a00:1", "is a NAT64 address of 10.0.0.1, a private address."),
+        ("64:ff9b:1::a00:1", "is a local-use NAT64 address, whose IPv4 address is not known."),
         ("::127.0.0.1", "is an IPv4-compatible address of 127.0.0.1, a loopback address."),
         ("::ffff:127.0.0.1", "is an IPv4-mapped address of 127.0.0.1, a loopback address."),
         ("::ffff:0:a00:1", "is an IPv4-translated address of 10.0.0.1, a private address."),

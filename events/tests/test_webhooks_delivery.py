@@ -17,18 +17,21 @@ from events.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from events.webhooks import services
 from events.webhooks.services import (
+    CLAIM_SIZE,
     _claim,
     deliveries_enqueue,
     delivery_redeliver,
     subscription_create,
+    subscription_deliver,
     subscription_rotate_secret,
     subscription_update,
     webhooks_sweep,
 )
 from tests.factories import StoreFactory, UserFactory
 
-from .conftest import time_passes
+from .conftest import Receiver, time_passes
 
 pytestmark = pytest.mark.django_db
 
@@ -297,10 +300,10 @@ def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
     assert len(receiver.seqs()) == 40
     assert receiver.connections == 1
     # The sweep's two questions, the enqueueing (4), the subscription, the claim (2),
-    # the record (3: lock, attempts, deliveries); savepoints stand in for
+    # the record (4: lock, attempts, deliveries, the run of failures); savepoints stand in for
     # BEGIN and COMMIT here.
     sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(sent) <= 12, "\n".join(sql[:100] for sql in sent)
+    assert len(sent) <= 13, "\n".join(sql[:100] for sql in sent)
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
         (DeliveryStatus.SUCCEEDED, 1)
     }
@@ -329,3 +332,89 @@ def test_a_receiver_that_does_not_answer_costs_one_attempt_per_run(
     assert first.next_attempt_at > timezone.now()
     assert {(d.status, d.attempts) for d in rest} == {(DeliveryStatus.PENDING, 0)}
     assert all(d.next_attempt_at <= timezone.now() for d in rest)
+
+
+def test_a_run_stops_once_its_subscription_is_switched_off(
+    webhook_settings, receiver, store, stock_changes
+):
+    """Switched off by its own run of failures (the first batch gives up on 50): the
+    second batch is never claimed, let alone sent."""
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = []  # the first failure gives up
+    webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
+    receiver.status = 500
+    subscription = subscribe(store, receiver)
+    for _ in range(60):
+        stock_changes.receive(store, signal=False)
+    deliveries_enqueue(store_id=store.pk)
+
+    assert subscription_deliver(subscription.pk) == CLAIM_SIZE
+
+    subscription.refresh_from_db()
+    assert not subscription.is_active
+    assert len(receiver.received) == CLAIM_SIZE
+    assert WebhookDelivery.objects.filter(attempts=0).count() == 60 - CLAIM_SIZE
+
+
+def test_a_run_stops_when_its_url_changed_and_the_next_run_sends_there(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """A batch is sent where the run began; the next batch is not claimed for the old
+    URL."""
+    elsewhere = Receiver()
+    elsewhere.start()
+    try:
+        subscription = subscribe(store, receiver)
+        for _ in range(3):
+            stock_changes.receive(store, signal=False)
+        deliveries_enqueue(store_id=store.pk)
+        monkeypatch.setattr(services, "CLAIM_SIZE", 1)
+        real_record = services._record
+
+        def record_then_move(*args, **kwargs):
+            real_record(*args, **kwargs)
+            WebhookSubscription.objects.filter(pk=subscription.pk).update(url=elsewhere.url)
+
+        monkeypatch.setattr(services, "_record", record_then_move)
+        assert subscription_deliver(subscription.pk) == 1
+        monkeypatch.setattr(services, "_record", real_record)
+        assert subscription_deliver(subscription.pk) == 2
+
+        assert (len(receiver.received), len(elsewhere.received)) == (1, 2)
+    finally:
+        elsewhere.stop()
+
+
+def test_a_batch_records_what_went_within_its_time_and_claims_the_rest_anew(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """Past BATCH_SECONDS the batch stops: its attempts are recorded (a worker dying
+    now re-sends none of them) and the rest, released, is claimed by the next batch."""
+    monkeypatch.setattr(services, "BATCH_SECONDS", 0)
+    subscribe(store, receiver)
+    for _ in range(4):
+        stock_changes.receive(store, signal=False)
+    deliveries_enqueue(store_id=store.pk)
+
+    assert subscription_deliver(WebhookSubscription.objects.get().pk) == 4
+
+    assert len(receiver.seqs()) == 4
+    assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
+        (DeliveryStatus.SUCCEEDED, 1)
+    }
+
+
+def test_a_released_delivery_another_worker_took_meanwhile_stays_theirs(
+    webhook_settings, receiver, store, stock_changes
+):
+    """A lease that ran out may be another worker's claim by the time this one records:
+    releasing must not turn that claim back."""
+    subscribe(store, receiver)
+    stock_changes.receive(store, signal=False)
+    deliveries_enqueue(store_id=store.pk)
+    [claimed] = services._claim(WebhookSubscription.objects.get().pk, 10)
+    theirs = timezone.now() + timedelta(minutes=7)
+    WebhookDelivery.objects.filter(pk=claimed.pk).update(next_attempt_at=theirs)
+
+    services._record(WebhookSubscription.objects.get().pk, [], released=[claimed])
+
+    assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at == theirs

@@ -4,7 +4,8 @@ an answer from Redis every message is sent (a marker only ever saves work)."""
 import pytest
 
 from events.webhooks import wakeups
-from inventory_site.cache_outage import reset_circuits
+from events.webhooks.services import send_deliver, send_dispatch
+from inventory_site.cache_outage import broker_circuit, reset_circuits
 from tests.processes import free_port, redis_cache
 
 pytestmark = pytest.mark.services("the markers live in Redis")
@@ -24,8 +25,9 @@ def test_a_marker_whose_message_was_lost_expires(settings):
     assert wakeups.to_wake(wakeups.STORE, [3]) == [3]
     from django_redis import get_redis_connection
 
-    ttl = get_redis_connection("default").ttl(wakeups._marker(wakeups.STORE, 3))
-    assert 0 < ttl <= wakeups.MARKER_SECONDS
+    ttl_ms = get_redis_connection("default").pttl(wakeups._marker(wakeups.STORE, 3))
+    lifetime_ms = 1000 * (settings.WEBHOOK_COALESCE_SECONDS + wakeups.MARKER_SECONDS)
+    assert 1000 * settings.WEBHOOK_COALESCE_SECONDS < ttl_ms <= lifetime_ms
 
 
 def test_without_redis_every_message_is_sent(settings):
@@ -36,3 +38,18 @@ def test_without_redis_every_message_is_sent(settings):
         wakeups.woken(wakeups.STORE, [1])  # and clearing does not raise
     finally:
         reset_circuits()
+
+
+def test_a_marker_whose_message_could_not_be_sent_is_cleared(settings):
+    """The broker is down (its circuit open): nothing waits, so the next commit must
+    be free to send, not held back for the marker's lifetime."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    broker_circuit.failed(ConnectionError("the broker is down"))
+    try:
+        send_deliver(7)
+        send_dispatch([7])
+    finally:
+        reset_circuits()
+
+    assert wakeups.to_wake(wakeups.SUBSCRIPTION, [7]) == [7]
+    assert wakeups.to_wake(wakeups.STORE, [7]) == [7]

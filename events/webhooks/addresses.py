@@ -67,15 +67,17 @@ def parse(url: str) -> tuple[str, str, int, str]:
 
 
 # IPv6 ranges whose last 32 bits are an IPv4 address (the stdlib names the others:
-# ``ipv4_mapped``, ``sixtofour``, ``teredo``). NAT64 (RFC 6052): the well-known prefix,
-# and the local-use one of RFC 8215 in its /96 form; IPv4-translated (RFC 2765) and
-# IPv4-compatible (RFC 4291, deprecated; not :: and ::1, which are what they are).
+# ``ipv4_mapped``, ``sixtofour``, ``teredo``). NAT64 (RFC 6052): the well-known prefix;
+# IPv4-translated (RFC 2765) and IPv4-compatible (RFC 4291, deprecated; not :: and ::1,
+# which are what they are).
 LAST_32_BITS_IPV4 = (
     (ipaddress.IPv6Network("64:ff9b::/96"), "a NAT64 address"),
-    (ipaddress.IPv6Network("64:ff9b:1::/48"), "a NAT64 address"),
     (ipaddress.IPv6Network("::ffff:0:0:0/96"), "an IPv4-translated address"),
     (ipaddress.IPv6Network("::/96"), "an IPv4-compatible address"),
 )
+# The local-use NAT64 prefix (RFC 8215) places its IPv4 address where the operator's
+# prefix length says, which an address does not tell: any address in it is refused.
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 NOT_PUBLIC = ("loopback", "private", "link_local", "multicast", "reserved", "unspecified")
 
 
@@ -102,6 +104,8 @@ def refusal_of_address(address: str) -> str | None:
     only, written as IPv6)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in LOCAL_NAT64:
+            return f"{address} is a local-use NAT64 address, whose IPv4 address is not known."
         embedded = embedded_ipv4(ip)
         if embedded is not None:
             kind, ipv4 = embedded

@@ -80,7 +80,10 @@ class Session:
         """POST ``body``; never raises for what the network or the receiver does, it
         reports it."""
         started = time.monotonic()
-        reused = self.connection is not None
+        # An open socket that served a request may have been closed by the receiver
+        # meanwhile; a new one (or one http.client reopens after "Connection: close")
+        # failing is an answer.
+        reused = self.connection is not None and self.connection.sock is not None
         try:
             try:
                 return self._post(body, headers, started)

@@ -11,6 +11,7 @@ for a receiver: at most it sends a message (``wakeups``).
 
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,11 +41,15 @@ from .signing import body_of, headers_for, new_secret
 
 logger = logging.getLogger(__name__)
 
-# A claimed delivery is someone's for its requests' timeouts and this much more.
+# A claimed batch is someone's for its sending time, its last request's timeouts and
+# this much more.
 LEASE_MARGIN = timedelta(seconds=60)
 # Deliveries claimed, sent and recorded together (each batch: two transactions of a
-# few statements, and its requests over one connection).
+# few statements, and its requests over one connection), and how long a batch may
+# spend sending before what went is recorded and the rest claimed anew: so a worker
+# that dies re-sends at most this much, and a lease stays short (``lease_duration``).
 CLAIM_SIZE = 50
+BATCH_SECONDS = 10
 AUDITED_FIELDS = ["url", "event_types", "is_active"]
 _timestamp = DateTimeField()
 
@@ -262,13 +267,16 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
     A request that got no answer at all (refused, timed out) ends the run: the rest of
     the batch is released untried, so a receiver that is down costs one attempt (and at
     most one timeout) per run, not one per event. An answered failure (4xx, 5xx, 3xx)
-    does not: it is the event's, and the next one may succeed."""
+    does not: it is the event's, and the next one may succeed. Between batches the
+    subscription is read again: a run ends when it was switched off (by a manager, or by
+    ``_disable_if_failing`` in the last record) or sent elsewhere."""
     limit = limit or settings.WEBHOOK_BATCH_SIZE
-    subscription = WebhookSubscription.objects.filter(pk=subscription_id, is_active=True).first()
+    subscription = _active_subscription(subscription_id)
     if subscription is None:
         return 0
+    url = subscription.url
     try:
-        receiver = checked_receiver(subscription.url)
+        receiver = checked_receiver(url)
     except UrlRefused as refusal:
         receiver, refused = None, client.Outcome(None, 0, str(refusal))
     attempted = 0
@@ -279,11 +287,18 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
                 client.Session(receiver, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
             )
         while attempted < limit:
-            batch = _claim(subscription_id, min(CLAIM_SIZE, limit - attempted))
+            if attempted:
+                subscription = _active_subscription(subscription_id)
+                if subscription is None or subscription.url != url:
+                    break
+            size = min(CLAIM_SIZE, limit - attempted)
+            batch = _claim(subscription_id, size)
             if not batch:
                 break
-            outcomes = []
+            outcomes, started = [], time.monotonic()
             for delivery in batch:
+                if outcomes and time.monotonic() - started > BATCH_SECONDS:
+                    break  # record what went, within the lease; the rest is claimed anew
                 now = timezone.now()
                 if session is None:
                     outcome = refused
@@ -292,19 +307,19 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
                 outcomes.append((delivery, outcome, now))
                 if outcome.response_code is None:
                     break
-            _record(
-                subscription_id,
-                outcomes,
-                released=batch[len(outcomes) :],
-                failures_before=subscription.consecutive_failures,
-            )
+            _record(subscription_id, outcomes, released=batch[len(outcomes) :])
             attempted += len(outcomes)
-            subscription.consecutive_failures = None  # unknown from here on
-            if outcomes[-1][1].response_code is None or len(batch) < CLAIM_SIZE:
+            if outcomes[-1][1].response_code is None:
+                break
+            if len(batch) < size and len(outcomes) == len(batch):
                 # Nothing more was due when this batch was claimed; what falls due
                 # since has a message of its own (``wakeups``) or the sweep.
                 break
     return attempted
+
+
+def _active_subscription(subscription_id: int) -> WebhookSubscription | None:
+    return WebhookSubscription.objects.filter(pk=subscription_id, is_active=True).first()
 
 
 @dataclass(frozen=True)
@@ -316,6 +331,7 @@ class Claimed:
     seq: int
     payload: dict
     due_at: object
+    leased_until: object = None
 
     @property
     def webhook_id(self) -> str:
@@ -341,11 +357,19 @@ def _claim(subscription_id: int, size: int) -> list[Claimed]:
     )
     if not rows:
         return []
-    lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * len(rows)) + LEASE_MARGIN
+    leased_until = now + lease_duration()
     WebhookDelivery.objects.filter(pk__in=[row[0] for row in rows]).update(
-        next_attempt_at=now + lease, updated_at=now
+        next_attempt_at=leased_until, updated_at=now
     )
-    return [Claimed(*row) for row in rows]
+    return [Claimed(*row, leased_until=leased_until) for row in rows]
+
+
+def lease_duration() -> timedelta:
+    """How long a claimed batch is its worker's: the time it may spend sending
+    (``BATCH_SECONDS``), then its last request's connect, send and answer with one retry
+    on a new connection (3 timeouts), and a margin. A worker that dies leaves its batch
+    to fall due again after this."""
+    return timedelta(seconds=BATCH_SECONDS + 3 * settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
 
 
 def _attempt(session: client.Session, subscription, delivery: Claimed, now) -> client.Outcome:
@@ -378,9 +402,7 @@ def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
 
 
 @transaction.atomic
-def _record(
-    subscription_id: int, outcomes: list, *, released: list[Claimed], failures_before=None
-) -> None:
+def _record(subscription_id: int, outcomes: list, *, released: list[Claimed]) -> None:
     """How a batch went, in one transaction of a few statements: an attempt row per
     request, each delivery's new status and next try (the retry schedule counts its
     attempts), the released ones due again as they were, and the subscription's run of
@@ -422,25 +444,38 @@ def _record(
         change = (
             ("status", status),
             ("attempts", number),
-            ("next_attempt_at", retry_at),
             ("last_response_code", outcome.response_code),
             ("last_error", outcome.error),
         )
-        changes[change].append((delivery.pk, outcome.duration_ms))
+        changes[change].append((delivery.pk, outcome.duration_ms, retry_at))
     WebhookAttempt.objects.bulk_create(attempts)
-    # One UPDATE per distinct outcome: a batch that went well is one or a few.
-    for change, durations in changes.items():
-        WebhookDelivery.objects.filter(pk__in=[pk for pk, _ in durations]).update(
-            **dict(change), last_duration_ms=_per_row(durations), updated_at=now
+    # One UPDATE per distinct outcome (a batch that went well is one or a few); what
+    # differs row by row (a duration, a retry's jittered time) is a CASE on the key.
+    for change, rows in changes.items():
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            **dict(change),
+            last_duration_ms=_per_row(
+                "last_duration_ms", [(pk, duration) for pk, duration, _ in rows]
+            ),
+            next_attempt_at=_per_row(
+                "next_attempt_at", [(pk, retry_at) for pk, _, retry_at in rows]
+            ),
+            updated_at=now,
         )
-    released_pks = [delivery.pk for delivery in released if delivery.pk in current]
-    if released_pks:
-        due_again = [(delivery.pk, delivery.due_at) for delivery in released]
-        WebhookDelivery.objects.filter(pk__in=released_pks).update(
-            next_attempt_at=_per_row(due_again), updated_at=now
+    released = [delivery for delivery in released if delivery.pk in current]
+    if released:
+        # Only while still this worker's: a lease that ran out may be another's now.
+        WebhookDelivery.objects.filter(
+            pk__in=[delivery.pk for delivery in released],
+            next_attempt_at=released[0].leased_until,
+        ).update(
+            next_attempt_at=_per_row(
+                "next_attempt_at", [(delivery.pk, delivery.due_at) for delivery in released]
+            ),
+            updated_at=now,
         )
     subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
-    if succeeded_since and not (failures == 0 == failures_before):
+    if succeeded_since:
         subscriptions.exclude(consecutive_failures=failures).update(consecutive_failures=failures)
     elif failures:
         subscriptions.update(consecutive_failures=F("consecutive_failures") + failures)
@@ -448,13 +483,17 @@ def _record(
         _disable_if_failing(subscription_id)
 
 
-def _per_row(values: list[tuple[int, object]]):
-    """An UPDATE's value for rows that differ: the value itself when all are equal,
-    else a CASE on the primary key."""
+def _per_row(field: str, values: list[tuple[int, object]]):
+    """An UPDATE's value of a delivery's ``field`` for rows that differ: the value
+    itself when all are equal, else a CASE on the primary key."""
     distinct = {value for _, value in values}
     if len(distinct) == 1:
         return distinct.pop()
-    return Case(*(When(pk=pk, then=Value(value)) for pk, value in values))
+    output_field = WebhookDelivery._meta.get_field(field)
+    return Case(
+        *(When(pk=pk, then=Value(value, output_field=output_field)) for pk, value in values),
+        output_field=output_field,
+    )
 
 
 def _disable_if_failing(subscription_id: int) -> None:
@@ -554,26 +593,31 @@ def send_dispatch(store_ids) -> None:
         _send(dispatch_webhooks, sorted(set(store_ids)))
     elif store_ids := wakeups.to_wake(wakeups.STORE, store_ids):
         # Run a moment later: the commits of that moment share the message.
-        _send(dispatch_webhooks, store_ids, countdown=settings.WEBHOOK_COALESCE_SECONDS)
+        if not _send(dispatch_webhooks, store_ids, countdown=settings.WEBHOOK_COALESCE_SECONDS):
+            wakeups.woken(wakeups.STORE, store_ids)  # no message waits: the next may send
 
 
 def send_deliver(subscription_id: int) -> None:
     from .tasks import deliver_webhooks
 
-    if settings.CELERY_TASK_ALWAYS_EAGER or wakeups.to_wake(
-        wakeups.SUBSCRIPTION, [subscription_id]
-    ):
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         _send(deliver_webhooks, subscription_id)
+    elif wakeups.to_wake(wakeups.SUBSCRIPTION, [subscription_id]):
+        if not _send(deliver_webhooks, subscription_id):
+            wakeups.woken(wakeups.SUBSCRIPTION, [subscription_id])
 
 
-def _send(task, argument, *, countdown: float = 0) -> None:
+def _send(task, argument, *, countdown: float = 0) -> bool:
+    """Whether the task ran (eager) or its message was queued."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         task.apply(args=[argument])
-        return
+        return True
     try:
         with broker_circuit:
             task.apply_async(args=[argument], retry=False, countdown=countdown or None)
     except CircuitOpen:
-        pass  # the sweep finds the rows
+        return False  # the sweep finds the rows
     except Exception as error:  # noqa: BLE001 - the rows are stored; the sweep finds them
         logger.warning("%s not queued (%s); the webhook sweep will do it", task.name, error)
+        return False
+    return True

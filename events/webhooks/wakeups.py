@@ -9,8 +9,9 @@ store costs the worker one message per run of its task instead of one per commit
 each write one Redis round trip instead of a broker publish.
 
 Without Redis (the embedded mode, whose tasks run at once) and while Redis fails, every
-message is sent: a marker only saves work. A marker whose message was lost expires after
-``MARKER_SECONDS``; beat's sweep finds the rows meanwhile.
+message is sent: a marker only saves work. A marker whose message was lost expires
+``MARKER_SECONDS`` after the message was due; beat's sweep finds the rows meanwhile. One
+whose message could not be sent (the broker down) is cleared at once.
 """
 
 from django.conf import settings
@@ -20,6 +21,12 @@ from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
 
 MARKER_SECONDS = 5
 STORE, SUBSCRIPTION = "dispatch", "deliver"
+
+
+def _lifetime_ms() -> int:
+    """A marker outlives its message's wait (``WEBHOOK_COALESCE_SECONDS``) by
+    ``MARKER_SECONDS``: it must not expire while its message still waits."""
+    return round(1000 * (settings.WEBHOOK_COALESCE_SECONDS + MARKER_SECONDS))
 
 
 def _marker(kind: str, key: int) -> str:
@@ -42,7 +49,7 @@ def to_wake(kind: str, keys) -> list[int]:
         with cache_circuit:
             pipeline = _redis().pipeline(transaction=False)
             for key in keys:
-                pipeline.set(_marker(kind, key), 1, nx=True, ex=MARKER_SECONDS)
+                pipeline.set(_marker(kind, key), 1, nx=True, px=_lifetime_ms())
             marked = pipeline.execute()
     except CACHE_ERRORS:
         return keys
