@@ -16,6 +16,7 @@ from tests.factories import ProductFactory, StaffFactory
 
 from .conftest import (
     NEEDS_REDIS,
+    collect,
     get,
     in_thread,
     publishes_lost,
@@ -90,6 +91,38 @@ def test_the_last_events_of_a_lost_publish_arrive_without_a_next_event(
             receive(store, product, 2)
 
     received, took = follow(events_server, store, viewer_token, write, until_seq=3)
+
+    assert seqs(received) == [1, 2, 3]
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+
+
+def test_a_seeding_reaches_an_open_stream_after_another_stream_of_its_store_read_it(
+    events_server, store, viewer_token
+):
+    """What one stream read from the log says nothing of what another stream sent: the
+    stream open before the seeding still gets its events from the next pass."""
+    products = [ProductFactory(sku=f"SEED-{number}") for number in range(3)]
+    headers = token_headers(viewer_token)
+
+    def seed_then_open_another_stream():
+        stock_seed_levels(stores=[store], products=products)  # publishes nothing
+        other_stream = collect(events_server, stream_path(store), until_seq=3, headers=headers)
+        assert seqs(other_stream) == [1, 2, 3]
+
+    async def main():
+        async with stream_client(events_server, timeout=30) as client:
+            opened = asyncio.Event()
+            reader = asyncio.create_task(
+                read_stream(client, stream_path(store), headers=headers, until_seq=3, opened=opened)
+            )
+            await asyncio.wait_for(opened.wait(), 30)
+            await asyncio.sleep(CHECK_SECONDS * 1.5)  # a pass ran while nothing was missed
+            await in_thread(seed_then_open_another_stream)
+            opened_first = time.monotonic()
+            received = await asyncio.wait_for(reader, 30)
+            return received, time.monotonic() - opened_first
+
+    received, took = asyncio.run(main())
 
     assert seqs(received) == [1, 2, 3]
     assert took < CHECK_SECONDS + SLACK_SECONDS
