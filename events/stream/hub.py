@@ -75,15 +75,23 @@ class Listener:
         self.viewer = viewer
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self.last_seq = 0
+        self.closed = False
 
     def deliver(self, item) -> None:
+        """Queue ``item`` for the stream. Once CLOSED is queued nothing more is: a
+        message that found the queue full would otherwise replace the CLOSED that took
+        its last slot, and the stream whose access is gone would stay open."""
+        if self.closed:
+            return
+        if item is CLOSED:
+            self.closed = True
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             # What is queued is replaced by one marker: the stream reads the log instead.
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(CLOSED if item is CLOSED else MISSED)
+            self.queue.put_nowait(CLOSED if self.closed else MISSED)
 
 
 @dataclass
