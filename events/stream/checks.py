@@ -9,11 +9,12 @@ EVENTS_STREAM_CHECK_SECONDS while it has any.
   own: another stream of the store that read the log has not sent it to this one.
 - Access: a stream is authorized when it opens. The pass asks again, for every open
   stream at once, whether its user may still view the store with the credentials it
-  came with (``log.viewers_with_access``); a stream that may not ends, and its client's
-  reconnection is refused.
+  came with, its token or its session (``log.viewers_with_access``); a stream that may
+  not ends, and its client's reconnection is refused.
 
-One worker thread makes the pass's three queries in one of the process's database slots
-and closes its connection (``log.in_thread``): no connection is held between passes.
+One worker thread makes the pass's three queries (four when a browser's session opened
+a stream) in one of the process's database slots and closes its connection
+(``log.in_thread``): no connection is held between passes.
 """
 
 import asyncio
