@@ -4,15 +4,17 @@ EVENTS_STREAM_CHECK_SECONDS while it has any.
 - Catch-up: a stream learns of events it did not hear when its store's next event
   arrives; events that are followed by none (a seeding, which publishes nothing; the
   last publish of a burst lost while Redis failed) would wait for it. The pass reads the
-  last seq of every store with open streams and wakes the streams of each store whose
-  log ends past what its channel heard: they read the gap from the log.
+  last seq of every store with open streams and wakes each stream that sent less than
+  its store's log holds: it reads the gap from the log. Each stream is compared on its
+  own: another stream of the store that read the log has not sent it to this one.
 - Access: a stream is authorized when it opens. The pass asks again, for every open
   stream at once, whether its user may still view the store with the credentials it
-  came with (``log.viewers_with_access``); a stream that may not ends, and its client's
-  reconnection is refused.
+  came with, its token or its session (``log.viewers_with_access``); a stream that may
+  not ends, and its client's reconnection is refused.
 
-One worker thread makes the pass's three queries in one of the process's database slots
-and closes its connection (``log.in_thread``): no connection is held between passes.
+One worker thread makes the pass's three queries (four when a browser's session opened
+a stream) in one of the process's database slots and closes its connection
+(``log.in_thread``): no connection is held between passes.
 """
 
 import asyncio

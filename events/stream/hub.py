@@ -64,21 +64,34 @@ def heard(data: bytes) -> Heard:
 
 class Listener:
     """One open stream on ``channel``; ``viewer`` says who opened it, for the periodic
-    check (``events.stream.checks``)."""
+    check (``events.stream.checks``).
+
+    ``last_seq`` is the last event its stream sent (the stream sets it): the check
+    compares it with the log, stream by stream, since what one stream of a store read
+    from the log says nothing of what the others sent."""
 
     def __init__(self, channel: str, viewer=None):
         self.channel = channel
         self.viewer = viewer
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.last_seq = 0
+        self.closed = False
 
     def deliver(self, item) -> None:
+        """Queue ``item`` for the stream. Once CLOSED is queued nothing more is: a
+        message that found the queue full would otherwise replace the CLOSED that took
+        its last slot, and the stream whose access is gone would stay open."""
+        if self.closed:
+            return
+        if item is CLOSED:
+            self.closed = True
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             # What is queued is replaced by one marker: the stream reads the log instead.
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(CLOSED if item is CLOSED else MISSED)
+            self.queue.put_nowait(CLOSED if self.closed else MISSED)
 
 
 @dataclass
@@ -89,8 +102,6 @@ class _Channel:
     # The future of the latest SUBSCRIBE while it is the latest command sent; None when
     # the latest command is an UNSUBSCRIBE (or none was sent).
     subscribed: asyncio.Future | None = None
-    # The highest seq heard on the channel or sent from the log by one of its streams.
-    last_seq: int = 0
 
 
 class Hub:
@@ -146,23 +157,17 @@ class Hub:
         """Every open stream's listener."""
         return [listener for state in self.channels.values() for listener in state.listeners]
 
-    def seen(self, channel: str, seq: int) -> None:
-        """A stream of ``channel`` sent the log up to ``seq``."""
+    def catch_up(self, channel: str, last_seq: int) -> int:
+        """The log of ``channel``'s store ends at ``last_seq``: each listener whose stream
+        sent less is told it missed events (it reads them from the log). Returns how
+        many were."""
         state = self.channels.get(channel)
-        if state is not None and seq > state.last_seq:
-            state.last_seq = seq
-
-    def catch_up(self, channel: str, last_seq: int) -> bool:
-        """The log of ``channel``'s store ends at ``last_seq``: if that is past what the
-        channel heard, every listener is told it missed events (it reads them from the
-        log). Returns whether they were."""
-        state = self.channels.get(channel)
-        if state is None or last_seq <= state.last_seq:
-            return False
-        state.last_seq = last_seq
-        for listener in list(state.listeners):
+        if state is None:
+            return 0
+        behind = [listener for listener in state.listeners if listener.last_seq < last_seq]
+        for listener in behind:
             listener.deliver(MISSED)
-        return True
+        return len(behind)
 
     async def _read(self, pubsub) -> None:
         try:
@@ -189,8 +194,6 @@ class Hub:
             except (ValueError, KeyError, TypeError):
                 logger.warning("Live stream: a message on %s is no event; skipped", channel)
                 return
-            if item.seq > state.last_seq:
-                state.last_seq = item.seq
             for listener in list(state.listeners):
                 listener.deliver(item)
         elif kind in ("subscribe", "unsubscribe") and state.pending:

@@ -13,8 +13,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.contrib.sessions.models import Session
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from accounts.authentication import TokenAuthentication
@@ -54,12 +56,14 @@ async def in_thread(function, *args):
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who opened a stream of which store: the user, and the API token they sent (None
-    for a browser's session)."""
+    """Who opened a stream of which store: the user, and the API token they sent or
+    else the key of the browser's session (the other one None), so that the periodic
+    check ends the stream when either is gone."""
 
     store_id: int
     user_id: int
     token_key: str | None
+    session_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,15 +99,19 @@ def authorize(request, code: str) -> Viewer | Refusal:
     store, _ = role_in_store(user, code)
     if store is None:
         return Refusal(404, "No such store.", "not_found")
-    return Viewer(store.pk, user.pk, authenticated[1].key if authenticated else None)
+    if authenticated:
+        return Viewer(store.pk, user.pk, token_key=authenticated[1].key)
+    return Viewer(store.pk, user.pk, token_key=None, session_key=request.session.session_key)
 
 
 def viewers_with_access(viewers: Iterable[Viewer]) -> set[Viewer]:
     """Those of ``viewers`` who may still view their store, as ``authorize`` decides it
     (``stores.access.role_in_store``): an active user, a member of the store or staff
-    whose permissions give a role in every store, and the token still theirs. Two
-    queries, from the primary, whatever the number of viewers: the users (with their
-    token) and their memberships in these stores."""
+    whose permissions give a role in every store, and the token still theirs or the
+    session not ended (logged out, expired; sessions live in the database,
+    SESSION_ENGINE's default). Two queries, from the primary, whatever the number of
+    viewers: the users (with their token) and their memberships in these stores; a
+    third for the sessions when a browser opened one of the streams."""
     viewers = set(viewers)
     user_ids = {viewer.user_id for viewer in viewers}
     store_ids = {viewer.store_id for viewer in viewers}
@@ -151,13 +159,40 @@ def viewers_with_access(viewers: Iterable[Viewer]) -> set[Viewer]:
         .filter(user_id__in=users.keys(), store_id__in=store_ids)
         .values_list("user_id", "store_id")
     )
+    sessions = live_sessions({viewer.session_key for viewer in viewers if viewer.session_key})
     return {
         viewer
         for viewer in viewers
         if viewer.user_id in users
         and (users[viewer.user_id][0] or (viewer.user_id, viewer.store_id) in members)
-        and viewer.token_key in (None, users[viewer.user_id][1])
+        and (
+            viewer.session_key in sessions
+            if viewer.token_key is None
+            else viewer.token_key == users[viewer.user_id][1]
+        )
     }
+
+
+# The session engines that keep every session in the database table.
+DATABASE_SESSION_ENGINES = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
+
+
+def live_sessions(keys: set[str]) -> set[str]:
+    """Those of these session keys whose session still exists (not logged out, not
+    expired), in one query, from the primary. With sessions kept elsewhere (the cache,
+    signed cookies) the process cannot tell, and every key counts as live."""
+    if not keys:
+        return set()
+    if settings.SESSION_ENGINE not in DATABASE_SESSION_ENGINES:
+        return keys
+    return set(
+        Session.objects.using(DEFAULT_DB_ALIAS)
+        .filter(session_key__in=keys, expire_date__gt=timezone.now())
+        .values_list("session_key", flat=True)
+    )
 
 
 def last_seqs(store_ids: Iterable[int]) -> dict[int, int]:

@@ -63,15 +63,16 @@ async def _frames(hub, listener, store_id: int, after: int):
     on the channel, each ``seq`` once and in order, with a comment when idle; it ends when
     its listener is closed (Redis lost, or access lost: ``checks``). A woken stream
     waits ``EVENTS_STREAM_FLUSH_SECONDS``, then everything queued goes out as one chunk:
-    one send for the events of that moment, not one per event. Leaves the channel
-    however it ends (the client went away: Django cancels it)."""
-    last = after
+    one send for the events of that moment, not one per event. Keeps
+    ``listener.last_seq`` at the last seq it sent, which the periodic catch-up compares
+    with the log. Leaves the channel however it ends (the client went away: Django
+    cancels it)."""
+    last = listener.last_seq = after
     try:
         yield b"retry: %d\n\n" % RETRY_MILLISECONDS
         async for frames, last_sent in _from_log(store_id, last):  # the backlog
             yield frames
-            last = last_sent
-            hub.seen(listener.channel, last)
+            last = listener.last_seq = last_sent
         while True:
             try:
                 async with asyncio.timeout(settings.EVENTS_STREAM_HEARTBEAT_SECONDS):
@@ -103,10 +104,10 @@ async def _frames(hub, listener, store_id: int, after: int):
                     chunk = []
                 async for frames, last_sent in _from_log(store_id, last):
                     yield frames
-                    last = last_sent
-                    hub.seen(listener.channel, last)
+                    last = listener.last_seq = last_sent
             if chunk:
                 yield b"".join(chunk)
+            listener.last_seq = last
             if closed:
                 return
     finally:

@@ -1,21 +1,24 @@
 """The events process's periodic check of its open streams (``events.stream.checks``),
 every EVENTS_STREAM_CHECK_SECONDS: events no publish announced reach the streams without
-waiting for a next event, and a stream whose user lost access ends, its reconnection
-refused."""
+waiting for a next event, and a stream whose user lost access (or whose browser logged
+out) ends, its reconnection refused."""
 
 import asyncio
 import time
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from stock.services import stock_seed_levels
-from stores.models import Membership
-from tests.factories import ProductFactory, StaffFactory
+from stores.models import Membership, Role
+from tests.factories import ProductFactory, StaffFactory, member
 
 from .conftest import (
     NEEDS_REDIS,
+    collect,
     get,
     in_thread,
     publishes_lost,
@@ -40,9 +43,10 @@ def stream_check_seconds() -> str:
     return str(CHECK_SECONDS)
 
 
-def follow(port: int, store, token: str, change, *, until_seq: int):
-    """Open a stream, run ``change`` (in a thread) once it is open, and read the stream
-    until ``until_seq`` or its end: (events, seconds from the change to then)."""
+def follow(port: int, store, headers: dict, change, *, until_seq: int):
+    """Open a stream with ``headers``, run ``change`` (in a thread) once it is open, and
+    read the stream until ``until_seq`` or its end: (events, seconds from the change to
+    then)."""
 
     async def main():
         async with stream_client(port, timeout=30) as client:
@@ -51,7 +55,7 @@ def follow(port: int, store, token: str, change, *, until_seq: int):
                 read_stream(
                     client,
                     stream_path(store),
-                    headers=token_headers(token),
+                    headers=headers,
                     until_seq=until_seq,
                     opened=opened,
                 )
@@ -71,7 +75,7 @@ def test_a_seeding_reaches_an_open_stream_without_a_next_event(events_server, st
     received, took = follow(
         events_server,
         store,
-        viewer_token,
+        token_headers(viewer_token),
         lambda: stock_seed_levels(stores=[store], products=products),
         until_seq=3,
     )
@@ -89,7 +93,39 @@ def test_the_last_events_of_a_lost_publish_arrive_without_a_next_event(
         with publishes_lost():
             receive(store, product, 2)
 
-    received, took = follow(events_server, store, viewer_token, write, until_seq=3)
+    received, took = follow(events_server, store, token_headers(viewer_token), write, until_seq=3)
+
+    assert seqs(received) == [1, 2, 3]
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+
+
+def test_a_seeding_reaches_an_open_stream_after_another_stream_of_its_store_read_it(
+    events_server, store, viewer_token
+):
+    """What one stream read from the log says nothing of what another stream sent: the
+    stream open before the seeding still gets its events from the next pass."""
+    products = [ProductFactory(sku=f"SEED-{number}") for number in range(3)]
+    headers = token_headers(viewer_token)
+
+    def seed_then_open_another_stream():
+        stock_seed_levels(stores=[store], products=products)  # publishes nothing
+        other_stream = collect(events_server, stream_path(store), until_seq=3, headers=headers)
+        assert seqs(other_stream) == [1, 2, 3]
+
+    async def main():
+        async with stream_client(events_server, timeout=30) as client:
+            opened = asyncio.Event()
+            reader = asyncio.create_task(
+                read_stream(client, stream_path(store), headers=headers, until_seq=3, opened=opened)
+            )
+            await asyncio.wait_for(opened.wait(), 30)
+            await asyncio.sleep(CHECK_SECONDS * 1.5)  # a pass ran while nothing was missed
+            await in_thread(seed_then_open_another_stream)
+            opened_first = time.monotonic()
+            received = await asyncio.wait_for(reader, 30)
+            return received, time.monotonic() - opened_first
+
+    received, took = asyncio.run(main())
 
     assert seqs(received) == [1, 2, 3]
     assert took < CHECK_SECONDS + SLACK_SECONDS
@@ -121,7 +157,7 @@ def test_a_stream_whose_access_is_gone_ends_and_may_not_reconnect(
     received, took = follow(
         events_server,
         store,
-        viewer_token,
+        token_headers(viewer_token),
         lambda: revoke(user, store, viewer_token),
         until_seq=10**9,  # read until the stream ends
     )
@@ -133,34 +169,67 @@ def test_a_stream_whose_access_is_gone_ends_and_may_not_reconnect(
     )
 
 
-def test_streams_that_keep_their_access_stay_open(events_server, store, product, viewer_token):
-    """A member, and staff whose permission shows every store: several checks pass, and
-    both streams still get the next event."""
+def session_headers(settings, events_env, user) -> dict[str, str]:
+    """The cookie of a browser logged in as ``user``, whose session the events process
+    reads (signed with its SECRET_KEY)."""
+    settings.SECRET_KEY = events_env["SECRET_KEY"]
+    browser = Client()
+    browser.force_login(user)
+    cookie = settings.SESSION_COOKIE_NAME
+    return {"Cookie": f"{cookie}={browser.cookies[cookie].value}"}
+
+
+def log_out(headers: dict[str, str]) -> None:
+    """What the site's logout does to the session: its row is deleted."""
+    session_key = headers["Cookie"].partition("=")[2]
+    SessionStore(session_key=session_key).flush()
+
+
+def test_a_browser_stream_ends_when_its_session_logs_out(
+    events_server, events_env, settings, store, product
+):
+    receive(store, product, 1)
+    headers = session_headers(settings, events_env, member("browser", store, Role.VIEWER))
+
+    received, took = follow(
+        events_server, store, headers, lambda: log_out(headers), until_seq=10**9
+    )
+
+    assert seqs(received) == [1]
+    assert took < CHECK_SECONDS + SLACK_SECONDS
+    assert get(events_server, stream_path(store), headers).status_code == 401
+
+
+def test_streams_that_keep_their_access_stay_open(
+    events_server, events_env, settings, store, product, viewer_token
+):
+    """A member by token, a member by a browser's session, and staff whose permission
+    shows every store: several checks pass, and every stream still gets the next
+    event."""
     staff = StaffFactory(username="staff", permissions=[])
     staff.user_permissions.add(Permission.objects.get(codename="view_stocklevel"))
     staff_token = Token.objects.create(user=staff).key
+    browser = session_headers(settings, events_env, member("browser", store, Role.VIEWER))
+    streams = [token_headers(viewer_token), browser, token_headers(staff_token)]
 
     async def main():
         async with stream_client(events_server, timeout=30) as client:
-            opened = [asyncio.Event(), asyncio.Event()]
+            opened = [asyncio.Event() for _ in streams]
             tasks = [
                 asyncio.create_task(
                     read_stream(
-                        client,
-                        stream_path(store),
-                        headers=token_headers(token),
-                        until_seq=1,
-                        opened=event,
+                        client, stream_path(store), headers=headers, until_seq=1, opened=event
                     )
                 )
-                for token, event in zip([viewer_token, staff_token], opened, strict=True)
+                for headers, event in zip(streams, opened, strict=True)
             ]
             await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
             await asyncio.sleep(CHECK_SECONDS * 4)
             await in_thread(receive, store, product, 1)
             return await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
-    member_stream, staff_stream = asyncio.run(main())
+    member_stream, browser_stream, staff_stream = asyncio.run(main())
 
     assert seqs(member_stream) == [1]
+    assert seqs(browser_stream) == [1]
     assert seqs(staff_stream) == [1]
