@@ -110,15 +110,13 @@ class Hub:
         self.pubsub = None
         self.reader: asyncio.Task | None = None
         self.channels: dict[str, _Channel] = {}
+        self._connecting = asyncio.Lock()
 
     async def join(self, channel: str, viewer=None) -> Listener:
         """A listener of ``channel``, once Redis confirmed its subscription. Raises the
         Redis error when Redis cannot be reached."""
         if self.pubsub is None:
-            client = redis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2
-            )
-            self.pubsub = client.pubsub()
+            await self._connect()
         state = self.channels.setdefault(channel, _Channel())
         listener = Listener(channel, viewer)
         state.listeners.add(listener)
@@ -138,6 +136,25 @@ class Hub:
             await self.leave(listener)
             raise
         return listener
+
+    async def _connect(self) -> None:
+        """The one pub/sub connection, connected before any SUBSCRIBE is sent: redis-py
+        connects a PubSub on its first command, and two first commands (streams of two
+        stores opening at once) would each make a connection, the second replacing the
+        first, whose subscription's confirmation then never came (its streams hung)."""
+        async with self._connecting:
+            if self.pubsub is not None:
+                return
+            client = redis.Redis.from_url(
+                self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2
+            )
+            pubsub = client.pubsub()
+            try:
+                await pubsub.connect()
+            except BaseException:
+                await _close(pubsub)
+                raise
+            self.pubsub = pubsub
 
     async def leave(self, listener: Listener) -> None:
         state = self.channels.get(listener.channel)

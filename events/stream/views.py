@@ -10,6 +10,7 @@ import asyncio
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse, StreamingHttpResponse
+from redis.exceptions import RedisError
 
 from .. import channels
 from . import checks, log
@@ -45,7 +46,7 @@ async def event_stream(request, code: str):
     hub = hub_for(channels.redis_url())
     try:
         listener = await hub.join(channels.store_channel(viewer.store_id), viewer)
-    except (ConnectionError, OSError) as error:
+    except (RedisError, ConnectionError, OSError) as error:  # redis-py's are neither
         response = _error(503, f"The live stream cannot reach Redis ({error}).", "unavailable")
         response["Retry-After"] = str(RETRY_MILLISECONDS // 1000)
         return response

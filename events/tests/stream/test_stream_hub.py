@@ -2,10 +2,16 @@
 client reads slower than its store's events arrive, and that a closed stream stays
 closed."""
 
-import pytest
+import asyncio
 
+import pytest
+import redis
+import redis.asyncio
+
+from events import channels
 from events.stream import hub
 from events.stream.hub import CLOSED, MISSED, Heard, Listener
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -63,3 +69,45 @@ def test_nothing_is_queued_after_closed(listener):
     listener.deliver(CLOSED)
 
     assert queued(listener) == [CLOSED]
+
+
+# --- The hub's one connection to Redis -----------------------------------------------
+
+
+@pytest.mark.services("the hub subscribes on a real Redis")
+def test_streams_of_two_stores_opening_at_once_are_both_subscribed(settings):
+    """The first SUBSCRIBE of each store's channel, sent together: both confirmed, on
+    the one connection the hub reads (redis-py would connect twice, and the channel
+    subscribed on the connection it dropped never heard back)."""
+
+    async def main():
+        the_hub = hub.Hub(channels.redis_url())
+        try:
+            listeners = await asyncio.wait_for(
+                asyncio.gather(*(the_hub.join(f"hub-test:{n}") for n in range(4))), timeout=5
+            )
+            publisher = redis.asyncio.Redis.from_url(channels.redis_url())
+            for n in range(4):
+                await publisher.publish(f"hub-test:{n}", b'{"seq": 1, "type": "stock.changed"}')
+            await publisher.aclose()
+            heard = [await asyncio.wait_for(one.queue.get(), timeout=5) for one in listeners]
+            return [item.seq for item in heard]
+        finally:
+            for listener in list(the_hub.listeners()):
+                await the_hub.leave(listener)
+            if the_hub.pubsub is not None:
+                await the_hub.pubsub.aclose()
+
+    assert asyncio.run(main()) == [1, 1, 1, 1]
+
+
+def test_a_hub_that_cannot_reach_redis_raises_a_redis_error_and_tries_again_next_time():
+    async def main():
+        the_hub = hub.Hub(f"redis://127.0.0.1:{free_port()}/0")
+        for _ in range(2):
+            with pytest.raises(redis.RedisError):
+                await the_hub.join("hub-test:down")
+        return the_hub
+
+    the_hub = asyncio.run(main())
+    assert the_hub.pubsub is None and the_hub.channels == {}
