@@ -119,11 +119,5 @@ class Session:
         return Outcome(status, _elapsed_ms(started), error[:ERROR_LENGTH])
 
 
-def post(receiver: Receiver, body: bytes, headers: dict[str, str], *, timeout: float) -> Outcome:
-    """One request on a connection of its own."""
-    with Session(receiver, timeout=timeout) as session:
-        return session.post(body, headers)
-
-
 def _elapsed_ms(started: float) -> int:
     return round((time.monotonic() - started) * 1000)

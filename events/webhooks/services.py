@@ -383,24 +383,6 @@ def _attempt(session: client.Session, subscription, delivery: Claimed, now) -> c
     return session.post(body.encode(), headers)
 
 
-def delivery_attempt(delivery: WebhookDelivery) -> client.Outcome:
-    """Send one delivery now, on a connection of its own, and record how it went (for
-    a single delivery outside the batches, e.g. from a shell). The URL is checked again
-    here (its host may resolve elsewhere today); a refused one is a failed attempt."""
-    subscription = delivery.subscription
-    claimed = Claimed(delivery.pk, delivery.seq, delivery.payload, delivery.next_attempt_at)
-    now = timezone.now()
-    try:
-        receiver = checked_receiver(subscription.url)
-    except UrlRefused as refusal:
-        outcome = client.Outcome(None, 0, str(refusal))
-    else:
-        with client.Session(receiver, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as session:
-            outcome = _attempt(session, subscription, claimed, now)
-    _record(subscription.pk, [(claimed, outcome, now)], released=[])
-    return outcome
-
-
 @transaction.atomic
 def _record(subscription_id: int, outcomes: list, *, released: list[Claimed]) -> None:
     """How a batch went, in one transaction of a few statements: an attempt row per
