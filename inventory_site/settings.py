@@ -319,6 +319,11 @@ EVENTS_STREAM_CHECK_SECONDS = env.float("EVENTS_STREAM_CHECK_SECONDS", default=5
 # out in one write: per event and stream the events process then spends a few
 # microseconds, not tens (README "Live stream").
 EVENTS_STREAM_FLUSH_SECONDS = env.float("EVENTS_STREAM_FLUSH_SECONDS", default=0.05)
+# Commits publish after they commit, so a store's events may be heard out of order: a
+# stream that heard one past a gap waits this long for the ones before it, then reads
+# them from the log (a publish lost). Reading the log at every jump cost each open
+# stream a query per out-of-order publish (README "Live stream").
+EVENTS_STREAM_GAP_SECONDS = env.float("EVENTS_STREAM_GAP_SECONDS", default=0.5)
 
 # Audit log: every change adds an outbox entry in its own transaction; a Celery task sent
 # on commit relays it, and beat relays leftovers every AUDIT_RELAY_INTERVAL_SECONDS, in
@@ -387,6 +392,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connections from task to task as a web worker does from
+# request to request (CONN_MAX_AGE, checked around each task: inventory_site/celery.py).
+# Celery's Django fix-up would close them after every task unless this is set: each task
+# then started a PostgreSQL session, most of a short task's database CPU.
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Sending a task tries the broker twice, then gives up: with the broker down a request
 # must not stall for seconds (kombu's default) on a message that a sweep replaces anyway.

@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 
 from .. import channels
 from . import checks, log
-from .hub import CLOSED, MISSED, hub_for, sse_frame
+from .hub import CLOSED, MISSED, Heard, hub_for, sse_frame
+from .ordering import InOrder
 
 # The reconnection delay the stream suggests to EventSource clients (milliseconds).
 RETRY_MILLISECONDS = 3000
@@ -64,61 +65,73 @@ async def _frames(hub, listener, store_id: int, after: int):
     on the channel, each ``seq`` once and in order, with a comment when idle; it ends when
     its listener is closed (Redis lost, or access lost: ``checks``). A woken stream
     waits ``EVENTS_STREAM_FLUSH_SECONDS``, then everything queued goes out as one chunk:
-    one send for the events of that moment, not one per event. Keeps
+    one send for the events of that moment, not one per event. Events heard past a gap
+    wait up to ``EVENTS_STREAM_GAP_SECONDS`` for the ones before them (``ordering``);
+    then, or when the stream missed events, it reads the log. Keeps
     ``listener.last_seq`` at the last seq it sent, which the periodic catch-up compares
     with the log. Leaves the channel however it ends (the client went away: Django
     cancels it)."""
-    last = listener.last_seq = after
+    loop = asyncio.get_running_loop()
+    order = InOrder(after)
+    listener.last_seq = after
+    gap_since: float | None = None  # when the stream first waited for a gap to fill
     try:
         yield b"retry: %d\n\n" % RETRY_MILLISECONDS
-        async for frames, last_sent in _from_log(store_id, last):  # the backlog
+        async for frames in _from_log(store_id, order, listener):  # the backlog
             yield frames
-            last = listener.last_seq = last_sent
         while True:
+            if gap_since is None:
+                wait = settings.EVENTS_STREAM_HEARTBEAT_SECONDS
+            else:
+                wait = max(0.0, gap_since + settings.EVENTS_STREAM_GAP_SECONDS - loop.time())
+            items = []
             try:
-                async with asyncio.timeout(settings.EVENTS_STREAM_HEARTBEAT_SECONDS):
-                    items = [await listener.queue.get()]
+                async with asyncio.timeout(wait):
+                    items.append(await listener.queue.get())
             except TimeoutError:
-                yield HEARTBEAT
-                continue
-            if items[0] is not CLOSED and settings.EVENTS_STREAM_FLUSH_SECONDS:
+                if gap_since is None:
+                    yield HEARTBEAT
+                    continue
+            if items and items[0] is not CLOSED and settings.EVENTS_STREAM_FLUSH_SECONDS:
                 await asyncio.sleep(settings.EVENTS_STREAM_FLUSH_SECONDS)  # the moment's events
             while not listener.queue.empty():
                 items.append(listener.queue.get_nowait())
-            closed = CLOSED in items
-            chunk = []
             for item in items:
-                if item is CLOSED:
-                    break
-                if item is not MISSED:
-                    if item.seq <= last:
-                        continue  # sent already, from the log
-                    if item.seq == last + 1:
-                        chunk.append(item.frame)
-                        last = item.seq
-                        continue
-                # Events were not heard (a publish failed, a slower commit's publish
-                # comes later, the queue overflowed): the log has them, committed in
-                # seq order.
-                if chunk:
-                    yield b"".join(chunk)
-                    chunk = []
-                async for frames, last_sent in _from_log(store_id, last):
+                if isinstance(item, Heard):
+                    order.add(item)
+            if frames := order.take():
+                yield b"".join(frames)
+                listener.last_seq = order.last
+            if not order.waiting:
+                gap_since = None
+            elif gap_since is None:
+                gap_since = loop.time()
+            if MISSED in items or (
+                gap_since is not None
+                and loop.time() - gap_since >= settings.EVENTS_STREAM_GAP_SECONDS
+            ):
+                # Events were not heard (a publish failed, the queue overflowed, the
+                # periodic check found the log ahead): the log has them, committed in
+                # seq order, and with them whatever waited past the gap.
+                async for frames in _from_log(store_id, order, listener):
                     yield frames
-                    last = listener.last_seq = last_sent
-            if chunk:
-                yield b"".join(chunk)
-            listener.last_seq = last
-            if closed:
+                if frames := order.take():
+                    yield b"".join(frames)
+                    listener.last_seq = order.last
+                gap_since = loop.time() if order.waiting else None
+            if CLOSED in items:
                 return
     finally:
         await hub.leave(listener)
 
 
-async def _from_log(store_id: int, after: int):
-    """(frames, last seq) of each page of the store's log after ``after``."""
-    async for page in log.pages_since(store_id, after):
-        yield b"".join(sse_frame(seq, kind, data) for seq, kind, data in page), page[-1][0]
+async def _from_log(store_id: int, order: InOrder, listener):
+    """The frames of each page of the store's log after what the stream sent; moves
+    ``order`` and ``listener.last_seq`` past each page as it goes."""
+    async for page in log.pages_since(store_id, order.last):
+        yield b"".join(sse_frame(seq, kind, data) for seq, kind, data in page)
+        order.sent_up_to(page[-1][0])
+        listener.last_seq = order.last
 
 
 def _cursor(request) -> int | None:

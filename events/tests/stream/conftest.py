@@ -67,12 +67,20 @@ def stream_rate_per_user() -> str:
 
 
 @pytest.fixture
+def stream_gap_seconds() -> str:
+    """EVENTS_STREAM_GAP_SECONDS of the events process: its default, but in the test
+    that a late publish is waited for, which needs room to tell waiting from reading."""
+    return "0.5"
+
+
+@pytest.fixture
 def events_env(
     transactional_db,
     channel_prefix,
     events_application_name,
     stream_check_seconds,
     stream_rate_per_user,
+    stream_gap_seconds,
 ):
     return project_env(
         DATABASE_URL=f"{url_of_the_test_database()}?application_name={events_application_name}",
@@ -83,6 +91,7 @@ def events_env(
         CACHE_KEY_PREFIX=channel_prefix,
         EVENTS_STREAM_CHECK_SECONDS=stream_check_seconds,
         EVENTS_STREAM_RATE_PER_USER=stream_rate_per_user,
+        EVENTS_STREAM_GAP_SECONDS=stream_gap_seconds,
     )
 
 
@@ -133,27 +142,42 @@ def receive(store, product, count: int = 1) -> None:
         stock_receive(store=store, product=product, quantity=1, reference="stream-test")
 
 
-async def in_thread(function, *args) -> None:
+async def in_thread(function, *args):
     """``function(*args)`` in a worker thread, its database connection closed after."""
 
     def run():
         try:
-            function(*args)
+            return function(*args)
         finally:
             connection.close()
 
-    await asyncio.to_thread(run)
+    return await asyncio.to_thread(run)
+
+
+@contextlib.contextmanager
+def publishes_held():
+    """Commits made meanwhile publish nothing yet: yields a function that publishes
+    their events, later, as a writer that was slow to publish after its commit does."""
+    held = []
+
+    def hold(sender, events, **kwargs):
+        held.extend(events)
+
+    stock_events_committed.disconnect(dispatch_uid="events.publisher")
+    stock_events_committed.connect(hold, dispatch_uid="events.tests.held")
+    try:
+        yield lambda: publish_committed_events(sender=None, events=held)
+    finally:
+        stock_events_committed.disconnect(dispatch_uid="events.tests.held")
+        stock_events_committed.connect(publish_committed_events, dispatch_uid="events.publisher")
 
 
 @contextlib.contextmanager
 def publishes_lost():
     """Commits made meanwhile publish nothing, as when Redis failed at that moment:
     their events are in the log only."""
-    stock_events_committed.disconnect(dispatch_uid="events.publisher")
-    try:
+    with publishes_held():
         yield
-    finally:
-        stock_events_committed.connect(publish_committed_events, dispatch_uid="events.publisher")
 
 
 # What a writer process runs (``start_writer``): each commit receives one unit of each

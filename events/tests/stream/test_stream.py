@@ -19,6 +19,7 @@ from .conftest import (
     finish,
     get,
     in_thread,
+    publishes_held,
     publishes_lost,
     read_stream,
     readers,
@@ -148,6 +149,49 @@ def test_events_lost_on_the_way_are_read_from_the_log_when_the_next_one_is_heard
 
     assert seqs(received) == [1, 2, 3, 4]
     assert [event["data"]["on_hand"] for event in received] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stream_gap_seconds", ["20"])
+def test_an_event_published_late_is_waited_for_not_read_from_the_log(
+    events_server, store, product, viewer_token
+):
+    """Two commits publish in the opposite order of their commits (the first writer was
+    slower to publish): the stream sends nothing while the first event is still on its
+    way, rather than read the log at the jump, and both once it comes, in order and well
+    before EVENTS_STREAM_GAP_SECONDS would have read them from the log."""
+    heard = []
+
+    def write_first_publish_second():
+        with publishes_held() as publish_first:
+            receive(store, product, 1)
+        receive(store, product, 1)
+        return publish_first
+
+    async def main():
+        async with stream_client(events_server, timeout=30) as client:
+            opened = asyncio.Event()
+            reader = asyncio.create_task(
+                read_stream(
+                    client,
+                    stream_path(store),
+                    headers=token_headers(viewer_token),
+                    until_seq=2,
+                    opened=opened,
+                    events=heard,
+                )
+            )
+            await asyncio.wait_for(opened.wait(), 30)
+            publish_first = await in_thread(write_first_publish_second)
+            await asyncio.sleep(1.5)
+            sent_before_the_late_publish = seqs(heard)
+            await in_thread(publish_first)
+            return sent_before_the_late_publish, await asyncio.wait_for(reader, 5)
+
+    sent_before, received = asyncio.run(main())
+
+    assert sent_before == []
+    assert seqs(received) == [1, 2]
+    assert [event["data"]["on_hand"] for event in received] == [1, 2]
 
 
 def test_backlog_and_live_events_join_without_gap_or_duplicate(
