@@ -4,9 +4,11 @@ EVENTS_STREAM_CHECK_SECONDS while it has any.
 - Catch-up: a stream learns of events it did not hear when its store's next event
   arrives; events that are followed by none (a seeding, which publishes nothing; the
   last publish of a burst lost while Redis failed) would wait for it. The pass reads the
-  last seq of every store with open streams and wakes each stream that sent less than
-  its store's log holds: it reads the gap from the log. Each stream is compared on its
-  own: another stream of the store that read the log has not sent it to this one.
+  last seq of every store with open streams and, EVENTS_STREAM_GAP_SECONDS later, wakes
+  each stream that still sent less than that: it reads the gap from the log. The wait
+  spares the streams of a store being written to a log read each for events whose
+  publish was on its way at the read. Each stream is compared on its own: another
+  stream of the store that read the log has not sent it to this one.
 - Access: a stream is authorized when it opens. The pass asks again, for every open
   stream at once, whether its user may still view the store with the credentials it
   came with, its token or its session (``log.viewers_with_access``); a stream that may
@@ -68,6 +70,7 @@ async def check_streams(hub: Hub) -> None:
             ended += 1
     if ended:
         logger.info("Live stream: %d stream(s) ended, their access gone", ended)
+    await asyncio.sleep(settings.EVENTS_STREAM_GAP_SECONDS)  # publishes on their way
     for channel, store_id in store_of_channel.items():
         hub.catch_up(channel, last_seqs.get(store_id, 0))
 

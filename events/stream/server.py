@@ -32,6 +32,10 @@ def main(argv=None) -> None:
         # Open streams never finish: on SIGTERM they are cut after this, and their
         # clients reconnect (to another process) with Last-Event-ID.
         timeout_graceful_shutdown=5,
+        # The C event loop and HTTP parser (requirements.txt), named so that a missing
+        # one fails the start instead of falling back to the pure-Python ones.
+        loop="uvloop",
+        http="httptools",
         lifespan="off",
         log_config=None,
         access_log=False,
