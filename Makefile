@@ -56,11 +56,13 @@ bench: install
 	$(PY) bench/replica_bench.py
 	$(PY) bench/flash_bench.py
 	$(PY) bench/events_bench.py
+	BENCH_EVENTS_LISTENER_CPUS=1 $(PY) bench/events_bench.py
 	$(PY) bench/events_numbering.py
 
 ## Stock writes with 0, 1 and 10 webhook subscriptions and 100 open streams, and the delay to each (see bench/)
 bench-events: install
 	$(PY) bench/events_bench.py
+	BENCH_EVENTS_LISTENER_CPUS=1 $(PY) bench/events_bench.py
 	$(PY) bench/events_numbering.py
 
 ## A flash sale of 10,000 buyers for 500 units with the flash-sale gate on and off (see bench/)

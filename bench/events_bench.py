@@ -74,6 +74,14 @@ PROFILE_WRITES = int(os.environ.get("BENCH_EVENTS_PROFILE_WRITES", "100"))  # 0:
 # receiver and the stream holder. A deployment runs them on machines of their own; on
 # these 2 shared cores 19 lets the writes have the CPU first, 0 makes everything share it.
 LISTENER_NICE = int(os.environ.get("BENCH_EVENTS_LISTENER_NICE", "19"))
+# Empty: every process may run on every CPU (shared). "1": the listeners' side runs on
+# CPU 1 only and gunicorn and wrk on the others, as when the worker and the events
+# process have machines of their own; PostgreSQL and Redis, which both sides use, run
+# anywhere. The ratio then says what the listeners cost the writes through what they
+# share (the database, Redis, the machine's memory), not through their own CPU.
+LISTENER_CPUS = {int(cpu) for cpu in os.environ.get("BENCH_EVENTS_LISTENER_CPUS", "").split(",")
+                 if cpu.strip()}  # fmt: skip
+WRITE_CPUS = os.sched_getaffinity(0) - LISTENER_CPUS
 CLIENTS = str(ROOT / "bench" / "events_clients.py")
 WRITE_RATIO_GOAL, DELAY_GOAL_S = 0.9, 1.0
 
@@ -322,6 +330,21 @@ def delays(times: dict[str, dict[int, tuple]], streams, arrivals: dict[str, dict
     return {"stream": stream_delays, "webhook": hook_delays, "missing": missing}
 
 
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of these processes runs on ``cpus`` only, and so what they start."""
+    for pid in pids:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(thread), cpus)
+
+
+def layout() -> str:
+    if not LISTENER_CPUS:
+        return "every process on every CPU (shared)"
+    return (f"the listeners' side on CPU {','.join(map(str, sorted(LISTENER_CPUS)))}, gunicorn "
+            f"and wrk on CPU {','.join(map(str, sorted(WRITE_CPUS)))}, PostgreSQL and Redis "
+            f"on any")  # fmt: skip
+
+
 def spread(values: list[float]) -> str:
     if not values:
         return "-"
@@ -335,6 +358,10 @@ def spread(values: list[float]) -> str:
 def main() -> int:
     started = time.monotonic()
     require_tools("wrk", "createdb", "dropdb", "psql")
+    cpus = os.sched_getaffinity(0)
+    if LISTENER_CPUS and (not WRITE_CPUS or not LISTENER_CPUS <= cpus):
+        raise SystemExit(f"BENCH_EVENTS_LISTENER_CPUS={sorted(LISTENER_CPUS)} must name some, "
+                         f"not all, of this machine's CPUs {sorted(cpus)}")  # fmt: skip
     refuse_existing_database(DATABASE_URL)
     work = Path(tempfile.mkdtemp(prefix="events-bench-"))
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -378,6 +405,9 @@ def main() -> int:
         listeners = [*session_pids(worker.pid), *session_pids(events.pid), *clients.pids()]
         for pid in listeners:
             os.setpriority(os.PRIO_PROCESS, pid, LISTENER_NICE)
+        if LISTENER_CPUS:
+            pin(listeners, LISTENER_CPUS)
+            pin([os.getpid(), *session_pids(server.pid)], WRITE_CPUS)  # wrk: the bench's child
         log(f"{len(VARIANTS)} stores of {SKUS} levels; {sum(v.webhooks for v in VARIANTS)} "
             f"subscriptions, {sum(v.streams for v in VARIANTS)} open streams (all answered in "
             f"{opened_s:.1f} s); bin/run web "
@@ -545,7 +575,7 @@ def report(results: dict, steady: dict, times, streams, arrivals) -> None:
           f"store per variant, wrk -t1 -c{CONNECTIONS}, {DURATION:g} s per run, medians of "
           f"{ROUNDS} rounds (variants interleaved); bin/run web, events and worker with their "
           f"defaults, the worker, the events process and the clients at nice {LISTENER_NICE}; "
-          f"machine load {machine_load()}")  # fmt: skip
+          f"{layout()}; machine load {machine_load()}")  # fmt: skip
     print(f"{'variant':<29}{'writes/s':>9}{'x none':>7}{'p99 ms':>8}{'web':>7}{'worker':>8}"
           f"{'events':>8}{'db':>6}{'clients':>8}{'drain s':>8}  {'stream delay p50/p99':>21}"
           f"  {'webhook delay p50/p99':>22}")  # fmt: skip
@@ -592,11 +622,19 @@ def report(results: dict, steady: dict, times, streams, arrivals) -> None:
         "includes the statement and the commit (an upper bound of the delay from the "
         "commit); the write's answer comes after the commit (a lower bound)"
     )
-    print(
-        f"caveat: {os.cpu_count()} shared cores run wrk, gunicorn, the events process, the "
-        "Celery worker, PostgreSQL, Redis, the receiver and the stream holder together: read "
-        "the ratios and the CPU per write"
-    )
+    if LISTENER_CPUS:
+        print(
+            f"caveat: one machine of {os.cpu_count()} cores, split: the writes have "
+            f"{len(WRITE_CPUS)} of them (and their share of PostgreSQL's), so every variant "
+            "writes fewer per second than on shared cores; the ratio is what the listeners "
+            "take from the writes through the database, Redis and the machine they share"
+        )
+    else:
+        print(
+            f"caveat: {os.cpu_count()} shared cores run wrk, gunicorn, the events process, the "
+            "Celery worker, PostgreSQL, Redis, the receiver and the stream holder together: "
+            "read the ratios and the CPU per write"
+        )
 
 
 def steady_report(run: dict, times, streams, arrivals) -> None:
