@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from accounts.authentication import TokenAuthentication
@@ -108,10 +109,11 @@ def viewers_with_access(viewers: Iterable[Viewer]) -> set[Viewer]:
     """Those of ``viewers`` who may still view their store, as ``authorize`` decides it
     (``stores.access.role_in_store``): an active user, a member of the store or staff
     whose permissions give a role in every store, and the token still theirs or the
-    session not ended (logged out, expired; sessions live in the database,
-    SESSION_ENGINE's default). Two queries, from the primary, whatever the number of
-    viewers: the users (with their token) and their memberships in these stores; a
-    third for the sessions when a browser opened one of the streams."""
+    session still their login (not logged out, not expired, no password change since:
+    ``session_is_theirs``; sessions live in the database, SESSION_ENGINE's default).
+    Two queries, from the primary, whatever the number of viewers: the users (with
+    their token and password hash) and their memberships in these stores; a third for
+    the sessions when a browser opened one of the streams."""
     viewers = set(viewers)
     user_ids = {viewer.user_id for viewer in viewers}
     store_ids = {viewer.store_id for viewer in viewers}
@@ -145,28 +147,28 @@ def viewers_with_access(viewers: Iterable[Viewer]) -> set[Viewer]:
         )
     )
     users = {
-        user_id: (sees_every_store, token_key)
-        for user_id, sees_every_store, token_key in User.objects.using(DEFAULT_DB_ALIAS)
+        user_id: (sees_every_store, token_key, User(pk=user_id, password=password))
+        for user_id, sees_every_store, token_key, password in User.objects.using(DEFAULT_DB_ALIAS)
         .filter(pk__in=user_ids, is_active=True)
         .annotate(
             sees_every_store=ExpressionWrapper(every_store, output_field=BooleanField()),
             token_key=F("auth_token__key"),
         )
-        .values_list("pk", "sees_every_store", "token_key")
+        .values_list("pk", "sees_every_store", "token_key", "password")
     }
     members = set(
         Membership.objects.using(DEFAULT_DB_ALIAS)
         .filter(user_id__in=users.keys(), store_id__in=store_ids)
         .values_list("user_id", "store_id")
     )
-    sessions = live_sessions({viewer.session_key for viewer in viewers if viewer.session_key})
+    sessions = session_logins({viewer.session_key for viewer in viewers if viewer.session_key})
     return {
         viewer
         for viewer in viewers
         if viewer.user_id in users
         and (users[viewer.user_id][0] or (viewer.user_id, viewer.store_id) in members)
         and (
-            viewer.session_key in sessions
+            session_is_theirs(sessions.get(viewer.session_key), users[viewer.user_id][2])
             if viewer.token_key is None
             else viewer.token_key == users[viewer.user_id][1]
         )
@@ -179,19 +181,43 @@ DATABASE_SESSION_ENGINES = {
     "django.contrib.sessions.backends.cached_db",
 }
 
+# What ``session_logins`` gives a session it cannot read (kept outside the database).
+UNKNOWN = object()
 
-def live_sessions(keys: set[str]) -> set[str]:
-    """Those of these session keys whose session still exists (not logged out, not
-    expired), in one query, from the primary. With sessions kept elsewhere (the cache,
-    signed cookies) the process cannot tell, and every key counts as live."""
+
+def session_logins(keys: set[str]) -> dict:
+    """The login each of these sessions holds, by key, for those that still exist (not
+    logged out, not expired): (the user's id as stored, the session's auth hash), in one
+    query, from the primary. With sessions kept elsewhere (the cache, signed cookies)
+    the process cannot tell, and every key counts as live (``UNKNOWN``)."""
     if not keys:
-        return set()
+        return {}
     if settings.SESSION_ENGINE not in DATABASE_SESSION_ENGINES:
-        return keys
-    return set(
-        Session.objects.using(DEFAULT_DB_ALIAS)
-        .filter(session_key__in=keys, expire_date__gt=timezone.now())
-        .values_list("session_key", flat=True)
+        return dict.fromkeys(keys, UNKNOWN)
+    logins = {}
+    for session in Session.objects.using(DEFAULT_DB_ALIAS).filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    ):
+        data = session.get_decoded()
+        logins[session.session_key] = (data.get(SESSION_KEY), data.get(HASH_SESSION_KEY))
+    return logins
+
+
+def session_is_theirs(login, user) -> bool:
+    """What ``django.contrib.auth.get_user`` asks of a session on each request: that it
+    is still ``user``'s and was made since their password last changed (its hash is the
+    password's, under SECRET_KEY or one of SECRET_KEY_FALLBACKS). An open stream makes
+    no request, so without this a password change would not end it."""
+    if login is UNKNOWN:
+        return True
+    if login is None:
+        return False
+    user_id, session_hash = login
+    if user_id != str(user.pk) or not session_hash:
+        return False
+    return any(
+        constant_time_compare(session_hash, expected)
+        for expected in (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
     )
 
 
