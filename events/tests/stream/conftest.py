@@ -7,6 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -291,6 +292,32 @@ def readers(
         )
         for index in range(count)
     ]
+
+
+def follow(port: int, store, headers: dict, change, *, until_seq: int):
+    """Open a stream with ``headers``, run ``change`` (in a thread) once it is open, and
+    read the stream until ``until_seq`` or its end: (events, seconds from the change to
+    then)."""
+
+    async def main():
+        async with stream_client(port, timeout=30) as client:
+            opened = asyncio.Event()
+            reader = asyncio.create_task(
+                read_stream(
+                    client,
+                    stream_path(store),
+                    headers=headers,
+                    until_seq=until_seq,
+                    opened=opened,
+                )
+            )
+            await asyncio.wait_for(opened.wait(), 30)
+            await in_thread(change)
+            changed = time.monotonic()
+            received = await asyncio.wait_for(reader, 30)
+            return received, time.monotonic() - changed
+
+    return asyncio.run(main())
 
 
 def seqs(events: list[dict]) -> list[int]:

@@ -17,6 +17,7 @@ from .conftest import (
     NEEDS_REDIS,
     collect,
     finish,
+    follow,
     get,
     in_thread,
     publishes_held,
@@ -129,23 +130,7 @@ def test_events_lost_on_the_way_are_read_from_the_log_when_the_next_one_is_heard
             receive(store, product, 3)
         receive(store, product, 1)
 
-    async def main():
-        async with stream_client(events_server, timeout=30) as client:
-            opened = asyncio.Event()
-            reader = asyncio.create_task(
-                read_stream(
-                    client,
-                    stream_path(store),
-                    headers=token_headers(viewer_token),
-                    until_seq=4,
-                    opened=opened,
-                )
-            )
-            await asyncio.wait_for(opened.wait(), 30)
-            await in_thread(write)
-            return await asyncio.wait_for(reader, 30)
-
-    received = asyncio.run(main())
+    received, _ = follow(events_server, store, token_headers(viewer_token), write, until_seq=4)
 
     assert seqs(received) == [1, 2, 3, 4]
     assert [event["data"]["on_hand"] for event in received] == [1, 2, 3, 4]

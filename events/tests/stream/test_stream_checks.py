@@ -19,6 +19,7 @@ from tests.factories import ProductFactory, StaffFactory, member
 from .conftest import (
     NEEDS_REDIS,
     collect,
+    follow,
     get,
     in_thread,
     publishes_lost,
@@ -49,32 +50,6 @@ def stream_check_seconds() -> str:
 @pytest.fixture
 def stream_gap_seconds() -> str:
     return str(GAP_SECONDS)
-
-
-def follow(port: int, store, headers: dict, change, *, until_seq: int):
-    """Open a stream with ``headers``, run ``change`` (in a thread) once it is open, and
-    read the stream until ``until_seq`` or its end: (events, seconds from the change to
-    then)."""
-
-    async def main():
-        async with stream_client(port, timeout=30) as client:
-            opened = asyncio.Event()
-            reader = asyncio.create_task(
-                read_stream(
-                    client,
-                    stream_path(store),
-                    headers=headers,
-                    until_seq=until_seq,
-                    opened=opened,
-                )
-            )
-            await asyncio.wait_for(opened.wait(), 30)
-            await in_thread(change)
-            changed = time.monotonic()
-            received = await asyncio.wait_for(reader, 30)
-            return received, time.monotonic() - changed
-
-    return asyncio.run(main())
 
 
 def test_a_seeding_reaches_an_open_stream_without_a_next_event(events_server, store, viewer_token):
