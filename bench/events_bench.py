@@ -334,7 +334,10 @@ def pin(pids: list[int], cpus: set[int]) -> None:
     """Every thread of these processes runs on ``cpus`` only, and so what they start."""
     for pid in pids:
         for thread in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(thread), cpus)
+            try:
+                os.sched_setaffinity(int(thread), cpus)
+            except ProcessLookupError:
+                pass  # the thread ended meanwhile
 
 
 def layout() -> str:
@@ -360,8 +363,9 @@ def main() -> int:
     require_tools("wrk", "createdb", "dropdb", "psql")
     cpus = os.sched_getaffinity(0)
     if LISTENER_CPUS and (not WRITE_CPUS or not LISTENER_CPUS <= cpus):
-        raise SystemExit(f"BENCH_EVENTS_LISTENER_CPUS={sorted(LISTENER_CPUS)} must name some, "
-                         f"not all, of this machine's CPUs {sorted(cpus)}")  # fmt: skip
+        print(f"split layout skipped: BENCH_EVENTS_LISTENER_CPUS={sorted(LISTENER_CPUS)} must "
+              f"name some, not all, of the CPUs this process may use, {sorted(cpus)}")  # fmt: skip
+        return 0
     refuse_existing_database(DATABASE_URL)
     work = Path(tempfile.mkdtemp(prefix="events-bench-"))
     prefix = f"bench-{uuid.uuid4().hex[:8]}"

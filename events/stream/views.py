@@ -72,24 +72,24 @@ async def _frames(hub, listener, store_id: int, after: int):
     with the log. Leaves the channel however it ends (the client went away: Django
     cancels it)."""
     loop = asyncio.get_running_loop()
-    order = InOrder(after)
+    order = InOrder(after, patience=settings.EVENTS_STREAM_GAP_SECONDS)
     listener.last_seq = after
-    gap_since: float | None = None  # when the stream first waited for a gap to fill
     try:
         yield b"retry: %d\n\n" % RETRY_MILLISECONDS
         async for frames in _from_log(store_id, order, listener):  # the backlog
             yield frames
         while True:
-            if gap_since is None:
+            deadline = order.deadline()
+            if deadline is None:
                 wait = settings.EVENTS_STREAM_HEARTBEAT_SECONDS
             else:
-                wait = max(0.0, gap_since + settings.EVENTS_STREAM_GAP_SECONDS - loop.time())
+                wait = max(0.0, deadline - loop.time())
             items = []
             try:
                 async with asyncio.timeout(wait):
                     items.append(await listener.queue.get())
             except TimeoutError:
-                if gap_since is None:
+                if deadline is None:
                     yield HEARTBEAT
                     continue
             if items and items[0] is not CLOSED and settings.EVENTS_STREAM_FLUSH_SECONDS:
@@ -99,28 +99,18 @@ async def _frames(hub, listener, store_id: int, after: int):
             for item in items:
                 if isinstance(item, Heard):
                     order.add(item)
-            if frames := order.take():
+            if frames := order.take(loop.time()):
                 yield b"".join(frames)
                 listener.last_seq = order.last
-            if not order.waiting:
-                gap_since = None
-            elif gap_since is None:
-                gap_since = loop.time()
-            if MISSED in items or (
-                gap_since is not None
-                and loop.time() - gap_since >= settings.EVENTS_STREAM_GAP_SECONDS
-            ):
+            if CLOSED in items:
+                return
+            if MISSED in items or order.overdue(loop.time()):
                 # Events were not heard (a publish failed, the queue overflowed, the
                 # periodic check found the log ahead): the log has them, committed in
                 # seq order, and with them whatever waited past the gap.
                 async for frames in _from_log(store_id, order, listener):
                     yield frames
-                if frames := order.take():
-                    yield b"".join(frames)
-                    listener.last_seq = order.last
-                gap_since = loop.time() if order.waiting else None
-            if CLOSED in items:
-                return
+                order.log_read()
     finally:
         await hub.leave(listener)
 
