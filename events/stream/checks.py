@@ -70,7 +70,14 @@ async def check_streams(hub: Hub) -> None:
             ended += 1
     if ended:
         logger.info("Live stream: %d stream(s) ended, their access gone", ended)
-    await asyncio.sleep(settings.EVENTS_STREAM_GAP_SECONDS)  # publishes on their way
+    # Later, so that publishes on their way have arrived; not in the pass, whose next
+    # one would come that much later.
+    asyncio.get_running_loop().call_later(
+        settings.EVENTS_STREAM_GAP_SECONDS, _catch_up, hub, store_of_channel, last_seqs
+    )
+
+
+def _catch_up(hub: Hub, store_of_channel: dict[str, int], last_seqs: dict[int, int]) -> None:
     for channel, store_id in store_of_channel.items():
         hub.catch_up(channel, last_seqs.get(store_id, 0))
 

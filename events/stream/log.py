@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
@@ -207,13 +208,22 @@ def session_is_theirs(login, user) -> bool:
     """What ``django.contrib.auth.get_user`` asks of a session on each request: that it
     is still ``user``'s and was made since their password last changed (its hash is the
     password's, under SECRET_KEY or one of SECRET_KEY_FALLBACKS). An open stream makes
-    no request, so without this a password change would not end it."""
+    no request, so without this a password change would not end it. ``user`` holds its
+    pk and password only: the hash is AbstractBaseUser's, of the password, which the
+    project's user model keeps."""
     if login is UNKNOWN:
         return True
     if login is None:
         return False
     user_id, session_hash = login
-    if user_id != str(user.pk) or not session_hash:
+    try:
+        if user_id is None or user._meta.pk.to_python(user_id) != user.pk:
+            return False
+    except ValidationError:
+        return False
+    if not hasattr(user, "get_session_auth_hash"):
+        return True  # as get_user: a user model without the hash checks no hash
+    if not session_hash:
         return False
     return any(
         constant_time_compare(session_hash, expected)

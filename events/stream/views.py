@@ -100,8 +100,8 @@ async def _frames(hub, listener, store_id: int, after: int):
                 if isinstance(item, Heard):
                     order.add(item)
             if frames := order.take(loop.time()):
+                listener.last_seq = order.last  # before the send, which a slow client holds
                 yield b"".join(frames)
-                listener.last_seq = order.last
             if CLOSED in items:
                 return
             if MISSED in items or order.overdue(loop.time()):
@@ -119,9 +119,9 @@ async def _from_log(store_id: int, order: InOrder, listener):
     """The frames of each page of the store's log after what the stream sent; moves
     ``order`` and ``listener.last_seq`` past each page as it goes."""
     async for page in log.pages_since(store_id, order.last):
-        yield b"".join(sse_frame(seq, kind, data) for seq, kind, data in page)
         order.sent_up_to(page[-1][0])
         listener.last_seq = order.last
+        yield b"".join(sse_frame(seq, kind, data) for seq, kind, data in page)
 
 
 def _cursor(request) -> int | None:

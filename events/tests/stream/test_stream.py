@@ -3,12 +3,16 @@ of stock changed through ``stock.services``: who may open it, where it resumes, 
 backlog and live events join without a gap or a duplicate."""
 
 import asyncio
+import json
+import time
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.db import connection
 from django.test import Client
+from django_redis import get_redis_connection
 
+from events.channels import store_channel
 from events.models import EventType
 from stores.models import Role
 from tests.factories import ProductFactory, StoreFactory, member
@@ -177,6 +181,32 @@ def test_an_event_published_late_is_waited_for_not_read_from_the_log(
     assert sent_before == []
     assert seqs(received) == [1, 2]
     assert [event["data"]["on_hand"] for event in received] == [1, 2]
+
+
+def test_an_event_heard_that_the_log_does_not_hold_is_never_sent(
+    events_server, store, product, viewer_token
+):
+    """A message on the store's channel for a seq its log does not hold (a standby that
+    lost commits it had published, another deployment on the same Redis): the stream
+    reads the log when the gap does not fill, drops what waited, and the real event of
+    that seq goes out when it comes, not the one heard first."""
+
+    def heard_then_written():
+        get_redis_connection("default").publish(
+            store_channel(store.pk),
+            json.dumps({"seq": 3, "type": "stock.changed", "sku": "NOT-IN-THE-LOG"}),
+        )
+        time.sleep(1.5)  # past EVENTS_STREAM_GAP_SECONDS: the stream read the log
+        receive(store, product, 2)
+        time.sleep(1)  # what had waited would go out now, as seq 3
+        receive(store, product, 1)
+
+    received, _ = follow(
+        events_server, store, token_headers(viewer_token), heard_then_written, until_seq=3
+    )
+
+    assert seqs(received) == [1, 2, 3]
+    assert [event["data"]["sku"] for event in received] == ["TEE", "TEE", "TEE"]
 
 
 def test_backlog_and_live_events_join_without_gap_or_duplicate(

@@ -1,9 +1,13 @@
 """``log.viewers_with_access`` for streams a browser opened: the session must still be
 the user's login, as ``django.contrib.auth.get_user`` decides on each request."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
 from events.stream.log import Viewer, viewers_with_access
 from stores.models import Role
@@ -44,6 +48,16 @@ def test_a_logged_out_session_has_no_access(store):
     viewer = browser_viewer(store, member("clerk", store, Role.VIEWER))
 
     SessionStore(session_key=viewer.session_key).flush()
+
+    assert viewers_with_access([viewer]) == set()
+
+
+def test_an_expired_session_has_no_access(store):
+    viewer = browser_viewer(store, member("clerk", store, Role.VIEWER))
+
+    Session.objects.filter(session_key=viewer.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
 
     assert viewers_with_access([viewer]) == set()
 
