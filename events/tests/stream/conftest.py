@@ -294,10 +294,10 @@ def readers(
     ]
 
 
-def follow(port: int, store, headers: dict, change, *, until_seq: int):
+def follow(port: int, store, headers: dict, change, *, until_seq: int, events=None):
     """Open a stream with ``headers``, run ``change`` (in a thread) once it is open, and
     read the stream until ``until_seq`` or its end: (events, seconds from the change to
-    then)."""
+    then). ``events``: a list to fill, to watch the stream's progress from ``change``."""
 
     async def main():
         async with stream_client(port, timeout=30) as client:
@@ -309,6 +309,7 @@ def follow(port: int, store, headers: dict, change, *, until_seq: int):
                     headers=headers,
                     until_seq=until_seq,
                     opened=opened,
+                    events=events,
                 )
             )
             await asyncio.wait_for(opened.wait(), 30)

@@ -26,7 +26,6 @@ from .conftest import (
     in_thread,
     publishes_held,
     publishes_lost,
-    read_stream,
     readers,
     receive,
     seqs,
@@ -148,37 +147,27 @@ def test_an_event_published_late_is_waited_for_not_read_from_the_log(
     slower to publish): the stream sends nothing while the first event is still on its
     way, rather than read the log at the jump, and both once it comes, in order and well
     before EVENTS_STREAM_GAP_SECONDS would have read them from the log."""
-    heard = []
+    heard, sent_before = [], []
 
-    def write_first_publish_second():
+    def write_first_publish_second_then_first():
         with publishes_held() as publish_first:
             receive(store, product, 1)
         receive(store, product, 1)
-        return publish_first
+        time.sleep(1.5)
+        sent_before.extend(seqs(heard))
+        publish_first()
 
-    async def main():
-        async with stream_client(events_server, timeout=30) as client:
-            opened = asyncio.Event()
-            reader = asyncio.create_task(
-                read_stream(
-                    client,
-                    stream_path(store),
-                    headers=token_headers(viewer_token),
-                    until_seq=2,
-                    opened=opened,
-                    events=heard,
-                )
-            )
-            await asyncio.wait_for(opened.wait(), 30)
-            publish_first = await in_thread(write_first_publish_second)
-            await asyncio.sleep(1.5)
-            sent_before_the_late_publish = seqs(heard)
-            await in_thread(publish_first)
-            return sent_before_the_late_publish, await asyncio.wait_for(reader, 5)
-
-    sent_before, received = asyncio.run(main())
+    received, took = follow(
+        events_server,
+        store,
+        token_headers(viewer_token),
+        write_first_publish_second_then_first,
+        until_seq=2,
+        events=heard,
+    )
 
     assert sent_before == []
+    assert took < 5
     assert seqs(received) == [1, 2]
     assert [event["data"]["on_hand"] for event in received] == [1, 2]
 
