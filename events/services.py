@@ -7,8 +7,10 @@ pruning deletes the old ones. The app's database role may only read and append
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from inventory_site.privileges.current import may_delete
 
 from .models import StockEvent
 from .selectors import events_older_than
@@ -42,9 +44,4 @@ def stock_events_prune(*, older_than: timedelta, batch_size: int = PRUNE_BATCH_S
 def may_prune_events() -> bool:
     """Whether this connection's database user may delete events: on PostgreSQL not the
     app's role of a least-privilege deployment, only the tables' owner."""
-    if connection.vendor != "postgresql":
-        return True
-    table = connection.ops.quote_name(StockEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT has_table_privilege(%s, 'DELETE')", [table])
-        return cursor.fetchone()[0]
+    return may_delete(StockEvent)

@@ -11,9 +11,11 @@ the event log's prune this one also runs where the worker connects as that role.
 
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from inventory_site.privileges.current import may_delete
 
 from .models import FINISHED_STATUSES, WebhookAttempt, WebhookDelivery
 
@@ -61,15 +63,4 @@ def webhook_deliveries_prune(
 def may_prune_deliveries() -> bool:
     """Whether this connection's database user may delete deliveries and their
     attempts (the owner and, as granted, the app's role)."""
-    if connection.vendor != "postgresql":
-        return True
-    tables = [
-        connection.ops.quote_name(model._meta.db_table)
-        for model in (WebhookDelivery, WebhookAttempt)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT bool_and(has_table_privilege(name, 'DELETE')) FROM unnest(%s::text[]) AS name",
-            [tables],
-        )
-        return cursor.fetchone()[0]
+    return may_delete(WebhookDelivery, WebhookAttempt)
