@@ -65,14 +65,16 @@ def empty_cache():
     from django.core.cache import cache
 
     from catalog import cache as catalog_cache
-    from events.webhooks.registry import active_stores
+    from events.webhooks import wakeups
+    from events.webhooks.registry import active_subscriptions
     from inventory_site import cache_outage, lookup_cache
     from inventory_site.api import gate, ratelimits
     from stock import cache as stock_cache
     from stock.flash_gate import process as flash_gate_process
 
     stock_cache.stock_level_cache.reset()
-    active_stores.read_again()
+    active_subscriptions.read_again()
+    wakeups.covered.clear()
     flash_gate_process.view.reset()
     gate.reset()
     lookup_cache.lookups.clear_local()

@@ -69,6 +69,7 @@ RATE = float(os.environ.get("BENCH_EVENTS_RATE", "10"))  # steady writes/s for t
 STEADY_SECONDS = float(os.environ.get("BENCH_EVENTS_STEADY_SECONDS", "10"))  # per store
 DRAIN_TIMEOUT = float(os.environ.get("BENCH_EVENTS_DRAIN_TIMEOUT", "180"))
 WARMUP = 1.0
+KEEP_LOGS = os.environ.get("BENCH_EVENTS_KEEP_LOGS", "") not in ("", "0")  # else only on failure
 PROFILE_WRITES = int(os.environ.get("BENCH_EVENTS_PROFILE_WRITES", "100"))  # 0: no profile
 # The niceness of the listeners' side: the Celery worker, the events process, the
 # receiver and the stream holder. A deployment runs them on machines of their own; on
@@ -466,10 +467,12 @@ def main() -> int:
         else:
             for key in redis_client.scan_iter(match=f"{prefix}:*", count=1000):
                 redis_client.delete(key)
-        if ok:
+        if ok and not KEEP_LOGS:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"the processes' logs are in {work}")
     return 0 if ok else 1
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.db.models import F
 from standardwebhooks import Webhook
 
-from events.models import StockEvent, WebhookDelivery
+from events.models import StockEvent, WebhookDelivery, WebhookSubscription
 from events.signals import stock_events_committed
 from events.webhooks.services import webhooks_sweep
 from stock.services import stock_purchase, stock_receive
@@ -126,11 +126,16 @@ def commit_events(*events) -> None:
 
 
 def time_passes(seconds: float) -> None:
-    """Every scheduled attempt falls due ``seconds`` sooner (as if that time had passed),
-    then beat's sweep runs."""
+    """Every scheduled attempt, hold and lease ends ``seconds`` sooner (as if that time
+    had passed), then beat's sweep runs."""
+    earlier = timedelta(seconds=seconds)
     WebhookDelivery.objects.filter(next_attempt_at__isnull=False).update(
-        next_attempt_at=F("next_attempt_at") - timedelta(seconds=seconds)
+        next_attempt_at=F("next_attempt_at") - earlier
     )
+    for until in ("held_until", "sending_until"):
+        WebhookSubscription.objects.filter(**{f"{until}__isnull": False}).update(
+            **{until: F(until) - earlier}
+        )
     webhooks_sweep()
 
 

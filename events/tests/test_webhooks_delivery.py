@@ -3,7 +3,6 @@ subscription's secret (both secrets during a rotation), at least once: after the
 receiver was down for ten minutes too, and for events whose signal was lost. The events
 are those real stock changes write (``stock_changes``)."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,15 +12,13 @@ from audit.models import AuditEvent, AuditOutboxEntry
 from events.models import (
     DeliveryStatus,
     EventType,
+    StockEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
 )
-from events.webhooks import services
 from events.webhooks.services import (
-    CLAIM_SIZE,
-    _claim,
-    deliveries_enqueue,
+    delivery,
     delivery_redeliver,
     subscription_create,
     subscription_deliver,
@@ -29,6 +26,8 @@ from events.webhooks.services import (
     subscription_update,
     webhooks_sweep,
 )
+from events.webhooks.services.delivery import CLAIM_SIZE
+from stock.services import stock_receive
 from tests.factories import StoreFactory, UserFactory
 
 from .conftest import Receiver, time_passes
@@ -124,7 +123,9 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
 ):
     """The default retry schedule, with time passing by moving every scheduled attempt
     earlier. Events keep coming while it is down, some of them with no signal at all
-    (a process that died after its commit): the sweep finds those by the cursor."""
+    (a process that died after its commit): the sweep finds those by the cursor. While
+    it is down the first event is retried on the schedule and the others wait in the
+    log: one delivery, and a hold until its next try."""
     subscription = subscribe(store, receiver)
     receiver.stop()
     sent = []
@@ -134,9 +135,15 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
         for _ in range(2):
             time_passes(30)
     assert receiver.received == []
-    assert WebhookDelivery.objects.count() == len(sent)
-    assert not WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).exists()
-    assert WebhookAttempt.objects.filter(succeeded=False, response_code=None).exists()
+    [waiting] = WebhookDelivery.objects.all()
+    assert (waiting.seq, waiting.status, waiting.last_response_code) == (
+        sent[0],
+        DeliveryStatus.FAILED,
+        None,
+    )
+    assert waiting.attempts > 1 and not WebhookAttempt.objects.filter(succeeded=True).exists()
+    subscription.refresh_from_db()
+    assert subscription.held_until == waiting.next_attempt_at
 
     receiver.start()
     for _ in range(12):  # up to one hour more, past the longest delay due by then
@@ -265,24 +272,40 @@ def test_a_delivery_given_up_is_sent_again_on_redelivery(
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
 
 
-def test_a_delivery_claimed_by_a_worker_that_died_falls_due_again(
+def test_a_run_whose_worker_died_leaves_the_subscription_to_the_next_once_its_lease_ran_out(
     webhook_settings, receiver, store, stock_changes
 ):
-    subscribe(store, receiver)
-    WebhookSubscription.objects.update(is_active=False)
-    event = stock_changes.receive(store)  # nothing enqueued while off
-    WebhookSubscription.objects.update(is_active=True)
-    deliveries_enqueue(store_id=store.pk)
-    [claimed] = _claim(WebhookSubscription.objects.get().pk, 10)  # ... and the worker dies
+    subscription = subscribe(store, receiver)
+    lease = delivery._lease(subscription.pk)  # ... and the worker dies
+    event = stock_changes.receive(store)  # its message finds the subscription held
     webhooks_sweep()
     assert receiver.received == []
-    assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at > timezone.now() + timedelta(
-        seconds=5
-    )
+    assert lease.until > timezone.now() + timedelta(seconds=5)
 
     time_passes(120)
 
-    assert [json.loads(m.body)["seq"] for m in receiver.received] == [event.seq]
+    assert receiver.seqs() == [event.seq]
+
+
+def test_an_event_committed_while_a_run_sends_is_sent_by_that_run(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """Its message found the subscription held (here: no message at all, the worst
+    case) and ended at once; the run, letting go, looks again and sends it."""
+    subscription = subscribe(store, receiver)
+    first = stock_changes.receive(store, signal=False)
+    real_release, late = delivery._release, []
+
+    def commit_then_release(lease):
+        if not late:  # after the run's last read of the log, before it lets go
+            stock_receive(store=store, product=stock_changes.product, quantity=1)
+            late.append(StockEvent.objects.filter(store=store).order_by("-seq").first())
+        real_release(lease)
+
+    monkeypatch.setattr(delivery, "_release", commit_then_release)
+
+    assert subscription_deliver(subscription.pk) == 2
+    assert receiver.seqs() == [first.seq, late[0].seq]
 
 
 def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
@@ -299,39 +322,77 @@ def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
 
     assert len(receiver.seqs()) == 40
     assert receiver.connections == 1
-    # The sweep's two questions, the enqueueing (4), the subscription, the claim (2),
-    # the record (4: lock, attempts, deliveries, the run of failures); savepoints stand in for
-    # BEGIN and COMMIT here.
+    # The sweep's question; the run's lease (2: taken, the subscription read), retries
+    # due (1), the events (1), the record (3: the cursor, the deliveries, their
+    # attempts), letting go (1) and looking for more (1); savepoints stand in for BEGIN
+    # and COMMIT here.
     sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(sent) <= 13, "\n".join(sql[:100] for sql in sent)
+    assert len(sent) <= 10, "\n".join(sql[:100] for sql in sent)
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
         (DeliveryStatus.SUCCEEDED, 1)
     }
     assert WebhookAttempt.objects.filter(succeeded=True).count() == 40
 
 
-def test_a_receiver_that_does_not_answer_costs_one_attempt_per_run(
+def test_a_receiver_that_does_not_answer_holds_the_events_after_the_one_it_missed(
     webhook_settings, receiver, store, stock_changes
 ):
-    """No answer at all (here: nothing listens) ends the run: the rest of the batch is
-    released untried, due as before, not failed one by one."""
-    subscribe(store, receiver)
+    """No answer at all (here: nothing listens) ends the run and holds the subscription
+    until that event's next try: one attempt per try, not one per event; the others
+    wait in the log, and go in order once it answers."""
+    webhook_settings.WEBHOOK_RETRY_JITTER = 0
+    subscription = subscribe(store, receiver)
     receiver.stop()
-    for _ in range(5):
-        stock_changes.receive(store, signal=False)
+    seqs = [stock_changes.receive(store, signal=False).seq for _ in range(5)]
 
     webhooks_sweep()
+    webhooks_sweep()  # before the next try: nothing is attempted
 
-    assert WebhookAttempt.objects.count() == 1
-    first, *rest = WebhookDelivery.objects.order_by("seq")
-    assert (first.status, first.attempts, first.last_response_code) == (
+    [first] = WebhookDelivery.objects.all()
+    assert (first.seq, first.status, first.attempts, first.last_response_code) == (
+        seqs[0],
         DeliveryStatus.FAILED,
         1,
         None,
     )
-    assert first.next_attempt_at > timezone.now()
-    assert {(d.status, d.attempts) for d in rest} == {(DeliveryStatus.PENDING, 0)}
-    assert all(d.next_attempt_at <= timezone.now() for d in rest)
+    assert WebhookAttempt.objects.count() == 1
+    subscription.refresh_from_db()
+    assert subscription.held_until == first.next_attempt_at > timezone.now()
+    assert subscription.sent_seq == seqs[0]
+
+    receiver.start()
+    time_passes(webhook_settings.WEBHOOK_RETRY_SCHEDULE[0])
+
+    assert receiver.seqs() == seqs
+    subscription.refresh_from_db()
+    assert (subscription.held_until, subscription.sent_seq) == (None, seqs[-1])
+
+
+def test_a_receiver_silent_for_the_whole_schedule_switches_its_subscription_off(
+    webhook_settings, receiver, store, stock_changes
+):
+    """The event it never answered for is given up and the subscription disabled
+    (audited); the events after it stay in the log, and go when it is switched on."""
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = [60]
+    subscription = subscribe(store, receiver)
+    receiver.stop()
+    missed, *waiting = [stock_changes.receive(store).seq for _ in range(3)]
+    time_passes(70)
+
+    subscription.refresh_from_db()
+    assert not subscription.is_active
+    assert "did not answer" in subscription.disabled_reason
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.GIVING_UP
+    assert AuditOutboxEntry.objects.filter(action="webhook.disable").exists() or (
+        AuditEvent.objects.filter(action="webhook.disable").exists()
+    )
+
+    receiver.start()
+    subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
+    webhooks_sweep()
+
+    assert receiver.seqs() == waiting
+    assert missed not in receiver.seqs()
 
 
 def test_a_run_stops_once_its_subscription_is_switched_off(
@@ -343,57 +404,52 @@ def test_a_run_stops_once_its_subscription_is_switched_off(
     webhook_settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
     receiver.status = 500
     subscription = subscribe(store, receiver)
-    for _ in range(60):
-        stock_changes.receive(store, signal=False)
-    deliveries_enqueue(store_id=store.pk)
+    seqs = [stock_changes.receive(store, signal=False).seq for _ in range(60)]
 
     assert subscription_deliver(subscription.pk) == CLAIM_SIZE
 
     subscription.refresh_from_db()
     assert not subscription.is_active
-    assert len(receiver.received) == CLAIM_SIZE
-    assert WebhookDelivery.objects.filter(attempts=0).count() == 60 - CLAIM_SIZE
+    assert len(receiver.received) == WebhookDelivery.objects.count() == CLAIM_SIZE
+    assert subscription.sent_seq == seqs[CLAIM_SIZE - 1]
 
 
 def test_a_run_stops_when_its_url_changed_and_the_next_run_sends_there(
     webhook_settings, receiver, store, stock_changes, monkeypatch
 ):
-    """A batch is sent where the run began; the next batch is not claimed for the old
-    URL."""
+    """A batch is sent where the run found the subscription; the next batch goes to
+    where it points then."""
     elsewhere = Receiver()
     elsewhere.start()
     try:
         subscription = subscribe(store, receiver)
         for _ in range(3):
             stock_changes.receive(store, signal=False)
-        deliveries_enqueue(store_id=store.pk)
-        monkeypatch.setattr(services, "CLAIM_SIZE", 1)
-        real_record = services._record
+        monkeypatch.setattr(delivery, "CLAIM_SIZE", 1)
+        real_record = delivery._record_sent
 
         def record_then_move(*args, **kwargs):
-            real_record(*args, **kwargs)
+            renewed = real_record(*args, **kwargs)
             WebhookSubscription.objects.filter(pk=subscription.pk).update(url=elsewhere.url)
+            return renewed
 
-        monkeypatch.setattr(services, "_record", record_then_move)
-        assert subscription_deliver(subscription.pk) == 1
-        monkeypatch.setattr(services, "_record", real_record)
-        assert subscription_deliver(subscription.pk) == 2
+        monkeypatch.setattr(delivery, "_record_sent", record_then_move)
+        assert subscription_deliver(subscription.pk) == 3
 
         assert (len(receiver.received), len(elsewhere.received)) == (1, 2)
     finally:
         elsewhere.stop()
 
 
-def test_a_batch_records_what_went_within_its_time_and_claims_the_rest_anew(
+def test_a_batch_records_what_went_within_its_time_and_the_next_sends_the_rest(
     webhook_settings, receiver, store, stock_changes, monkeypatch
 ):
     """Past BATCH_SECONDS the batch stops: its attempts are recorded (a worker dying
-    now re-sends none of them) and the rest, released, is claimed by the next batch."""
-    monkeypatch.setattr(services, "BATCH_SECONDS", 0)
+    now re-sends none of them) and the rest goes in the next batch."""
+    monkeypatch.setattr(delivery, "BATCH_SECONDS", 0)
     subscribe(store, receiver)
     for _ in range(4):
         stock_changes.receive(store, signal=False)
-    deliveries_enqueue(store_id=store.pk)
 
     assert subscription_deliver(WebhookSubscription.objects.get().pk) == 4
 
@@ -406,15 +462,16 @@ def test_a_batch_records_what_went_within_its_time_and_claims_the_rest_anew(
 def test_a_released_delivery_another_worker_took_meanwhile_stays_theirs(
     webhook_settings, receiver, store, stock_changes
 ):
-    """A lease that ran out may be another worker's claim by the time this one records:
-    releasing must not turn that claim back."""
+    """A retry's lease that ran out may be another run's claim by the time this one
+    records: releasing must not turn that claim back."""
     subscribe(store, receiver)
-    stock_changes.receive(store, signal=False)
-    deliveries_enqueue(store_id=store.pk)
-    [claimed] = services._claim(WebhookSubscription.objects.get().pk, 10)
+    receiver.status = 500
+    stock_changes.receive(store)  # failed: due again later
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    [claimed] = delivery._claim(WebhookSubscription.objects.get().pk, 10)
     theirs = timezone.now() + timedelta(minutes=7)
     WebhookDelivery.objects.filter(pk=claimed.pk).update(next_attempt_at=theirs)
 
-    services._record(WebhookSubscription.objects.get().pk, [], released=[claimed])
+    delivery._record(WebhookSubscription.objects.get().pk, [], released=[claimed])
 
     assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at == theirs

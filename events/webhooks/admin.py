@@ -87,7 +87,7 @@ class WebhookSubscriptionAdmin(ManagedStoresAdmin):
     list_filter = [StoreFilter, "is_active"]
     readonly_fields = [
         "consecutive_failures", "disabled_at", "disabled_reason", "previous_secret_expires_at",
-        "last_enqueued_seq", "created_by", "created_at",
+        "sent_seq", "held_until", "created_by", "created_at",
     ]  # fmt: skip
     ordering = ["-id"]
     actions = ["rotate_secret_selected"]

@@ -1,11 +1,12 @@
 """Webhook subscriptions of a store, and the deliveries of its event log to them.
 
 The rows are the truth, the Celery messages only hurry them along: a subscription's
-``last_enqueued_seq`` says up to which of its store's events deliveries exist, so events
-whose signal or message was lost are found by the beat sweep; a delivery due for an
-attempt (``next_attempt_at`` passed, status pending or failed) is attempted by whichever
-worker claims it first. A delivery keeps the body it sends (``payload``), so pruning the
-event log never strands a delivery still being retried.
+cursor (``sent_seq``) says up to which of its store's events every one was sent once (or
+did not match), so events whose signal or message was lost are found by the beat sweep
+in the log itself. A delivery row is written when an event's first attempt went, with
+how it went; one due again (failed, its ``next_attempt_at`` passed, or sent again by
+hand) is retried by the subscription's next run. A delivery keeps the body it sends
+(``payload``), so pruning the event log never strands a delivery still being retried.
 """
 
 from django.conf import settings
@@ -30,8 +31,15 @@ class WebhookSubscription(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=200, blank=True, default="")
-    # The store's events up to this seq have their deliveries (or did not match).
-    last_enqueued_seq = models.BigIntegerField(default=0)
+    # The store's events up to this seq were each sent once (or did not match): the
+    # events after it wait in the log for the next run.
+    sent_seq = models.BigIntegerField(default=0)
+    # A run holds the subscription until then (one worker sends for it at a time); one
+    # that died leaves it free once this has passed.
+    sending_until = models.DateTimeField(null=True, blank=True)
+    # The receiver did not answer: the events after the one it did not answer for wait
+    # until then, when that one is tried again.
+    held_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -43,7 +51,7 @@ class WebhookSubscription(models.Model):
         indexes = [models.Index(fields=["is_active", "store"], name="webhooksub_active_store_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(last_enqueued_seq__gte=0), name="webhooksub_cursor_non_negative"
+                condition=models.Q(sent_seq__gte=0), name="webhooksub_cursor_non_negative"
             )
         ]
 
@@ -55,7 +63,7 @@ class WebhookSubscription(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for its first attempt"
+    PENDING = "pending", "Sent again by hand; waiting for its attempt"
     FAILED = "failed", "Failed; retried at next_attempt_at"
     SUCCEEDED = "succeeded", "Delivered"
     GIVING_UP = "giving_up", "Every retry failed; no more attempts"
@@ -66,9 +74,10 @@ FINISHED_STATUSES = (DeliveryStatus.SUCCEEDED, DeliveryStatus.GIVING_UP)
 
 
 class WebhookDelivery(models.Model):
-    """One event to one subscription: attempted until the receiver answers 2xx, on the
-    retry schedule (``WEBHOOK_RETRY_SCHEDULE``), then given up. ``attempts`` counts every
-    attempt; a manual redelivery restarts the schedule from ``schedule_start``."""
+    """One event to one subscription, written once its first attempt went: attempted
+    again until the receiver answers 2xx, on the retry schedule
+    (``WEBHOOK_RETRY_SCHEDULE``), then given up. ``attempts`` counts every attempt; a
+    manual redelivery restarts the schedule from ``schedule_start``."""
 
     subscription = models.ForeignKey(
         WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"

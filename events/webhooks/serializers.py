@@ -51,9 +51,15 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         model = WebhookSubscription
         fields = [
             "id", "url", "events", "is_active", "consecutive_failures", "disabled_at",
-            "disabled_reason", "previous_secret_expires_at", "created_by", "created_at",
-            "updated_at",
+            "disabled_reason", "held_until", "previous_secret_expires_at", "created_by",
+            "created_at", "updated_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "held_until": {
+                "help_text": "While the receiver does not answer: the next try of the event "
+                "it missed; the events after it wait in the log until then."
+            }
+        }
         read_only_fields = fields
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))

@@ -1,0 +1,689 @@
+"""Delivery of a subscription's events, at least once, in runs off the rows.
+
+A run (``subscription_deliver``) holds the subscription's lease (``sending_until``), so
+one worker at a time sends for it, and no transaction stays open while it does. It
+first attempts the deliveries due again (failed ones whose next try came, redeliveries),
+then the store's events past the subscription's cursor (``sent_seq``) in order, batch
+after batch over one kept-alive connection. An event is written as a delivery only once
+its first attempt went, with how it went: a batch that reached its receiver costs the
+database one insert of its deliveries, one of their attempts and the cursor's move,
+whatever its size. A worker that dies mid-batch leaves the cursor where it was: the
+events are sent again (receivers deduplicate by ``webhook-id``) once its lease ran out.
+
+A request that got no answer at all (refused, timed out) ends the run, and holds the
+subscription (``held_until``): the events after that one wait in the log until it is
+tried again on the retry schedule, so a receiver that is down costs one attempt per
+try, not one per event. An answered failure (4xx, 5xx, 3xx) does not: it is the
+event's, retried on its own, and the next event may succeed.
+"""
+
+import contextlib
+import functools
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+from rest_framework.fields import DateTimeField
+
+from audit.services import audit_record
+from events.models import StockEvent
+
+from .. import client
+from ..addresses import UrlRefused, checked_receiver
+from ..models import (
+    DUE_STATUSES,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from ..schedule import next_attempt_at
+from ..signing import body_of, headers_for
+from .messages import send_deliver, send_deliveries
+from .subscriptions import signing_secrets
+
+# A run's lease lasts for a batch's sending time, its last request's timeouts and this
+# much more; each batch's record renews it.
+LEASE_MARGIN = timedelta(seconds=60)
+# Deliveries sent and recorded together (each batch: one transaction of a few
+# statements, and its requests over one connection), and how long a batch may spend
+# sending before what went is recorded and the rest sent by the next batch: so a worker
+# that dies re-sends at most this much, and a lease stays short (``lease_duration``).
+CLAIM_SIZE = 50
+BATCH_SECONDS = 10
+_timestamp = DateTimeField()
+
+
+class LeaseLost(Exception):
+    """This run's lease ran out and another run took the subscription: what this batch
+    sent is theirs to record (they send it again; receivers deduplicate)."""
+
+
+@dataclass
+class Lease:
+    subscription: WebhookSubscription
+    until: datetime
+
+
+def lease_duration() -> timedelta:
+    """How long a run holds its subscription without recording: the time a batch may
+    spend sending (``BATCH_SECONDS``), then its last request's connect, send and answer
+    with one retry on a new connection (3 timeouts), and a margin. A worker that dies
+    leaves the subscription to the next run after this."""
+    return timedelta(seconds=BATCH_SECONDS + 3 * settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+
+
+def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> int:
+    """Attempt what the subscription has to send (due retries, then the events past its
+    cursor) until nothing is left, or ``limit`` were attempted; returns how many were.
+
+    A run that finds another holding the subscription returns 0 at once. The holder,
+    once it let go, looks for work left (``_has_work``): events committed while it sent
+    have a message of their own (``wakeups``), except those whose message came while it
+    held the subscription, so it sends one more, coalesced with whatever comes next. In
+    the embedded mode (no worker to wake) it goes on itself."""
+    limit = limit or settings.WEBHOOK_BATCH_SIZE
+    attempted = 0
+    while True:
+        lease = _lease(subscription_id)
+        if lease is None:
+            return attempted
+        try:
+            done, progressed = _run(lease, limit - attempted)
+        except LeaseLost:
+            return attempted
+        finally:
+            _release(lease)
+        attempted += done
+        if not progressed or not _has_work(subscription_id):
+            return attempted
+        if settings.CELERY_TASK_ALWAYS_EAGER and attempted < limit:
+            continue
+        send_deliveries([subscription_id])
+        return attempted
+
+
+def _lease(subscription_id: int) -> Lease | None:
+    """The subscription, held by this run, if it is active and no other run holds it."""
+    now = timezone.now()
+    until = now + lease_duration()
+    taken = (
+        WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .update(sending_until=until)
+    )
+    if not taken:
+        return None
+    subscription = WebhookSubscription.objects.select_related("store").get(pk=subscription_id)
+    return Lease(subscription, until)
+
+
+def _release(lease: Lease) -> None:
+    """Let go of the subscription, if it is still this run's."""
+    WebhookSubscription.objects.filter(pk=lease.subscription.pk, sending_until=lease.until).update(
+        sending_until=None
+    )
+
+
+def _has_work(subscription_id: int) -> bool:
+    """Whether the subscription, as it is now, has something to send: a delivery due
+    again, or (not held) an event past its cursor."""
+    now = timezone.now()
+    return (
+        WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
+        .filter(work_due(now))
+        .exists()
+    )
+
+
+def work_due(now) -> Q:
+    """Of a subscription: what ``_has_work`` asks, as a condition on its row."""
+    due_again = WebhookDelivery.objects.filter(
+        subscription=OuterRef("pk"), status__in=DUE_STATUSES, next_attempt_at__lte=now
+    )
+    unsent = StockEvent.objects.filter(store=OuterRef("store"), seq__gt=OuterRef("sent_seq"))
+    not_held = Q(held_until__isnull=True) | Q(held_until__lte=now)
+    return Q(Exists(due_again)) | (not_held & Q(Exists(unsent)))
+
+
+def _run(lease: Lease, budget: int) -> tuple[int, bool]:
+    """The retries due, then the events past the cursor, batch after batch, while the
+    subscription stays active and answering; returns how many were attempted and
+    whether anything moved (an attempt, or the cursor past events that did not match).
+    Between batches the subscription is read again: switched off (by a manager, or by
+    its own run of failures) the run ends; sent elsewhere, the next batch goes there."""
+    subscription = lease.subscription
+    attempted, progressed = 0, False
+    with _Sessions() as sessions:
+        while attempted < budget:
+            size = min(CLAIM_SIZE, budget - attempted)
+            batch = _claim(subscription.pk, size)
+            if not batch:
+                break
+            session = sessions.to(subscription.url)
+            outcomes = _send(session, subscription, batch)
+            _record(subscription.pk, outcomes, released=batch[len(outcomes) :], lease=lease)
+            attempted, progressed = attempted + len(outcomes), True
+            if outcomes[-1][1].response_code is None:
+                return attempted, progressed  # held: see _record
+            subscription = _reread(subscription)
+            if subscription is None:
+                return attempted, progressed
+            if len(batch) < size and len(outcomes) == len(batch):
+                break  # nothing more was due when this batch was claimed
+        while attempted < budget and not _held(subscription):
+            size = min(CLAIM_SIZE, budget - attempted)
+            events = _events_after(subscription, size)
+            if not events:
+                break
+            session = sessions.to(subscription.url)
+            wanted = [event for event in events if subscription.wants(event.type)]
+            outcomes = _send(session, subscription, wanted)
+            if len(outcomes) < len(wanted):  # stopped early: up to the last one sent
+                sent_up_to = outcomes[-1][0].seq
+            else:
+                sent_up_to = events[-1].seq
+            lease.until = _record_sent(lease, outcomes, sent_up_to=sent_up_to)
+            attempted, progressed = attempted + len(outcomes), True
+            if len(events) < size and len(outcomes) == len(wanted):
+                break  # nothing more was there; what came since is _has_work's
+            subscription = _reread(subscription)
+            if subscription is None:
+                break
+    return attempted, progressed
+
+
+def _reread(subscription: WebhookSubscription) -> WebhookSubscription | None:
+    """The subscription as it is now, if still active."""
+    return (
+        WebhookSubscription.objects.select_related("store")
+        .filter(pk=subscription.pk, is_active=True)
+        .first()
+    )
+
+
+def _held(subscription: WebhookSubscription) -> bool:
+    return subscription.held_until is not None and subscription.held_until > timezone.now()
+
+
+class _Sessions:
+    """One kept-alive connection per receiver URL a run sends to (usually one)."""
+
+    def __init__(self):
+        self._stack = contextlib.ExitStack()
+        self._url, self._session = None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stack.close()
+
+    def to(self, url: str):
+        """A ``client.Session`` to ``url``, or the ``client.Outcome`` of its refusal."""
+        if url != self._url:
+            self._stack.close()
+            self._url = url
+            try:
+                receiver = checked_receiver(url)
+            except UrlRefused as refusal:
+                self._session = client.Outcome(None, 0, str(refusal))
+            else:
+                self._session = self._stack.enter_context(
+                    client.Session(receiver, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+                )
+        return self._session
+
+
+def _send(session, subscription, items) -> list[tuple]:
+    """POST each of ``items`` (``Unsent`` or ``Claimed``) in turn, until one gets no
+    answer or the batch's time is up; returns ``(item, outcome, at)`` of those sent."""
+    outcomes, started = [], time.monotonic()
+    for item in items:
+        if outcomes and time.monotonic() - started > BATCH_SECONDS:
+            break  # record what went, within the lease; the rest goes in the next batch
+        now = timezone.now()
+        if isinstance(session, client.Outcome):  # the URL was refused
+            outcome = session
+        else:
+            body = item.body
+            headers = headers_for(
+                message_id=item.webhook_id,
+                body=body,
+                at=now,
+                secrets_signing=signing_secrets(subscription, now),
+            )
+            outcome = session.post(body.encode(), headers)
+        outcomes.append((item, outcome, now))
+        if outcome.response_code is None:
+            break
+    return outcomes
+
+
+# --- The events past the cursor -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """An event past a subscription's cursor, with the body it is sent as."""
+
+    seq: int
+    type: str
+    payload: dict
+    body: str
+
+    @property
+    def webhook_id(self) -> str:
+        return f"{self.payload['store']}:{self.seq}"
+
+
+def _events_after(subscription: WebhookSubscription, size: int) -> list[Unsent]:
+    """The next ``size`` events of the store past the cursor."""
+    events = (
+        StockEvent.objects.filter(store_id=subscription.store_id, seq__gt=subscription.sent_seq)
+        .order_by("seq")
+        .values(
+            "seq", "type", "product__sku", "on_hand", "reserved", "available",
+            "reorder_point", "version", "at",
+        )[:size]
+    )  # fmt: skip
+    code = subscription.store.code
+    unsent = []
+    for event in events:
+        payload = _payload(code, event)
+        unsent.append(Unsent(event["seq"], event["type"], payload, body_of(payload)))
+    return unsent
+
+
+def _payload(store_code: str, event: dict) -> dict:
+    """The body of an event's delivery: the fields of the events API, and the store."""
+    return {
+        "store": store_code,
+        "seq": event["seq"],
+        "type": event["type"],
+        "sku": event["product__sku"],
+        "on_hand": event["on_hand"],
+        "reserved": event["reserved"],
+        "available": event["available"],
+        "reorder_point": event["reorder_point"],
+        "version": event["version"],
+        "at": _timestamp.to_representation(event["at"]),
+    }
+
+
+@transaction.atomic
+def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
+    """How a batch of first attempts went, in one transaction of two statements: the
+    cursor moved to ``sent_up_to`` (with the run of failures, a hold if the last got no
+    answer, and the lease renewed; only while the lease is this run's, else
+    ``LeaseLost``), then a delivery per event sent with its attempt. Returns the lease's
+    new end."""
+    subscription = lease.subscription
+    now = timezone.now()
+    sent = []
+    failures, succeeded_since, held_until, unanswered_given_up = 0, False, None, False
+    for event, outcome, at in outcomes:
+        if outcome.succeeded:
+            status, retry_at = DeliveryStatus.SUCCEEDED, None
+            failures, succeeded_since = 0, True
+        else:
+            retry_at = next_attempt_at(1, now)
+            status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
+            failures += status == DeliveryStatus.GIVING_UP
+            if outcome.response_code is None:
+                held_until, unanswered_given_up = retry_at, retry_at is None
+        sent.append(Sent(event, outcome, at, status, retry_at))
+    renewed = now + lease_duration()
+    changes = {"sent_seq": sent_up_to, "sending_until": renewed}
+    if held_until is not None:
+        changes["held_until"] = held_until
+    changes.update(_failure_run(failures, succeeded_since))
+    moved = WebhookSubscription.objects.filter(
+        pk=subscription.pk, sending_until=lease.until
+    ).update(**changes)
+    if not moved:
+        raise LeaseLost
+    if sent:
+        _insert_sent(subscription, sent, now)
+    if unanswered_given_up:
+        _disable(subscription.pk, "Its receiver did not answer for the whole retry schedule.")
+    elif failures:
+        _disable_if_failing(subscription.pk)
+    subscription.sent_seq = sent_up_to
+    return renewed
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An event's first attempt, as it went."""
+
+    event: Unsent
+    outcome: client.Outcome
+    at: datetime
+    status: str
+    retry_at: datetime | None
+
+
+def _insert_sent(subscription: WebhookSubscription, sent: list[Sent], now) -> None:
+    """A delivery per event sent, each with its first attempt: on PostgreSQL one
+    statement whose rows come as arrays (the body sent is the payload stored), so a
+    batch costs the worker no model instance per row; elsewhere two bulk inserts."""
+    if connection.vendor != "postgresql":
+        _insert_sent_portable(subscription, sent)
+        return
+    outcomes = [item.outcome for item in sent]
+    params = {
+        "subscription": subscription.pk,
+        "store": subscription.store_id,
+        "now": now,
+        "succeeded": DeliveryStatus.SUCCEEDED.value,
+        "seq": [item.event.seq for item in sent],
+        "type": [item.event.type for item in sent],
+        "body": [item.event.body for item in sent],
+        "status": [str(item.status) for item in sent],
+        "code": [outcome.response_code for outcome in outcomes],
+        "duration": [outcome.duration_ms for outcome in outcomes],
+        "error": [outcome.error for outcome in outcomes],
+        "at": [item.at for item in sent],
+        "retry_at": [item.retry_at for item in sent],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sent_sql(), params)
+
+
+@functools.cache
+def _insert_sent_sql() -> str:
+    deliveries = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    attempts = connection.ops.quote_name(WebhookAttempt._meta.db_table)
+    return f"""
+        WITH sent AS (
+            SELECT * FROM unnest(%(seq)s::bigint[], %(type)s::text[], %(body)s::text[],
+                                 %(status)s::text[], %(code)s::integer[],
+                                 %(duration)s::integer[], %(error)s::text[],
+                                 %(at)s::timestamptz[], %(retry_at)s::timestamptz[])
+                AS sent (seq, type, body, status, code, duration, error, at, retry_at)
+        ), delivered AS (
+            INSERT INTO {deliveries} (
+                subscription_id, store_id, seq, event_type, payload, status, attempts,
+                schedule_start, next_attempt_at, last_response_code, last_duration_ms,
+                last_error, created_at, updated_at
+            )
+            SELECT %(subscription)s, %(store)s, seq, type, body::jsonb, status, 1, 0,
+                   retry_at, code, duration, error, %(now)s, %(now)s
+              FROM sent
+            RETURNING id, seq
+        )
+        INSERT INTO {attempts} (
+            delivery_id, number, succeeded, response_code, duration_ms, error, at,
+            next_attempt_at
+        )
+        SELECT delivered.id, 1, sent.status = %(succeeded)s, sent.code, sent.duration,
+               sent.error, sent.at, sent.retry_at
+          FROM delivered JOIN sent USING (seq)
+    """
+
+
+def _insert_sent_portable(subscription: WebhookSubscription, sent: list[Sent]) -> None:
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription_id=subscription.pk,
+            store_id=subscription.store_id,
+            seq=item.event.seq,
+            event_type=item.event.type,
+            payload=item.event.payload,
+            status=item.status,
+            attempts=1,
+            next_attempt_at=item.retry_at,
+            last_response_code=item.outcome.response_code,
+            last_duration_ms=item.outcome.duration_ms,
+            last_error=item.outcome.error,
+        )
+        for item in sent
+    )
+    WebhookAttempt.objects.bulk_create(
+        _attempt_row(delivery.pk, 1, item.outcome, item.at, item.retry_at)
+        for delivery, item in zip(deliveries, sent, strict=True)
+    )
+
+
+def _attempt_row(delivery_id, number, outcome, at, retry_at) -> WebhookAttempt:
+    return WebhookAttempt(
+        delivery_id=delivery_id,
+        number=number,
+        succeeded=outcome.succeeded,
+        response_code=outcome.response_code,
+        duration_ms=outcome.duration_ms,
+        error=outcome.error,
+        at=at,
+        next_attempt_at=retry_at,
+    )
+
+
+def _failure_run(failures: int, succeeded_since: bool) -> dict:
+    """The subscription's change of ``consecutive_failures`` after a batch: ``failures``
+    given up since its last success (or since the batch began, if none succeeded)."""
+    if succeeded_since:
+        return {"consecutive_failures": failures}
+    if failures:
+        return {"consecutive_failures": F("consecutive_failures") + failures}
+    return {}
+
+
+# --- Deliveries due again -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a run holds of a delivery due again: enough to send it, and the due time it
+    goes back to if it is released untried."""
+
+    pk: int
+    seq: int
+    payload: dict
+    due_at: object
+    leased_until: object = None
+
+    @property
+    def webhook_id(self) -> str:
+        return f"{self.payload['store']}:{self.seq}"
+
+    @property
+    def body(self) -> str:
+        return body_of(self.payload)
+
+
+@transaction.atomic
+def _claim(subscription_id: int, size: int) -> list[Claimed]:
+    """Up to ``size`` deliveries of the subscription due again, oldest due first,
+    leased to this run: their ``next_attempt_at`` moves past the time their requests may
+    take, so that a run that dies leaves them to fall due again. Two statements
+    whatever ``size`` is, one when none is due."""
+    now = timezone.now()
+    rows = list(
+        WebhookDelivery.objects.select_for_update(skip_locked=True)
+        .filter(
+            subscription_id=subscription_id,
+            status__in=DUE_STATUSES,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at", "seq")
+        .values_list("pk", "seq", "payload", "next_attempt_at")[:size]
+    )
+    if not rows:
+        return []
+    leased_until = now + lease_duration()
+    WebhookDelivery.objects.filter(pk__in=[row[0] for row in rows]).update(
+        next_attempt_at=leased_until, updated_at=now
+    )
+    return [Claimed(*row, leased_until=leased_until) for row in rows]
+
+
+@transaction.atomic
+def _record(
+    subscription_id: int, outcomes: list, *, released: list[Claimed], lease: Lease | None = None
+) -> None:
+    """How a batch of retries went, in one transaction of a few statements: an attempt
+    row per request, each delivery's new status and next try (the retry schedule counts
+    its attempts), the released ones due again as they were, the subscription's run of
+    failures, and its hold: set to the next try of one that got no answer, ended by an
+    answer; the run's ``lease`` renewed while it is still the run's. A delivery deleted
+    meanwhile (with its subscription) is skipped."""
+    claimed = [delivery for delivery, _, _ in outcomes] + released
+    current = {
+        pk: (attempts, schedule_start)
+        for pk, attempts, schedule_start in WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=[delivery.pk for delivery in claimed])
+        .order_by("pk")
+        .values_list("pk", "attempts", "schedule_start")
+    }
+    now = timezone.now()
+    attempts, changes, failures, succeeded_since = [], defaultdict(list), 0, False
+    hold: dict = {}
+    unanswered_given_up = False
+    for delivery, outcome, at in outcomes:
+        if delivery.pk not in current:
+            continue
+        done, schedule_start = current[delivery.pk]
+        number = done + 1
+        if outcome.succeeded:
+            status, retry_at = DeliveryStatus.SUCCEEDED, None
+            failures, succeeded_since = 0, True
+        else:
+            retry_at = next_attempt_at(number - schedule_start, now)
+            status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
+            failures += status == DeliveryStatus.GIVING_UP
+        if outcome.response_code is None:
+            hold, unanswered_given_up = {"held_until": retry_at}, retry_at is None
+        elif not hold:
+            hold = {"held_until": None}
+        attempts.append(_attempt_row(delivery.pk, number, outcome, at, retry_at))
+        change = (
+            ("status", status),
+            ("attempts", number),
+            ("last_response_code", outcome.response_code),
+            ("last_error", outcome.error),
+        )
+        changes[change].append((delivery.pk, outcome.duration_ms, retry_at))
+    WebhookAttempt.objects.bulk_create(attempts)
+    # One UPDATE per distinct outcome (a batch that went well is one or a few); what
+    # differs row by row (a duration, a retry's jittered time) is a CASE on the key.
+    for change, rows in changes.items():
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            **dict(change),
+            last_duration_ms=_per_row(
+                "last_duration_ms", [(pk, duration) for pk, duration, _ in rows]
+            ),
+            next_attempt_at=_per_row(
+                "next_attempt_at", [(pk, retry_at) for pk, _, retry_at in rows]
+            ),
+            updated_at=now,
+        )
+    released = [delivery for delivery in released if delivery.pk in current]
+    if released:
+        # Only while still this run's: a lease that ran out may be another's now.
+        WebhookDelivery.objects.filter(
+            pk__in=[delivery.pk for delivery in released],
+            next_attempt_at=released[0].leased_until,
+        ).update(
+            next_attempt_at=_per_row(
+                "next_attempt_at", [(delivery.pk, delivery.due_at) for delivery in released]
+            ),
+            updated_at=now,
+        )
+    subscription_changes = {**_failure_run(failures, succeeded_since), **hold}
+    subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
+    if lease is not None:
+        renewed = now + lease_duration()
+        if subscriptions.filter(sending_until=lease.until).update(
+            **subscription_changes, sending_until=renewed
+        ):
+            lease.until, subscription_changes = renewed, {}
+    if subscription_changes:
+        subscriptions.update(**subscription_changes)
+    if unanswered_given_up:
+        _disable(subscription_id, "Its receiver did not answer for the whole retry schedule.")
+    elif failures:
+        _disable_if_failing(subscription_id)
+
+
+def _per_row(field: str, values: list[tuple[int, object]]):
+    """An UPDATE's value of a delivery's ``field`` for rows that differ: the value
+    itself when all are equal, else a CASE on the primary key."""
+    distinct = {value for _, value in values}
+    if len(distinct) == 1:
+        return distinct.pop()
+    output_field = WebhookDelivery._meta.get_field(field)
+    return Case(
+        *(When(pk=pk, then=Value(value, output_field=output_field)) for pk, value in values),
+        output_field=output_field,
+    )
+
+
+# --- Switching a failing subscription off ---------------------------------------------------
+
+
+def _disable_if_failing(subscription_id: int) -> None:
+    """Past ``WEBHOOK_DISABLE_AFTER_FAILURES`` deliveries given up in a row, the
+    subscription is disabled. Caller is in a transaction."""
+    failures = (
+        WebhookSubscription.objects.filter(pk=subscription_id)
+        .values_list("consecutive_failures", flat=True)
+        .first()
+    )
+    if failures is not None and failures >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+        _disable(subscription_id, f"{failures} deliveries in a row failed every retry.")
+
+
+def _disable(subscription_id: int, reason: str) -> None:
+    """Switch the subscription off, and say so in the audit log; the events after its
+    cursor stay in the log for when it is switched on again. Caller is in a
+    transaction."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    if not subscription.is_active:
+        return
+    subscription.is_active = False
+    subscription.disabled_at = timezone.now()
+    subscription.disabled_reason = reason[:200]
+    subscription.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
+    audit_record(
+        action="webhook.disable",
+        object_type="events.webhooksubscription",
+        object_id=subscription.pk,
+        object_repr=subscription.url[:200],
+        store=subscription.store_id,
+        before={"is_active": True},
+        after={
+            "is_active": False,
+            "consecutive_failures": subscription.consecutive_failures,
+            "reason": subscription.disabled_reason,
+        },
+    )
+
+
+# --- Sending one again by hand -------------------------------------------------------------
+
+
+def delivery_redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
+    """Send a delivery again now, whatever became of it, with a fresh retry schedule;
+    the attempts so far stay in its log."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery.status = DeliveryStatus.PENDING
+        delivery.schedule_start = delivery.attempts
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(update_fields=["status", "schedule_start", "next_attempt_at", "updated_at"])
+        audit_record(
+            action="webhook.redeliver",
+            object_type="events.webhookdelivery",
+            object_id=delivery.pk,
+            object_repr=delivery.webhook_id,
+            store=delivery.store_id,
+            actor=actor,
+        )
+        transaction.on_commit(lambda: send_deliver(delivery.subscription_id), robust=True)
+    return delivery
