@@ -66,14 +66,14 @@ def empty_cache():
 
     from catalog import cache as catalog_cache
     from events.webhooks import wakeups
-    from events.webhooks.registry import active_subscriptions
+    from events.webhooks.registry import active_stores
     from inventory_site import cache_outage, lookup_cache
     from inventory_site.api import gate, ratelimits
     from stock import cache as stock_cache
     from stock.flash_gate import process as flash_gate_process
 
     stock_cache.stock_level_cache.reset()
-    active_subscriptions.read_again()
+    active_stores.read_again()
     wakeups.covered.clear()
     flash_gate_process.view.reset()
     gate.reset()

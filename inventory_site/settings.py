@@ -347,10 +347,11 @@ if STOCK_EVENT_RETENTION_DAYS < 1:
 # WEBHOOK_RETRY_SCHEDULE's delays in turn (seconds, each varied by up to
 # WEBHOOK_RETRY_JITTER of itself; the default adds up to 27.7 hours), then given up; a
 # subscription whose last WEBHOOK_DISABLE_AFTER_FAILURES deliveries were all given up is
-# disabled. Beat enqueues what a lost signal or message left and attempts what is due
-# every WEBHOOK_SWEEP_INTERVAL_SECONDS. Receivers on loopback, private, link-local and
-# other non-public addresses are refused unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is set
-# (development, tests).
+# disabled. A receiver that does not answer at all holds its subscription until the next
+# try of the event it missed, at most WEBHOOK_HOLD_MAX_SECONDS. Beat sends what a lost
+# signal or message left, and what fell due, every WEBHOOK_SWEEP_INTERVAL_SECONDS.
+# Receivers on loopback, private, link-local and other non-public addresses are refused
+# unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is set (development, tests).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5)
 WEBHOOK_RETRY_SCHEDULE = [
     int(delay)
@@ -361,6 +362,7 @@ WEBHOOK_RETRY_SCHEDULE = [
 ]
 WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_HOLD_MAX_SECONDS = env.float("WEBHOOK_HOLD_MAX_SECONDS", default=60)
 WEBHOOK_ROTATION_GRACE_SECONDS = env.int("WEBHOOK_ROTATION_GRACE_SECONDS", default=24 * 60 * 60)
 WEBHOOK_SWEEP_INTERVAL_SECONDS = env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=10)
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=500)

@@ -28,7 +28,7 @@ from events.webhooks.services import (
 )
 from events.webhooks.services.delivery import CLAIM_SIZE
 from stock.services import stock_receive
-from tests.factories import StoreFactory, UserFactory
+from tests.factories import ProductFactory, StoreFactory, UserFactory
 
 from .conftest import Receiver, time_passes
 
@@ -124,8 +124,8 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
     """The default retry schedule, with time passing by moving every scheduled attempt
     earlier. Events keep coming while it is down, some of them with no signal at all
     (a process that died after its commit): the sweep finds those by the cursor. While
-    it is down the first event is retried on the schedule and the others wait in the
-    log: one delivery, and a hold until its next try."""
+    it is down an event it missed holds the others in the log until its next try (at
+    most WEBHOOK_HOLD_MAX_SECONDS), so only those it missed are deliveries."""
     subscription = subscribe(store, receiver)
     receiver.stop()
     sent = []
@@ -135,15 +135,11 @@ def test_a_receiver_down_for_ten_minutes_gets_every_event_once_it_is_back(
         for _ in range(2):
             time_passes(30)
     assert receiver.received == []
-    [waiting] = WebhookDelivery.objects.all()
-    assert (waiting.seq, waiting.status, waiting.last_response_code) == (
-        sent[0],
-        DeliveryStatus.FAILED,
-        None,
-    )
-    assert waiting.attempts > 1 and not WebhookAttempt.objects.filter(succeeded=True).exists()
+    missed = WebhookDelivery.objects.all()
+    assert {(d.status, d.last_response_code) for d in missed} == {(DeliveryStatus.FAILED, None)}
+    assert not WebhookAttempt.objects.filter(succeeded=True).exists()
     subscription.refresh_from_db()
-    assert subscription.held_until == waiting.next_attempt_at
+    assert subscription.held_until is not None
 
     receiver.start()
     for _ in range(12):  # up to one hour more, past the longest delay due by then
@@ -243,8 +239,8 @@ def test_a_success_ends_the_run_of_failures_and_switching_on_again_resumes_deliv
     stock_changes.receive(store)
     missed = stock_changes.receive(store)
     receiver.status = 200
-    subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
-    webhooks_sweep()
+    with stock_changes.capture_on_commit(execute=True):  # no sweep: switching on sends
+        subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
 
     subscription.refresh_from_db()
     assert (subscription.is_active, subscription.consecutive_failures) == (True, 0)
@@ -276,11 +272,12 @@ def test_a_run_whose_worker_died_leaves_the_subscription_to_the_next_once_its_le
     webhook_settings, receiver, store, stock_changes
 ):
     subscription = subscribe(store, receiver)
-    lease = delivery._lease(subscription.pk)  # ... and the worker dies
+    delivery._lease(subscription.pk)  # ... and the worker dies
     event = stock_changes.receive(store)  # its message finds the subscription held
     webhooks_sweep()
     assert receiver.received == []
-    assert lease.until > timezone.now() + timedelta(seconds=5)
+    subscription.refresh_from_db()
+    assert subscription.sending_until > timezone.now() + timedelta(seconds=60)
 
     time_passes(120)
 
@@ -306,6 +303,53 @@ def test_an_event_committed_while_a_run_sends_is_sent_by_that_run(
 
     assert subscription_deliver(subscription.pk) == 2
     assert receiver.seqs() == [first.seq, late[0].seq]
+
+
+def test_with_a_worker_the_run_leaves_what_came_late_to_a_message_of_its_own(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """The same, with a broker: the run does not go on, it wakes the subscription
+    again, coalesced with whatever comes next."""
+    webhook_settings.CELERY_TASK_ALWAYS_EAGER = False
+    subscription = subscribe(store, receiver)
+    first = stock_changes.receive(store, signal=False)
+    real_release, woken = delivery._release, []
+
+    def commit_then_release(lease):
+        if not woken:
+            stock_receive(store=store, product=stock_changes.product, quantity=1)
+        real_release(lease)
+
+    monkeypatch.setattr(delivery, "_release", commit_then_release)
+    monkeypatch.setattr(
+        delivery, "send_deliver", lambda pk, countdown=0: woken.append((pk, countdown))
+    )
+
+    assert subscription_deliver(subscription.pk) == 1
+    assert receiver.seqs() == [first.seq]
+    assert woken == [(subscription.pk, webhook_settings.WEBHOOK_COALESCE_SECONDS)]
+
+
+def test_a_run_that_sent_nothing_still_looks_for_what_came_meanwhile(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """A run that found nothing to send, while an event committed and its message
+    found the subscription taken: letting go, it looks again."""
+    subscription = subscribe(store, receiver)
+    stock_changes.product = ProductFactory(sku="HOOKED")
+    real_run, late = delivery._run, []
+
+    def nothing_then_a_commit(lease, budget):
+        if late:
+            return real_run(lease, budget)
+        stock_receive(store=store, product=stock_changes.product, quantity=1)
+        late.append(StockEvent.objects.get(store=store))
+        return 0, False
+
+    monkeypatch.setattr(delivery, "_run", nothing_then_a_commit)
+
+    assert subscription_deliver(subscription.pk) == 1
+    assert receiver.seqs() == [late[0].seq]
 
 
 def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
@@ -368,31 +412,50 @@ def test_a_receiver_that_does_not_answer_holds_the_events_after_the_one_it_misse
     assert (subscription.held_until, subscription.sent_seq) == (None, seqs[-1])
 
 
-def test_a_receiver_silent_for_the_whole_schedule_switches_its_subscription_off(
+def test_a_receiver_back_gets_what_waited_within_the_hold_cap_before_the_missed_retry(
     webhook_settings, receiver, store, stock_changes
 ):
-    """The event it never answered for is given up and the subscription disabled
-    (audited); the events after it stay in the log, and go when it is switched on."""
-    webhook_settings.WEBHOOK_RETRY_SCHEDULE = [60]
+    """The event it missed is retried on its schedule (here in 10 minutes); what came
+    after it waits at most WEBHOOK_HOLD_MAX_SECONDS."""
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = [600]
+    webhook_settings.WEBHOOK_RETRY_JITTER = 0
+    webhook_settings.WEBHOOK_HOLD_MAX_SECONDS = 60
     subscription = subscribe(store, receiver)
     receiver.stop()
     missed, *waiting = [stock_changes.receive(store).seq for _ in range(3)]
-    time_passes(70)
-
     subscription.refresh_from_db()
-    assert not subscription.is_active
-    assert "did not answer" in subscription.disabled_reason
-    assert WebhookDelivery.objects.get().status == DeliveryStatus.GIVING_UP
-    assert AuditOutboxEntry.objects.filter(action="webhook.disable").exists() or (
-        AuditEvent.objects.filter(action="webhook.disable").exists()
+    assert subscription.held_until == pytest.approx(
+        timezone.now() + timedelta(seconds=60), abs=timedelta(seconds=5)
     )
 
     receiver.start()
-    subscription_update(subscription=subscription, actor=UserFactory(), is_active=True)
-    webhooks_sweep()
-
+    time_passes(30)
+    assert receiver.received == []
+    time_passes(31)
     assert receiver.seqs() == waiting
-    assert missed not in receiver.seqs()
+    time_passes(600)
+    assert receiver.seqs() == [*waiting, missed]
+    subscription.refresh_from_db()
+    assert subscription.held_until is None
+
+
+def test_while_held_no_retry_is_attempted_either(webhook_settings, receiver, store, stock_changes):
+    """Two deliveries failed with an answer; when they fall due the receiver is gone:
+    the first one tried gets no answer and holds the other, which is not tried."""
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = [5, 30]
+    webhook_settings.WEBHOOK_RETRY_JITTER = 0
+    subscribe(store, receiver)
+    receiver.status = 503
+    stock_changes.receive(store)
+    stock_changes.receive(store)
+    receiver.stop()
+
+    time_passes(6)
+    webhooks_sweep()
+    time_passes(10)
+
+    assert WebhookAttempt.objects.count() == 3  # two answered 503, then one unanswered
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.FAILED}
 
 
 def test_a_run_stops_once_its_subscription_is_switched_off(
@@ -450,8 +513,16 @@ def test_a_batch_records_what_went_within_its_time_and_the_next_sends_the_rest(
     subscribe(store, receiver)
     for _ in range(4):
         stock_changes.receive(store, signal=False)
+    real_record, batches = delivery._record_sent, []
+
+    def counted(lease, outcomes, **kwargs):
+        batches.append(len(outcomes))
+        return real_record(lease, outcomes, **kwargs)
+
+    monkeypatch.setattr(delivery, "_record_sent", counted)
 
     assert subscription_deliver(WebhookSubscription.objects.get().pk) == 4
+    assert batches == [1, 1, 1, 1]
 
     assert len(receiver.seqs()) == 4
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {

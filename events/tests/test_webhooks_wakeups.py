@@ -1,4 +1,4 @@
-"""A burst of commits wakes the worker once per subscription, not once per commit; and without
+"""A burst of commits wakes the worker once per store, not once per commit; and without
 an answer from Redis every message is sent (a marker only ever saves work)."""
 
 import time
@@ -6,7 +6,7 @@ import time
 import pytest
 
 from events.webhooks import wakeups
-from events.webhooks.services import send_deliver, send_deliveries
+from events.webhooks.services import send_deliver, send_dispatch
 from inventory_site.cache_outage import broker_circuit, reset_circuits
 from tests.processes import free_port, redis_cache
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.services("the markers live in Redis")
 def test_a_message_is_sent_only_when_none_is_waiting_and_again_once_its_task_runs():
     assert wakeups.to_wake(wakeups.SUBSCRIPTION, [7, 8]) == [7, 8]
     assert wakeups.to_wake(wakeups.SUBSCRIPTION, [8, 9, 8]) == [9]  # 8 has a message waiting
+    assert wakeups.to_wake(wakeups.STORE, [8]) == [8]  # another kind of message
 
     wakeups.woken(wakeups.SUBSCRIPTION, [8])  # its task runs: what commits now needs a message
 
@@ -48,11 +49,12 @@ def test_a_marker_whose_message_could_not_be_sent_is_cleared(settings):
     broker_circuit.failed(ConnectionError("the broker is down"))
     try:
         send_deliver(7)
-        send_deliveries([8, 9])
+        send_dispatch([7])
     finally:
         reset_circuits()
 
-    assert wakeups.to_wake(wakeups.SUBSCRIPTION, [7, 8, 9]) == [7, 8, 9]
+    assert wakeups.to_wake(wakeups.SUBSCRIPTION, [7]) == [7]
+    assert wakeups.to_wake(wakeups.STORE, [7]) == [7]
 
 
 def redis_markers():

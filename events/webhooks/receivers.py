@@ -4,16 +4,16 @@ from django.dispatch import receiver
 
 from events.signals import stock_events_committed
 
-from .registry import active_subscriptions
-from .services import send_deliveries
+from .registry import active_stores
+from .services import send_dispatch
 
 
 @receiver(stock_events_committed, dispatch_uid="webhooks-dispatch")
-def deliver_committed_events(sender, events, **kwargs):
-    """Wake the active subscriptions of the events' stores (``registry``): the writer
-    neither reads the subscriptions nor waits for a receiver. Without a broker (eager)
-    the deliveries run here; with one the log and the cursors are safe whatever happens
-    to the message (the sweep)."""
-    subscription_ids = active_subscriptions.of_stores({event.store_id for event in events})
-    if subscription_ids:
-        send_deliveries(subscription_ids)
+def dispatch_committed_events(sender, events, **kwargs):
+    """One message for the stores of the events that have webhooks (``registry``): the
+    writer neither reads the subscriptions nor waits for a receiver. Without a broker
+    (eager) the deliveries run here; with one the log and the cursors are safe whatever
+    happens to the message (the sweep)."""
+    store_ids = {event.store_id for event in events} & active_stores.store_ids()
+    if store_ids:
+        send_dispatch(store_ids)

@@ -4,7 +4,15 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from . import wakeups
-from .services import subscription_deliver, webhooks_sweep
+from .services import stores_dispatch, subscription_deliver, webhooks_sweep
+
+
+@shared_task(acks_late=False)
+def dispatch_webhooks(store_ids: list[int]) -> int:
+    """Have the stores' subscriptions send their new events (a message each).
+    Acknowledged on receipt: a lost message costs a sweep interval, never an event."""
+    wakeups.woken(wakeups.STORE, store_ids)
+    return stores_dispatch(store_ids)
 
 
 @shared_task(acks_late=False)

@@ -1,20 +1,25 @@
-"""The messages that wake a worker for webhooks, coalesced: at most one waiting per
-subscription (to send its new events and what is due again).
+"""The messages that wake a worker for webhooks, coalesced: at most one waiting per store
+(to wake its subscriptions) and per subscription (to send its new events and what is
+due again).
 
 Whoever would send a message first sets the thing's marker in the cache's Redis (SET NX,
 with an expiry); only the one that set it sends. The task clears the markers before it
 reads the rows, so anything committed after that sets a marker again and sends another
 message, and anything committed before is read by the task. Under a burst of writes a
-subscription costs the worker one message per run of its task instead of one per
-commit, and a write at most one Redis round trip (for all of its store's
-subscriptions) instead of a broker publish.
+store costs the worker one message per run of its task instead of one per commit, and
+a write at most one Redis round trip instead of a broker publish.
 
 A marker holds the time its message is due (its ETA). Whoever finds a marker, or sets
 one, remembers that time in-process: until then its commits are covered by that message
-(it cannot run before its ETA, and it reads the log when it runs), so they skip Redis
-too. Under a burst a process then asks Redis once per coalescing window, not once per
-commit. (``SET NX GET``: Redis 7 or later; an older one answers an error, and every
-message is sent.)
+(it cannot run before its ETA, and what it starts reads the log then; a subscription's
+run that finds another run sending leaves it to that one, which looks for work once it
+let go), so they skip Redis too. Under a burst a process then asks Redis once per
+coalescing window, not once per commit. This trusts the clocks of the web processes
+and the workers to agree within ``CLOCK_MARGIN_SECONDS``, and a message whose sender
+failed to publish it still covers, in the processes that learned its ETA, the commits
+until then: at worst those events go with the next commit's message, or the sweep's.
+(``SET NX GET``: Redis 7 or later; an older one answers an error, and every message is
+sent.)
 
 Without Redis (the embedded mode, whose tasks run at once) and while Redis fails, every
 message is sent: a marker only saves work. A marker whose message was lost expires
@@ -31,7 +36,7 @@ from events.channels import uses_redis
 from inventory_site.cache_outage import CACHE_ERRORS, cache_circuit
 
 MARKER_SECONDS = 5
-SUBSCRIPTION = "deliver"
+STORE, SUBSCRIPTION = "dispatch", "deliver"
 
 
 def _lifetime_ms() -> int:

@@ -2,7 +2,7 @@
 log to them (``delivery``), and the messages that have a worker do it (``messages``)."""
 
 from .delivery import delivery_redeliver, subscription_deliver
-from .messages import send_deliver, send_deliveries, webhooks_sweep
+from .messages import send_deliver, send_dispatch, stores_dispatch, webhooks_sweep
 from .subscriptions import (
     signing_secrets,
     subscription_create,
@@ -14,8 +14,9 @@ from .subscriptions import (
 __all__ = [
     "delivery_redeliver",
     "send_deliver",
-    "send_deliveries",
+    "send_dispatch",
     "signing_secrets",
+    "stores_dispatch",
     "subscription_create",
     "subscription_delete",
     "subscription_deliver",

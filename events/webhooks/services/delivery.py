@@ -11,10 +11,12 @@ whatever its size. A worker that dies mid-batch leaves the cursor where it was: 
 events are sent again (receivers deduplicate by ``webhook-id``) once its lease ran out.
 
 A request that got no answer at all (refused, timed out) ends the run, and holds the
-subscription (``held_until``): the events after that one wait in the log until it is
-tried again on the retry schedule, so a receiver that is down costs one attempt per
-try, not one per event. An answered failure (4xx, 5xx, 3xx) does not: it is the
-event's, retried on its own, and the next event may succeed.
+subscription (``held_until``): until that event's next try, or for at most
+``WEBHOOK_HOLD_MAX_SECONDS``, nothing else is sent to it, neither retries nor the events
+after it, which wait in the log. So a receiver that is down costs one attempt per hold,
+not one per event, and one that is back gets what waited within the cap, whatever the
+retry schedule of the event it missed. An answered failure (4xx, 5xx, 3xx) holds
+nothing: it is the event's, retried on its own, and the next event may succeed.
 """
 
 import contextlib
@@ -44,7 +46,7 @@ from ..models import (
 )
 from ..schedule import next_attempt_at
 from ..signing import body_of, headers_for
-from .messages import send_deliver, send_deliveries
+from .messages import send_deliver
 from .subscriptions import signing_secrets
 
 # A run's lease lasts for a batch's sending time, its last request's timeouts and this
@@ -83,12 +85,14 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
     cursor) until nothing is left, or ``limit`` were attempted; returns how many were.
 
     A run that finds another holding the subscription returns 0 at once. The holder,
-    once it let go, looks for work left (``_has_work``): events committed while it sent
-    have a message of their own (``wakeups``), except those whose message came while it
-    held the subscription, so it sends one more, coalesced with whatever comes next. In
-    the embedded mode (no worker to wake) it goes on itself."""
+    once it let go, looks for work left (``_has_work``), whether it sent anything or
+    not: events committed while it sent have a message of their own (``wakeups``),
+    except those whose message came while it held the subscription, so it sends one
+    more, coalesced with whatever comes next. In the embedded mode (no worker to wake)
+    it goes on itself, up to ``limit``; what is left then goes with the store's next
+    commit."""
     limit = limit or settings.WEBHOOK_BATCH_SIZE
-    attempted = 0
+    attempted, idle_passes = 0, 0
     while True:
         lease = _lease(subscription_id)
         if lease is None:
@@ -100,11 +104,14 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
         finally:
             _release(lease)
         attempted += done
-        if not progressed or not _has_work(subscription_id):
+        idle_passes += not progressed
+        if not _has_work(subscription_id):
             return attempted
-        if settings.CELERY_TASK_ALWAYS_EAGER and attempted < limit:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            if attempted >= limit or idle_passes > 1:
+                return attempted
             continue
-        send_deliveries([subscription_id])
+        send_deliver(subscription_id, countdown=settings.WEBHOOK_COALESCE_SECONDS)
         return attempted
 
 
@@ -131,8 +138,8 @@ def _release(lease: Lease) -> None:
 
 
 def _has_work(subscription_id: int) -> bool:
-    """Whether the subscription, as it is now, has something to send: a delivery due
-    again, or (not held) an event past its cursor."""
+    """Whether the subscription, as it is now, has something to send: not held, a
+    delivery due again or an event past its cursor."""
     now = timezone.now()
     return (
         WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
@@ -148,36 +155,39 @@ def work_due(now) -> Q:
     )
     unsent = StockEvent.objects.filter(store=OuterRef("store"), seq__gt=OuterRef("sent_seq"))
     not_held = Q(held_until__isnull=True) | Q(held_until__lte=now)
-    return Q(Exists(due_again)) | (not_held & Q(Exists(unsent)))
+    return not_held & (Q(Exists(due_again)) | Q(Exists(unsent)))
 
 
 def _run(lease: Lease, budget: int) -> tuple[int, bool]:
     """The retries due, then the events past the cursor, batch after batch, while the
-    subscription stays active and answering; returns how many were attempted and
-    whether anything moved (an attempt, or the cursor past events that did not match).
-    Between batches the subscription is read again: switched off (by a manager, or by
-    its own run of failures) the run ends; sent elsewhere, the next batch goes there."""
+    subscription stays active and answering, until ``budget`` events were attempted or
+    passed over (not of its types); returns how many were attempted and whether
+    anything moved (an attempt, or the cursor). Between batches the subscription is
+    read again: switched off (by a manager, or by its own run of failures) the run ends;
+    held, it ends; sent elsewhere, the next batch goes there."""
     subscription = lease.subscription
-    attempted, progressed = 0, False
+    attempted, handled = 0, 0
     with _Sessions() as sessions:
-        while attempted < budget:
-            size = min(CLAIM_SIZE, budget - attempted)
+        while handled < budget and not _held(subscription):
+            size = min(CLAIM_SIZE, budget - handled)
             batch = _claim(subscription.pk, size)
             if not batch:
                 break
             session = sessions.to(subscription.url)
             outcomes = _send(session, subscription, batch)
-            _record(subscription.pk, outcomes, released=batch[len(outcomes) :], lease=lease)
-            attempted, progressed = attempted + len(outcomes), True
+            kept = _record(subscription.pk, outcomes, released=batch[len(outcomes) :], lease=lease)
+            attempted, handled = attempted + len(outcomes), handled + len(outcomes)
+            if not kept:
+                raise LeaseLost
             if outcomes[-1][1].response_code is None:
-                return attempted, progressed  # held: see _record
+                return attempted, True  # no answer: the run ends (held, see _hold)
             subscription = _reread(subscription)
             if subscription is None:
-                return attempted, progressed
+                return attempted, True
             if len(batch) < size and len(outcomes) == len(batch):
                 break  # nothing more was due when this batch was claimed
-        while attempted < budget and not _held(subscription):
-            size = min(CLAIM_SIZE, budget - attempted)
+        while handled < budget and not _held(subscription):
+            size = min(CLAIM_SIZE, budget - handled)
             events = _events_after(subscription, size)
             if not events:
                 break
@@ -189,13 +199,16 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
             else:
                 sent_up_to = events[-1].seq
             lease.until = _record_sent(lease, outcomes, sent_up_to=sent_up_to)
-            attempted, progressed = attempted + len(outcomes), True
+            attempted += len(outcomes)
+            handled += len([event for event in events if event.seq <= sent_up_to])
+            if outcomes and outcomes[-1][1].response_code is None:
+                break  # no answer: the run ends (held, see _hold)
             if len(events) < size and len(outcomes) == len(wanted):
                 break  # nothing more was there; what came since is _has_work's
             subscription = _reread(subscription)
             if subscription is None:
                 break
-    return attempted, progressed
+    return attempted, handled > 0
 
 
 def _reread(subscription: WebhookSubscription) -> WebhookSubscription | None:
@@ -326,7 +339,7 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
     subscription = lease.subscription
     now = timezone.now()
     sent = []
-    failures, succeeded_since, held_until, unanswered_given_up = 0, False, None, False
+    failures, succeeded_since = 0, False
     for event, outcome, at in outcomes:
         if outcome.succeeded:
             status, retry_at = DeliveryStatus.SUCCEEDED, None
@@ -335,13 +348,11 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
             retry_at = next_attempt_at(1, now)
             status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
             failures += status == DeliveryStatus.GIVING_UP
-            if outcome.response_code is None:
-                held_until, unanswered_given_up = retry_at, retry_at is None
         sent.append(Sent(event, outcome, at, status, retry_at))
     renewed = now + lease_duration()
     changes = {"sent_seq": sent_up_to, "sending_until": renewed}
-    if held_until is not None:
-        changes["held_until"] = held_until
+    if sent:
+        changes.update(_hold([(item.outcome, item.retry_at) for item in sent], now))
     changes.update(_failure_run(failures, succeeded_since))
     moved = WebhookSubscription.objects.filter(
         pk=subscription.pk, sending_until=lease.until
@@ -350,9 +361,7 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
         raise LeaseLost
     if sent:
         _insert_sent(subscription, sent, now)
-    if unanswered_given_up:
-        _disable(subscription.pk, "Its receiver did not answer for the whole retry schedule.")
-    elif failures:
+    if failures:
         _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
     return renewed
@@ -464,6 +473,20 @@ def _attempt_row(delivery_id, number, outcome, at, retry_at) -> WebhookAttempt:
     )
 
 
+def _hold(attempts: list[tuple], now) -> dict:
+    """The subscription's hold after a batch of ``(outcome, retry_at)``: a run stops at
+    its first request without an answer, so the last one says. Unanswered, new events
+    and retries wait until that event's next try (``retry_at``; at most
+    ``WEBHOOK_HOLD_MAX_SECONDS``, and no hold if it was given up); answered, a hold
+    left from before is over."""
+    outcome, retry_at = attempts[-1]
+    if outcome.response_code is not None:
+        return {"held_until": None}
+    if retry_at is None:
+        return {}
+    return {"held_until": min(retry_at, now + timedelta(seconds=settings.WEBHOOK_HOLD_MAX_SECONDS))}
+
+
 def _failure_run(failures: int, succeeded_since: bool) -> dict:
     """The subscription's change of ``consecutive_failures`` after a batch: ``failures``
     given up since its last success (or since the batch began, if none succeeded)."""
@@ -525,14 +548,18 @@ def _claim(subscription_id: int, size: int) -> list[Claimed]:
 
 @transaction.atomic
 def _record(
-    subscription_id: int, outcomes: list, *, released: list[Claimed], lease: Lease | None = None
-) -> None:
+    subscription_id: int,
+    outcomes: list,
+    *,
+    released: list[Claimed],
+    lease: Lease | None = None,
+) -> bool:
     """How a batch of retries went, in one transaction of a few statements: an attempt
     row per request, each delivery's new status and next try (the retry schedule counts
     its attempts), the released ones due again as they were, the subscription's run of
-    failures, and its hold: set to the next try of one that got no answer, ended by an
-    answer; the run's ``lease`` renewed while it is still the run's. A delivery deleted
-    meanwhile (with its subscription) is skipped."""
+    failures and its hold (``_hold``), and the run's ``lease`` renewed. Returns whether
+    the lease was still the run's (what went is recorded either way). A delivery
+    deleted meanwhile (with its subscription) is skipped."""
     claimed = [delivery for delivery, _, _ in outcomes] + released
     current = {
         pk: (attempts, schedule_start)
@@ -543,8 +570,7 @@ def _record(
     }
     now = timezone.now()
     attempts, changes, failures, succeeded_since = [], defaultdict(list), 0, False
-    hold: dict = {}
-    unanswered_given_up = False
+    tried = []
     for delivery, outcome, at in outcomes:
         if delivery.pk not in current:
             continue
@@ -557,10 +583,7 @@ def _record(
             retry_at = next_attempt_at(number - schedule_start, now)
             status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
             failures += status == DeliveryStatus.GIVING_UP
-        if outcome.response_code is None:
-            hold, unanswered_given_up = {"held_until": retry_at}, retry_at is None
-        elif not hold:
-            hold = {"held_until": None}
+        tried.append((outcome, retry_at))
         attempts.append(_attempt_row(delivery.pk, number, outcome, at, retry_at))
         change = (
             ("status", status),
@@ -595,20 +618,25 @@ def _record(
             ),
             updated_at=now,
         )
-    subscription_changes = {**_failure_run(failures, succeeded_since), **hold}
+    subscription_changes = _failure_run(failures, succeeded_since)
+    if tried:
+        subscription_changes.update(_hold(tried, now))
     subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
+    kept = True
     if lease is not None:
         renewed = now + lease_duration()
-        if subscriptions.filter(sending_until=lease.until).update(
-            **subscription_changes, sending_until=renewed
-        ):
+        kept = bool(
+            subscriptions.filter(sending_until=lease.until).update(
+                **subscription_changes, sending_until=renewed
+            )
+        )
+        if kept:
             lease.until, subscription_changes = renewed, {}
     if subscription_changes:
         subscriptions.update(**subscription_changes)
-    if unanswered_given_up:
-        _disable(subscription_id, "Its receiver did not answer for the whole retry schedule.")
-    elif failures:
+    if failures:
         _disable_if_failing(subscription_id)
+    return kept
 
 
 def _per_row(field: str, values: list[tuple[int, object]]):

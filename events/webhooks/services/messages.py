@@ -15,34 +15,47 @@ from ..models import WebhookSubscription
 logger = logging.getLogger(__name__)
 
 
-def send_deliveries(subscription_ids) -> None:
-    """After a commit that wrote events: a worker sends them to these subscriptions, a
-    moment later (the commits of that moment share the message; one waiting message per
-    subscription, ``wakeups``). In the embedded mode (eager Celery) that happens here
-    and now."""
-    from ..tasks import deliver_webhooks
+def send_dispatch(store_ids) -> None:
+    """After a commit that wrote events: a worker has them sent to the stores'
+    subscriptions, a moment later (the commits of that moment share the message; one
+    waiting message per store, ``wakeups``). One message per store, not per
+    subscription: the writer pays one marker and at most one publish whatever the
+    number of subscriptions. In the embedded mode (eager Celery) it happens here and
+    now."""
+    from ..tasks import dispatch_webhooks
 
-    subscription_ids = sorted(set(subscription_ids))
+    store_ids = sorted(set(store_ids))
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        for subscription_id in subscription_ids:
-            _send(deliver_webhooks, subscription_id)
+        _send(dispatch_webhooks, store_ids)
         return
     countdown = settings.WEBHOOK_COALESCE_SECONDS
-    for subscription_id in wakeups.to_wake(
-        wakeups.SUBSCRIPTION, subscription_ids, countdown=countdown
-    ):
-        if not _send(deliver_webhooks, subscription_id, countdown=countdown):
-            wakeups.woken(wakeups.SUBSCRIPTION, [subscription_id])  # the next may send
+    if store_ids := wakeups.to_wake(wakeups.STORE, store_ids, countdown=countdown):
+        if not _send(dispatch_webhooks, store_ids, countdown=countdown):
+            wakeups.woken(wakeups.STORE, store_ids)  # no message waits: the next may send
 
 
-def send_deliver(subscription_id: int) -> None:
-    """A worker sends what the subscription has due, now."""
+def stores_dispatch(store_ids) -> int:
+    """The task of ``send_dispatch``: a message to each active subscription of the
+    stores (one waiting per subscription), so that each sends on its own and a slow
+    receiver holds up no other. Returns how many subscriptions there were."""
+    subscription_ids = list(
+        WebhookSubscription.objects.filter(store_id__in=store_ids, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for subscription_id in subscription_ids:
+        send_deliver(subscription_id)
+    return len(subscription_ids)
+
+
+def send_deliver(subscription_id: int, *, countdown: float = 0) -> None:
+    """A worker sends what the subscription has to send, in ``countdown`` seconds."""
     from ..tasks import deliver_webhooks
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         _send(deliver_webhooks, subscription_id)
-    elif wakeups.to_wake(wakeups.SUBSCRIPTION, [subscription_id]):
-        if not _send(deliver_webhooks, subscription_id):
+    elif wakeups.to_wake(wakeups.SUBSCRIPTION, [subscription_id], countdown=countdown):
+        if not _send(deliver_webhooks, subscription_id, countdown=countdown):
             wakeups.woken(wakeups.SUBSCRIPTION, [subscription_id])
 
 

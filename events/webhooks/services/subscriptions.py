@@ -12,8 +12,9 @@ from audit.services import audit_record
 from events.models import StockEvent
 
 from ..models import WebhookSubscription
-from ..registry import active_subscriptions
+from ..registry import active_stores
 from ..signing import new_secret
+from .messages import send_deliver
 
 AUDITED_FIELDS = ["url", "event_types", "is_active"]
 
@@ -66,6 +67,9 @@ def subscription_update(
     if _audited(subscription) != before:
         _audit(subscription, "webhook.update", before=before, actor=actor)
     _stores_changed()
+    if subscription.is_active and _audited(subscription) != before:
+        # What waited (while it was off, or held by a URL that did not answer) goes now.
+        transaction.on_commit(lambda: send_deliver(subscription.pk), robust=True)
     return subscription
 
 
@@ -78,10 +82,9 @@ def subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
 
 
 def _stores_changed() -> None:
-    """This process reads which subscriptions are active again, now and after the
-    commit."""
-    active_subscriptions.read_again()
-    transaction.on_commit(active_subscriptions.read_again)
+    """This process reads which stores have webhooks again, now and after the commit."""
+    active_stores.read_again()
+    transaction.on_commit(active_stores.read_again)
 
 
 @transaction.atomic
