@@ -20,7 +20,6 @@ nothing: it is the event's, retried on its own, and the next event may succeed.
 """
 
 import contextlib
-import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from ..models import (
 )
 from ..schedule import next_attempt_at
 from ..signing import body_of, headers_for
+from . import sql
 from .messages import send_deliver
 from .subscriptions import signing_secrets
 
@@ -59,6 +59,7 @@ LEASE_MARGIN = timedelta(seconds=60)
 CLAIM_SIZE = 50
 BATCH_SECONDS = 10
 _timestamp = DateTimeField()
+DUE = [str(status) for status in DUE_STATUSES]
 
 
 class LeaseLost(Exception):
@@ -85,27 +86,29 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
     cursor) until nothing is left, or ``limit`` were attempted; returns how many were.
 
     A run that finds another holding the subscription returns 0 at once. The holder,
-    once it let go, looks for work left (``_has_work``), whether it sent anything or
-    not: events committed while it sent have a message of their own (``wakeups``),
-    except those whose message came while it held the subscription, so it sends one
-    more, coalesced with whatever comes next. In the embedded mode (no worker to wake)
-    it goes on itself, up to ``limit``; what is left then goes with the store's next
-    commit."""
+    letting go, learns whether work is left, whether it sent anything or not: events
+    committed while it sent have a message of their own (``wakeups``), except those
+    whose message came while it held the subscription, so it sends one more, coalesced
+    with whatever comes next. In the embedded mode (no worker to wake) it goes on
+    itself, up to ``limit``; what is left then goes with the store's next commit."""
     limit = limit or settings.WEBHOOK_BATCH_SIZE
     attempted, idle_passes = 0, 0
     while True:
         lease = _lease(subscription_id)
         if lease is None:
             return attempted
+        lost = False
         try:
             done, progressed = _run(lease, limit - attempted)
         except LeaseLost:
-            return attempted
+            done, progressed, lost = 0, False, True
         finally:
-            _release(lease)
+            work_left = _release(lease)
+        if lost:
+            return attempted
         attempted += done
         idle_passes += not progressed
-        if not _has_work(subscription_id):
+        if not work_left:
             return attempted
         if settings.CELERY_TASK_ALWAYS_EAGER:
             if attempted >= limit or idle_passes > 1:
@@ -116,9 +119,14 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
 
 
 def _lease(subscription_id: int) -> Lease | None:
-    """The subscription, held by this run, if it is active and no other run holds it."""
+    """The subscription, held by this run, if it is active and no other run holds it;
+    with its store's code and whether retries are due (``_with_run_facts``)."""
     now = timezone.now()
     until = now + lease_duration()
+    if connection.vendor == "postgresql":
+        params = {"id": subscription_id, "until": until, "now": now, "due_statuses": DUE}
+        found = list(WebhookSubscription.objects.raw(sql.lease(), params))
+        return Lease(found[0], until) if found else None
     taken = (
         WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
@@ -126,15 +134,37 @@ def _lease(subscription_id: int) -> Lease | None:
     )
     if not taken:
         return None
-    subscription = WebhookSubscription.objects.select_related("store").get(pk=subscription_id)
-    return Lease(subscription, until)
+    return Lease(_with_run_facts(now).get(pk=subscription_id), until)
 
 
-def _release(lease: Lease) -> None:
-    """Let go of the subscription, if it is still this run's."""
-    WebhookSubscription.objects.filter(pk=lease.subscription.pk, sending_until=lease.until).update(
-        sending_until=None
+def _with_run_facts(now):
+    """Subscriptions with what a run reads of them besides their row."""
+    due_again = WebhookDelivery.objects.filter(
+        subscription=OuterRef("pk"), status__in=DUE_STATUSES, next_attempt_at__lte=now
     )
+    return WebhookSubscription.objects.annotate(
+        store_code=F("store__code"), retries_due=Exists(due_again)
+    )
+
+
+def _release(lease: Lease) -> bool:
+    """Let go of the subscription, if it is still this run's; returns whether it has
+    work left (``_has_work``), as it was once let go."""
+    pk = lease.subscription.pk
+    if connection.vendor == "postgresql":
+        params = {
+            "id": pk, "leased_until": lease.until, "now": timezone.now(), "due_statuses": DUE,
+        }  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(sql.release(), params)
+            row = cursor.fetchone()
+        if row is not None:
+            return row[0]
+    else:
+        WebhookSubscription.objects.filter(pk=pk, sending_until=lease.until).update(
+            sending_until=None
+        )
+    return _has_work(pk)
 
 
 def _has_work(subscription_id: int) -> bool:
@@ -168,7 +198,7 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
     subscription = lease.subscription
     attempted, handled = 0, 0
     with _Sessions() as sessions:
-        while handled < budget and not _held(subscription):
+        while subscription.retries_due and handled < budget and not _held(subscription):
             size = min(CLAIM_SIZE, budget - handled)
             batch = _claim(subscription.pk, size)
             if not batch:
@@ -213,11 +243,7 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
 
 def _reread(subscription: WebhookSubscription) -> WebhookSubscription | None:
     """The subscription as it is now, if still active."""
-    return (
-        WebhookSubscription.objects.select_related("store")
-        .filter(pk=subscription.pk, is_active=True)
-        .first()
-    )
+    return _with_run_facts(timezone.now()).filter(pk=subscription.pk, is_active=True).first()
 
 
 def _held(subscription: WebhookSubscription) -> bool:
@@ -305,7 +331,7 @@ def _events_after(subscription: WebhookSubscription, size: int) -> list[Unsent]:
             "reorder_point", "version", "at",
         )[:size]
     )  # fmt: skip
-    code = subscription.store.code
+    code = subscription.store_code
     unsent = []
     for event in events:
         payload = _payload(code, event)
@@ -329,13 +355,12 @@ def _payload(store_code: str, event: dict) -> dict:
     }
 
 
-@transaction.atomic
 def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
-    """How a batch of first attempts went, in one transaction of two statements: the
-    cursor moved to ``sent_up_to`` (with the run of failures, a hold if the last got no
-    answer, and the lease renewed; only while the lease is this run's, else
-    ``LeaseLost``), then a delivery per event sent with its attempt. Returns the lease's
-    new end."""
+    """How a batch of first attempts went, atomically: the cursor moved to
+    ``sent_up_to`` with the run of failures, the hold (``_hold``) and the lease renewed,
+    only while the lease is this run's (else ``LeaseLost``, and nothing is written);
+    then a delivery per event sent with its attempt. One statement on PostgreSQL
+    (``sql.record_sent``). Returns the lease's new end."""
     subscription = lease.subscription
     now = timezone.now()
     sent = []
@@ -350,19 +375,21 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
             failures += status == DeliveryStatus.GIVING_UP
         sent.append(Sent(event, outcome, at, status, retry_at))
     renewed = now + lease_duration()
-    changes = {"sent_seq": sent_up_to, "sending_until": renewed}
-    if sent:
-        changes.update(_hold([(item.outcome, item.retry_at) for item in sent], now))
-    changes.update(_failure_run(failures, succeeded_since))
-    moved = WebhookSubscription.objects.filter(
-        pk=subscription.pk, sending_until=lease.until
-    ).update(**changes)
-    if not moved:
+    hold = _hold([(item.outcome, item.retry_at) for item in sent], now) if sent else {}
+    if connection.vendor == "postgresql":
+        kept = _record_sent_postgresql(
+            lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
+            failures=failures, succeeded_since=succeeded_since,
+        )  # fmt: skip
+    else:
+        changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
+        changes.update(_failure_run(failures, succeeded_since))
+        kept = _record_sent_portable(lease, sent, changes)
+    if not kept:
         raise LeaseLost
-    if sent:
-        _insert_sent(subscription, sent, now)
     if failures:
-        _disable_if_failing(subscription.pk)
+        with transaction.atomic():
+            _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
     return renewed
 
@@ -378,17 +405,18 @@ class Sent:
     retry_at: datetime | None
 
 
-def _insert_sent(subscription: WebhookSubscription, sent: list[Sent], now) -> None:
-    """A delivery per event sent, each with its first attempt: on PostgreSQL one
-    statement whose rows come as arrays (the body sent is the payload stored), so a
-    batch costs the worker no model instance per row; elsewhere two bulk inserts."""
-    if connection.vendor != "postgresql":
-        _insert_sent_portable(subscription, sent)
-        return
+def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, failures,
+                            succeeded_since) -> bool:  # fmt: skip
     outcomes = [item.outcome for item in sent]
     params = {
-        "subscription": subscription.pk,
-        "store": subscription.store_id,
+        "subscription": lease.subscription.pk,
+        "leased_until": lease.until,
+        "sent_up_to": sent_up_to,
+        "renewed": renewed,
+        "hold_changes": bool(hold),
+        "held_until": hold.get("held_until"),
+        "succeeded_since": succeeded_since,
+        "failures": failures,
         "now": now,
         "succeeded": DeliveryStatus.SUCCEEDED.value,
         "seq": [item.event.seq for item in sent],
@@ -402,39 +430,18 @@ def _insert_sent(subscription: WebhookSubscription, sent: list[Sent], now) -> No
         "retry_at": [item.retry_at for item in sent],
     }
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sent_sql(), params)
+        cursor.execute(sql.record_sent(), params)
+        return cursor.fetchone()[0] == 1
 
 
-@functools.cache
-def _insert_sent_sql() -> str:
-    deliveries = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    attempts = connection.ops.quote_name(WebhookAttempt._meta.db_table)
-    return f"""
-        WITH sent AS (
-            SELECT * FROM unnest(%(seq)s::bigint[], %(type)s::text[], %(body)s::text[],
-                                 %(status)s::text[], %(code)s::integer[],
-                                 %(duration)s::integer[], %(error)s::text[],
-                                 %(at)s::timestamptz[], %(retry_at)s::timestamptz[])
-                AS sent (seq, type, body, status, code, duration, error, at, retry_at)
-        ), delivered AS (
-            INSERT INTO {deliveries} (
-                subscription_id, store_id, seq, event_type, payload, status, attempts,
-                schedule_start, next_attempt_at, last_response_code, last_duration_ms,
-                last_error, created_at, updated_at
-            )
-            SELECT %(subscription)s, %(store)s, seq, type, body::jsonb, status, 1, 0,
-                   retry_at, code, duration, error, %(now)s, %(now)s
-              FROM sent
-            RETURNING id, seq
-        )
-        INSERT INTO {attempts} (
-            delivery_id, number, succeeded, response_code, duration_ms, error, at,
-            next_attempt_at
-        )
-        SELECT delivered.id, 1, sent.status = %(succeeded)s, sent.code, sent.duration,
-               sent.error, sent.at, sent.retry_at
-          FROM delivered JOIN sent USING (seq)
-    """
+@transaction.atomic
+def _record_sent_portable(lease, sent: list[Sent], changes: dict) -> bool:
+    moved = WebhookSubscription.objects.filter(
+        pk=lease.subscription.pk, sending_until=lease.until
+    ).update(**changes)
+    if moved and sent:
+        _insert_sent_portable(lease.subscription, sent)
+    return bool(moved)
 
 
 def _insert_sent_portable(subscription: WebhookSubscription, sent: list[Sent]) -> None:

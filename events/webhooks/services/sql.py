@@ -1,0 +1,120 @@
+"""The statements of a delivery run on PostgreSQL, one round trip each: taking the
+subscription (with what the run needs to know of it), recording a batch of first
+attempts (the cursor moved, the deliveries and their attempts inserted, only while the
+run holds the subscription), and letting go (with whether work is left). A run costs
+the database four statements and the worker as many round trips, whatever its size;
+``delivery`` does the same through the ORM elsewhere."""
+
+import functools
+
+from django.db import connection
+
+from events.models import StockEvent
+from stores.models import Store
+
+from ..models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "subscriptions": quote(WebhookSubscription._meta.db_table),
+        "deliveries": quote(WebhookDelivery._meta.db_table),
+        "attempts": quote(WebhookAttempt._meta.db_table),
+        "events": quote(StockEvent._meta.db_table),
+        "stores": quote(Store._meta.db_table),
+    }
+
+
+def _work_left(subscriptions: str, deliveries: str, events: str) -> str:
+    """Of the subscription's row as the statement leaves it: whether it has something
+    to send now (``delivery.work_due``)."""
+    return f"""
+        {subscriptions}.is_active
+        AND ({subscriptions}.held_until IS NULL OR {subscriptions}.held_until <= %(now)s)
+        AND (EXISTS (SELECT 1 FROM {deliveries} AS due
+                      WHERE due.subscription_id = {subscriptions}.id
+                        AND due.status = ANY(%(due_statuses)s)
+                        AND due.next_attempt_at <= %(now)s)
+             OR EXISTS (SELECT 1 FROM {events} AS event
+                         WHERE event.store_id = {subscriptions}.store_id
+                           AND event.seq > {subscriptions}.sent_seq))
+    """
+
+
+@functools.cache
+def lease() -> str:
+    """Take the subscription until ``%(until)s`` if it is active and nobody holds it;
+    answers its row, its store's code and whether retries are due."""
+    t = _tables()
+    return f"""
+        UPDATE {t["subscriptions"]} SET sending_until = %(until)s
+         WHERE id = %(id)s AND is_active
+           AND (sending_until IS NULL OR sending_until < %(now)s)
+        RETURNING {t["subscriptions"]}.*,
+            (SELECT code FROM {t["stores"]} WHERE id = {t["subscriptions"]}.store_id)
+                AS store_code,
+            EXISTS (SELECT 1 FROM {t["deliveries"]} AS due
+                     WHERE due.subscription_id = {t["subscriptions"]}.id
+                       AND due.status = ANY(%(due_statuses)s)
+                       AND due.next_attempt_at <= %(now)s) AS retries_due
+    """
+
+
+@functools.cache
+def record_sent() -> str:
+    """Move the cursor, renew the lease, set or end the hold and count the failures,
+    while ``%(leased_until)s`` is still the run's; then insert a delivery per event sent
+    (its body is the payload stored) with its first attempt, from arrays. Answers 1 if
+    the run still held the subscription, else 0 (and nothing was written)."""
+    t = _tables()
+    return f"""
+        WITH moved AS (
+            UPDATE {t["subscriptions"]}
+               SET sent_seq = %(sent_up_to)s, sending_until = %(renewed)s,
+                   held_until = CASE WHEN %(hold_changes)s THEN %(held_until)s::timestamptz
+                                     ELSE held_until END,
+                   consecutive_failures = CASE WHEN %(succeeded_since)s THEN %(failures)s
+                                               ELSE consecutive_failures + %(failures)s END
+             WHERE id = %(subscription)s AND sending_until = %(leased_until)s
+            RETURNING id, store_id
+        ), sent AS (
+            SELECT * FROM unnest(%(seq)s::bigint[], %(type)s::text[], %(body)s::text[],
+                                 %(status)s::text[], %(code)s::integer[],
+                                 %(duration)s::integer[], %(error)s::text[],
+                                 %(at)s::timestamptz[], %(retry_at)s::timestamptz[])
+                AS sent (seq, type, body, status, code, duration, error, at, retry_at)
+        ), delivered AS (
+            INSERT INTO {t["deliveries"]} (
+                subscription_id, store_id, seq, event_type, payload, status, attempts,
+                schedule_start, next_attempt_at, last_response_code, last_duration_ms,
+                last_error, created_at, updated_at
+            )
+            SELECT moved.id, moved.store_id, sent.seq, sent.type, sent.body::jsonb,
+                   sent.status, 1, 0, sent.retry_at, sent.code, sent.duration, sent.error,
+                   %(now)s, %(now)s
+              FROM sent CROSS JOIN moved
+            RETURNING id, seq
+        ), attempted AS (
+            INSERT INTO {t["attempts"]} (
+                delivery_id, number, succeeded, response_code, duration_ms, error, at,
+                next_attempt_at
+            )
+            SELECT delivered.id, 1, sent.status = %(succeeded)s, sent.code, sent.duration,
+                   sent.error, sent.at, sent.retry_at
+              FROM delivered JOIN sent USING (seq)
+        )
+        SELECT count(*) FROM moved
+    """
+
+
+@functools.cache
+def release() -> str:
+    """Let go of the subscription if ``%(leased_until)s`` is still the run's; answers
+    whether work is left (no row: it was not the run's any more)."""
+    t = _tables()
+    return f"""
+        UPDATE {t["subscriptions"]} SET sending_until = NULL
+         WHERE id = %(id)s AND sending_until = %(leased_until)s
+        RETURNING {_work_left(t["subscriptions"], t["deliveries"], t["events"])}
+    """
