@@ -47,7 +47,7 @@ from ..schedule import next_attempt_at
 from ..signing import body_of, headers_for
 from . import sql
 from .messages import send_deliver
-from .subscriptions import signing_secrets
+from .subscriptions import audit_subscription, signing_secrets
 
 # A run's lease lasts for a batch's sending time, its last request's timeouts and this
 # much more; each batch's record renews it.
@@ -685,18 +685,16 @@ def _disable(subscription_id: int, reason: str) -> None:
     subscription.disabled_at = timezone.now()
     subscription.disabled_reason = reason[:200]
     subscription.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
-    audit_record(
-        action="webhook.disable",
-        object_type="events.webhooksubscription",
-        object_id=subscription.pk,
-        object_repr=subscription.url[:200],
-        store=subscription.store_id,
+    audit_subscription(
+        subscription,
+        "webhook.disable",
         before={"is_active": True},
         after={
             "is_active": False,
             "consecutive_failures": subscription.consecutive_failures,
             "reason": subscription.disabled_reason,
         },
+        actor=None,
     )
 
 

@@ -36,7 +36,7 @@ def subscription_create(
         sent_seq=last_seq,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    _audit(subscription, "webhook.create", before=None, actor=actor)
+    audit_subscription(subscription, "webhook.create", before=None, actor=actor)
     _stores_changed()
     return subscription
 
@@ -65,7 +65,7 @@ def subscription_update(
         subscription.held_until = None
     subscription.save()
     if _audited(subscription) != before:
-        _audit(subscription, "webhook.update", before=before, actor=actor)
+        audit_subscription(subscription, "webhook.update", before=before, actor=actor)
     _stores_changed()
     if subscription.is_active and _audited(subscription) != before:
         # What waited (while it was off, or held by a URL that did not answer) goes now.
@@ -76,7 +76,9 @@ def subscription_update(
 @transaction.atomic
 def subscription_delete(*, subscription: WebhookSubscription, actor) -> None:
     """Delete it with its deliveries and their log."""
-    _audit(subscription, "webhook.delete", before=_audited(subscription), actor=actor, after=None)
+    audit_subscription(
+        subscription, "webhook.delete", before=_audited(subscription), actor=actor, after=None
+    )
     subscription.delete()
     _stores_changed()
 
@@ -101,13 +103,12 @@ def subscription_rotate_secret(*, subscription: WebhookSubscription, actor) -> W
     subscription.save(
         update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
     )
-    audit_record(
-        action="webhook.rotate_secret",
-        object_type="events.webhooksubscription",
-        object_id=subscription.pk,
-        object_repr=subscription.url,
-        store=subscription.store_id,
-        after={"previous_secret_expires_at": subscription.previous_secret_expires_at.isoformat()},
+    expires = subscription.previous_secret_expires_at
+    audit_subscription(
+        subscription,
+        "webhook.rotate_secret",
+        before=None,
+        after={"previous_secret_expires_at": expires.isoformat()},
         actor=actor,
     )
     return subscription
@@ -127,7 +128,8 @@ def _audited(subscription) -> dict:
     return {field: getattr(subscription, field) for field in AUDITED_FIELDS}
 
 
-def _audit(subscription, action, *, before, actor, after=...) -> None:
+def audit_subscription(subscription, action, *, before, actor, after=...) -> None:
+    """An audit event of the subscription; ``after`` defaults to its audited fields."""
     audit_record(
         action=action,
         object_type="events.webhooksubscription",
