@@ -18,6 +18,7 @@ from events.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from events.webhooks import client
 from events.webhooks.services import (
     delivery,
     delivery_redeliver,
@@ -549,3 +550,85 @@ def test_a_released_delivery_another_worker_took_meanwhile_stays_theirs(
     delivery._record(WebhookSubscription.objects.get().pk, [], released=[claimed])
 
     assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at == theirs
+
+
+def test_a_batch_recorded_after_its_run_lost_the_subscription_writes_nothing(
+    webhook_settings, receiver, store, stock_changes
+):
+    """Another run took the subscription meanwhile: the cursor stays, no delivery or
+    attempt is written (that run sends the events again)."""
+    subscription = subscribe(store, receiver)
+    event = stock_changes.receive(store, signal=False)
+    lease = delivery._lease(subscription.pk)
+    theirs = timezone.now() + timedelta(minutes=5)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(sending_until=theirs)
+    [unsent] = delivery._events_after(lease.subscription, 10)
+
+    with pytest.raises(delivery.LeaseLost):
+        delivery._record_sent(
+            lease, [(unsent, client.Outcome(204, 3), timezone.now())], sent_up_to=unsent.seq
+        )
+
+    subscription.refresh_from_db()
+    assert (subscription.sent_seq, subscription.sending_until) == (event.seq - 1, theirs)
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+
+
+def test_a_new_url_takes_the_subscription_from_a_run_still_sending_to_the_old_one(
+    webhook_settings, receiver, store, stock_changes
+):
+    """The old URL's run (here: one that took the subscription and went silent) would
+    hold it for its lease; the new URL gets the events at once."""
+    elsewhere = Receiver()
+    elsewhere.start()
+    try:
+        subscription = subscribe(store, receiver)
+        event = stock_changes.receive(store, signal=False)
+        delivery._lease(subscription.pk)
+
+        with stock_changes.capture_on_commit(execute=True):
+            subscription_update(subscription=subscription, actor=UserFactory(), url=elsewhere.url)
+
+        assert (receiver.seqs(), elsewhere.seqs()) == ([], [event.seq])
+    finally:
+        elsewhere.stop()
+
+
+def test_an_event_given_up_unanswered_counts_as_a_failure_and_holds_for_the_cap(
+    webhook_settings, receiver, store, stock_changes
+):
+    webhook_settings.WEBHOOK_RETRY_SCHEDULE = []  # the first failure gives up
+    subscription = subscribe(store, receiver)
+    receiver.stop()
+
+    missed = stock_changes.receive(store)
+    waiting = stock_changes.receive(store)
+
+    subscription.refresh_from_db()
+    assert subscription.consecutive_failures == 1
+    assert subscription.held_until == pytest.approx(
+        timezone.now() + timedelta(seconds=webhook_settings.WEBHOOK_HOLD_MAX_SECONDS),
+        abs=timedelta(seconds=5),
+    )
+    assert WebhookDelivery.objects.get().seq == missed.seq
+    assert subscription.sent_seq == missed.seq < waiting.seq
+
+
+def test_with_a_worker_a_hold_wakes_the_subscription_when_it_ends(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    webhook_settings.CELERY_TASK_ALWAYS_EAGER = False
+    webhook_settings.WEBHOOK_RETRY_JITTER = 0
+    subscription = subscribe(store, receiver)
+    receiver.stop()
+    stock_changes.receive(store, signal=False)
+    woken = []
+    monkeypatch.setattr(
+        delivery, "send_deliver", lambda pk, countdown=0: woken.append((pk, countdown))
+    )
+
+    assert subscription_deliver(subscription.pk) == 1
+
+    [(pk, countdown)] = woken
+    first_retry = webhook_settings.WEBHOOK_RETRY_SCHEDULE[0]
+    assert pk == subscription.pk and first_retry - 1 < countdown <= first_retry

@@ -37,8 +37,8 @@ class WebhookSubscription(models.Model):
     # A run holds the subscription until then (one worker sends for it at a time); one
     # that died leaves it free once this has passed.
     sending_until = models.DateTimeField(null=True, blank=True)
-    # The receiver did not answer: the events after the one it did not answer for wait
-    # until then, when that one is tried again.
+    # The receiver did not answer: nothing is sent to it until then (the next try of the
+    # event it missed, at most WEBHOOK_HOLD_MAX_SECONDS); the events after it wait.
     held_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

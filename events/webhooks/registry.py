@@ -34,10 +34,8 @@ class ActiveStores:
         from .models import WebhookSubscription
 
         try:
-            rows = WebhookSubscription.objects.filter(is_active=True).values_list(
-                "store_id", flat=True
-            )
-            self._store_ids = frozenset(rows.distinct())
+            rows = WebhookSubscription.objects.filter(is_active=True).order_by()
+            self._store_ids = frozenset(rows.values_list("store_id", flat=True).distinct())
         except DatabaseError:
             pass  # keep the last answer; the sweep covers what it misses
         self._read_at = time.monotonic()

@@ -46,6 +46,11 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     previous_secret_expires_at = serializers.SerializerMethodField(
         help_text="While a rotated-out secret still signs: until when."
     )
+    held_until = serializers.SerializerMethodField(
+        help_text="While the receiver did not answer: until when nothing is sent to it "
+        "(the next try of the event it missed, at most WEBHOOK_HOLD_MAX_SECONDS); the "
+        "events after it wait in the log."
+    )
 
     class Meta:
         model = WebhookSubscription
@@ -54,22 +59,23 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
             "disabled_reason", "held_until", "previous_secret_expires_at", "created_by",
             "created_at", "updated_at",
         ]  # fmt: skip
-        extra_kwargs = {
-            "held_until": {
-                "help_text": "While the receiver does not answer: the next try of the event "
-                "it missed; the events after it wait in the log until then."
-            }
-        }
+
         read_only_fields = fields
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_previous_secret_expires_at(self, subscription) -> str | None:
-        expires = subscription.previous_secret_expires_at
-        return (
-            serializers.DateTimeField().to_representation(expires)
-            if expires and expires > timezone.now()
-            else None
-        )
+        return _while_ahead(subscription.previous_secret_expires_at)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_held_until(self, subscription) -> str | None:
+        return _while_ahead(subscription.held_until)
+
+
+def _while_ahead(moment) -> str | None:
+    """A time the answer shows only while it is still ahead."""
+    if moment and moment > timezone.now():
+        return serializers.DateTimeField().to_representation(moment)
+    return None
 
 
 class WebhookSubscriptionWithSecretSerializer(WebhookSubscriptionSerializer):

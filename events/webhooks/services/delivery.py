@@ -14,9 +14,10 @@ A request that got no answer at all (refused, timed out) ends the run, and holds
 subscription (``held_until``): until that event's next try, or for at most
 ``WEBHOOK_HOLD_MAX_SECONDS``, nothing else is sent to it, neither retries nor the events
 after it, which wait in the log. So a receiver that is down costs one attempt per hold,
-not one per event, and one that is back gets what waited within the cap, whatever the
-retry schedule of the event it missed. An answered failure (4xx, 5xx, 3xx) holds
-nothing: it is the event's, retried on its own, and the next event may succeed.
+not one per event, and one that is back gets what waited when the hold ends (a message
+is due then), whatever the retry schedule of the event it missed. An answered failure
+(4xx, 5xx, 3xx) holds nothing: it is the event's, retried on its own, and the next
+event may succeed.
 """
 
 import contextlib
@@ -71,6 +72,8 @@ class LeaseLost(Exception):
 class Lease:
     subscription: WebhookSubscription
     until: datetime
+    # The hold this run set, if any: a message is due then (``subscription_deliver``).
+    held_until: datetime | None = None
 
 
 def lease_duration() -> timedelta:
@@ -109,6 +112,10 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
         attempted += done
         idle_passes += not progressed
         if not work_left:
+            if lease.held_until and not settings.CELERY_TASK_ALWAYS_EAGER:
+                # Its next try, without waiting for the sweep.
+                wait = (lease.held_until - timezone.now()).total_seconds()
+                send_deliver(subscription_id, countdown=max(wait, 0))
             return attempted
         if settings.CELERY_TASK_ALWAYS_EAGER:
             if attempted >= limit or idle_passes > 1:
@@ -376,21 +383,23 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
         sent.append(Sent(event, outcome, at, status, retry_at))
     renewed = now + lease_duration()
     hold = _hold([(item.outcome, item.retry_at) for item in sent], now) if sent else {}
-    if connection.vendor == "postgresql":
-        kept = _record_sent_postgresql(
-            lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
-            failures=failures, succeeded_since=succeeded_since,
-        )  # fmt: skip
-    else:
-        changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
-        changes.update(_failure_run(failures, succeeded_since))
-        kept = _record_sent_portable(lease, sent, changes)
-    if not kept:
-        raise LeaseLost
-    if failures:
-        with transaction.atomic():
+    # A batch that gave some up checks the run of failures in its own transaction.
+    with transaction.atomic() if failures else contextlib.nullcontext():
+        if connection.vendor == "postgresql":
+            kept = _record_sent_postgresql(
+                lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
+                failures=failures, succeeded_since=succeeded_since,
+            )  # fmt: skip
+        else:
+            changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
+            changes.update(_failure_run(failures, succeeded_since))
+            kept = _record_sent_portable(lease, sent, changes)
+        if not kept:
+            raise LeaseLost
+        if failures:
             _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
+    lease.held_until = hold.get("held_until")
     return renewed
 
 
@@ -483,15 +492,14 @@ def _attempt_row(delivery_id, number, outcome, at, retry_at) -> WebhookAttempt:
 def _hold(attempts: list[tuple], now) -> dict:
     """The subscription's hold after a batch of ``(outcome, retry_at)``: a run stops at
     its first request without an answer, so the last one says. Unanswered, new events
-    and retries wait until that event's next try (``retry_at``; at most
-    ``WEBHOOK_HOLD_MAX_SECONDS``, and no hold if it was given up); answered, a hold
-    left from before is over."""
+    and retries wait until that event's next try (``retry_at``), at most
+    ``WEBHOOK_HOLD_MAX_SECONDS`` (that long if it was given up); answered, a hold left
+    from before is over."""
     outcome, retry_at = attempts[-1]
     if outcome.response_code is not None:
         return {"held_until": None}
-    if retry_at is None:
-        return {}
-    return {"held_until": min(retry_at, now + timedelta(seconds=settings.WEBHOOK_HOLD_MAX_SECONDS))}
+    longest = now + timedelta(seconds=settings.WEBHOOK_HOLD_MAX_SECONDS)
+    return {"held_until": min(retry_at, longest) if retry_at else longest}
 
 
 def _failure_run(failures: int, succeeded_since: bool) -> dict:
@@ -625,22 +633,23 @@ def _record(
             ),
             updated_at=now,
         )
-    subscription_changes = _failure_run(failures, succeeded_since)
-    if tried:
-        subscription_changes.update(_hold(tried, now))
+    failure_run = _failure_run(failures, succeeded_since)
+    hold = _hold(tried, now) if tried else {}
     subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
     kept = True
     if lease is not None:
         renewed = now + lease_duration()
         kept = bool(
             subscriptions.filter(sending_until=lease.until).update(
-                **subscription_changes, sending_until=renewed
+                **failure_run, **hold, sending_until=renewed
             )
         )
         if kept:
-            lease.until, subscription_changes = renewed, {}
-    if subscription_changes:
-        subscriptions.update(**subscription_changes)
+            lease.until, lease.held_until, failure_run = renewed, hold.get("held_until"), {}
+    elif hold:
+        failure_run.update(hold)
+    if failure_run:  # the attempts happened; a hold is only the run's that holds the lease
+        subscriptions.update(**failure_run)
     if failures:
         _disable_if_failing(subscription_id)
     return kept
@@ -702,8 +711,9 @@ def _disable(subscription_id: int, reason: str) -> None:
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
-    """Send a delivery again now, whatever became of it, with a fresh retry schedule;
-    the attempts so far stay in its log."""
+    """Send a delivery again now (or, while its subscription is held, when the hold
+    ends), whatever became of it, with a fresh retry schedule; the attempts so far stay
+    in its log."""
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
         delivery.status = DeliveryStatus.PENDING

@@ -60,9 +60,10 @@ def subscription_update(
     if changes.get("is_active") and not before["is_active"]:
         subscription.consecutive_failures = 0
         subscription.disabled_at, subscription.disabled_reason = None, ""
-        subscription.held_until = None
-    if subscription.url != before["url"]:
-        subscription.held_until = None
+    if subscription.url != before["url"] or (changes.get("is_active") and not before["is_active"]):
+        # A run still sending to the old URL loses its lease (it records nothing; its
+        # events go again, to the new one).
+        subscription.held_until = subscription.sending_until = None
     subscription.save()
     if _audited(subscription) != before:
         audit_subscription(subscription, "webhook.update", before=before, actor=actor)
