@@ -14,6 +14,8 @@ from django.db import models
 
 from stores.models import Store
 
+from .signing import message_id
+
 
 class WebhookSubscription(models.Model):
     """Where a store's events are POSTed, which types (``event_types``: empty means
@@ -126,9 +128,8 @@ class WebhookDelivery(models.Model):
 
     @property
     def webhook_id(self) -> str:
-        """The Standard Webhooks message id: the same for every attempt, so receivers
-        deduplicate by it."""
-        return f"{self.payload['store']}:{self.seq}"
+        """The Standard Webhooks message id (``signing.message_id``)."""
+        return message_id(self.payload)
 
 
 class WebhookAttempt(models.Model):

@@ -22,6 +22,12 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
+def message_id(payload: dict) -> str:
+    """The Standard Webhooks message id of an event's delivery (``<store>:<seq>``): the
+    same for every attempt, so receivers deduplicate by it."""
+    return f"{payload['store']}:{payload['seq']}"
+
+
 def body_of(payload: dict) -> str:
     """The JSON body sent (and signed): compact, keys in a fixed order."""
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)

@@ -5,9 +5,9 @@ one worker at a time sends for it, and no transaction stays open while it does. 
 first attempts the deliveries due again (failed ones whose next try came, redeliveries),
 then the store's events past the subscription's cursor (``sent_seq``) in order, batch
 after batch over one kept-alive connection. An event is written as a delivery only once
-its first attempt went, with how it went: a batch that reached its receiver costs the
-database one insert of its deliveries, one of their attempts and the cursor's move,
-whatever its size. A worker that dies mid-batch leaves the cursor where it was: the
+its first attempt went, with how it went: a batch costs the database the cursor's move
+and the insert of its deliveries with their attempts, one statement on PostgreSQL
+(``sql``), whatever its size. A worker that dies mid-batch leaves the cursor where it was: the
 events are sent again (receivers deduplicate by ``webhook-id``) once its lease ran out.
 
 A request that got no answer at all (refused, timed out) ends the run, and holds the
@@ -45,7 +45,7 @@ from ..models import (
     WebhookSubscription,
 )
 from ..schedule import next_attempt_at
-from ..signing import body_of, headers_for
+from ..signing import body_of, headers_for, message_id
 from . import sql
 from .messages import send_deliver
 from .subscriptions import audit_subscription, signing_secrets
@@ -146,11 +146,15 @@ def _lease(subscription_id: int) -> Lease | None:
 
 def _with_run_facts(now):
     """Subscriptions with what a run reads of them besides their row."""
-    due_again = WebhookDelivery.objects.filter(
-        subscription=OuterRef("pk"), status__in=DUE_STATUSES, next_attempt_at__lte=now
-    )
     return WebhookSubscription.objects.annotate(
-        store_code=F("store__code"), retries_due=Exists(due_again)
+        store_code=F("store__code"), retries_due=Exists(_due_again(now))
+    )
+
+
+def _due_again(now):
+    """Of a subscription (the outer query's row): its deliveries due again."""
+    return WebhookDelivery.objects.filter(
+        subscription=OuterRef("pk"), status__in=DUE_STATUSES, next_attempt_at__lte=now
     )
 
 
@@ -187,12 +191,9 @@ def _has_work(subscription_id: int) -> bool:
 
 def work_due(now) -> Q:
     """Of a subscription: what ``_has_work`` asks, as a condition on its row."""
-    due_again = WebhookDelivery.objects.filter(
-        subscription=OuterRef("pk"), status__in=DUE_STATUSES, next_attempt_at__lte=now
-    )
     unsent = StockEvent.objects.filter(store=OuterRef("store"), seq__gt=OuterRef("sent_seq"))
     not_held = Q(held_until__isnull=True) | Q(held_until__lte=now)
-    return not_held & (Q(Exists(due_again)) | Q(Exists(unsent)))
+    return not_held & (Q(Exists(_due_again(now))) | Q(Exists(unsent)))
 
 
 def _run(lease: Lease, budget: int) -> tuple[int, bool]:
@@ -325,7 +326,7 @@ class Unsent:
 
     @property
     def webhook_id(self) -> str:
-        return f"{self.payload['store']}:{self.seq}"
+        return message_id(self.payload)
 
 
 def _events_after(subscription: WebhookSubscription, size: int) -> list[Unsent]:
@@ -370,33 +371,27 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
     (``sql.record_sent``). Returns the lease's new end."""
     subscription = lease.subscription
     now = timezone.now()
-    sent = []
-    failures, succeeded_since = 0, False
-    for event, outcome, at in outcomes:
-        if outcome.succeeded:
-            status, retry_at = DeliveryStatus.SUCCEEDED, None
-            failures, succeeded_since = 0, True
-        else:
-            retry_at = next_attempt_at(1, now)
-            status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
-            failures += status == DeliveryStatus.GIVING_UP
-        sent.append(Sent(event, outcome, at, status, retry_at))
+    judged = _Judged(now)
+    sent = [
+        Sent(event, outcome, at, *judged.attempt(outcome, failed_attempts=1))
+        for event, outcome, at in outcomes
+    ]
     renewed = now + lease_duration()
     hold = _hold([(item.outcome, item.retry_at) for item in sent], now) if sent else {}
     # A batch that gave some up checks the run of failures in its own transaction.
-    with transaction.atomic() if failures else contextlib.nullcontext():
+    with transaction.atomic() if judged.failures else contextlib.nullcontext():
         if connection.vendor == "postgresql":
             kept = _record_sent_postgresql(
                 lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
-                failures=failures, succeeded_since=succeeded_since,
+                judged=judged,
             )  # fmt: skip
         else:
             changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
-            changes.update(_failure_run(failures, succeeded_since))
+            changes.update(judged.failure_run())
             kept = _record_sent_portable(lease, sent, changes)
         if not kept:
             raise LeaseLost
-        if failures:
+        if judged.failures:
             _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
     lease.held_until = hold.get("held_until")
@@ -414,8 +409,7 @@ class Sent:
     retry_at: datetime | None
 
 
-def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, failures,
-                            succeeded_since) -> bool:  # fmt: skip
+def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, judged) -> bool:
     outcomes = [item.outcome for item in sent]
     params = {
         "subscription": lease.subscription.pk,
@@ -424,8 +418,8 @@ def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, fail
         "renewed": renewed,
         "hold_changes": bool(hold),
         "held_until": hold.get("held_until"),
-        "succeeded_since": succeeded_since,
-        "failures": failures,
+        "succeeded_since": judged.succeeded_since,
+        "failures": judged.failures,
         "now": now,
         "succeeded": DeliveryStatus.SUCCEEDED.value,
         "seq": [item.event.seq for item in sent],
@@ -502,14 +496,35 @@ def _hold(attempts: list[tuple], now) -> dict:
     return {"held_until": min(retry_at, longest) if retry_at else longest}
 
 
-def _failure_run(failures: int, succeeded_since: bool) -> dict:
-    """The subscription's change of ``consecutive_failures`` after a batch: ``failures``
-    given up since its last success (or since the batch began, if none succeeded)."""
-    if succeeded_since:
-        return {"consecutive_failures": failures}
-    if failures:
-        return {"consecutive_failures": F("consecutive_failures") + failures}
-    return {}
+@dataclass
+class _Judged:
+    """What a batch's attempts come to: each one's status and next try (the retry
+    schedule), and the subscription's run of failures: deliveries given up since the
+    batch's last success (``succeeded_since``), or since it began."""
+
+    now: datetime
+    failures: int = 0
+    succeeded_since: bool = False
+
+    def attempt(self, outcome: client.Outcome, *, failed_attempts: int) -> tuple:
+        """``(status, retry_at)`` of an attempt; ``failed_attempts`` counts it too if it
+        failed."""
+        if outcome.succeeded:
+            self.failures, self.succeeded_since = 0, True
+            return DeliveryStatus.SUCCEEDED, None
+        retry_at = next_attempt_at(failed_attempts, self.now)
+        if retry_at:
+            return DeliveryStatus.FAILED, retry_at
+        self.failures += 1
+        return DeliveryStatus.GIVING_UP, None
+
+    def failure_run(self) -> dict:
+        """The subscription's change of ``consecutive_failures``."""
+        if self.succeeded_since:
+            return {"consecutive_failures": self.failures}
+        if self.failures:
+            return {"consecutive_failures": F("consecutive_failures") + self.failures}
+        return {}
 
 
 # --- Deliveries due again -----------------------------------------------------------------
@@ -528,7 +543,7 @@ class Claimed:
 
     @property
     def webhook_id(self) -> str:
-        return f"{self.payload['store']}:{self.seq}"
+        return message_id(self.payload)
 
     @property
     def body(self) -> str:
@@ -584,20 +599,13 @@ def _record(
         .values_list("pk", "attempts", "schedule_start")
     }
     now = timezone.now()
-    attempts, changes, failures, succeeded_since = [], defaultdict(list), 0, False
-    tried = []
+    attempts, changes, judged, tried = [], defaultdict(list), _Judged(now), []
     for delivery, outcome, at in outcomes:
         if delivery.pk not in current:
             continue
         done, schedule_start = current[delivery.pk]
         number = done + 1
-        if outcome.succeeded:
-            status, retry_at = DeliveryStatus.SUCCEEDED, None
-            failures, succeeded_since = 0, True
-        else:
-            retry_at = next_attempt_at(number - schedule_start, now)
-            status = DeliveryStatus.FAILED if retry_at else DeliveryStatus.GIVING_UP
-            failures += status == DeliveryStatus.GIVING_UP
+        status, retry_at = judged.attempt(outcome, failed_attempts=number - schedule_start)
         tried.append((outcome, retry_at))
         attempts.append(_attempt_row(delivery.pk, number, outcome, at, retry_at))
         change = (
@@ -633,7 +641,7 @@ def _record(
             ),
             updated_at=now,
         )
-    failure_run = _failure_run(failures, succeeded_since)
+    failure_run = judged.failure_run()
     hold = _hold(tried, now) if tried else {}
     subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
     kept = True
@@ -650,7 +658,7 @@ def _record(
         failure_run.update(hold)
     if failure_run:  # the attempts happened; a hold is only the run's that holds the lease
         subscriptions.update(**failure_run)
-    if failures:
+    if judged.failures:
         _disable_if_failing(subscription_id)
     return kept
 

@@ -27,16 +27,23 @@ def _tables() -> dict[str, str]:
     }
 
 
+def _due_again(subscriptions: str, deliveries: str) -> str:
+    """Whether the subscription's row has deliveries due again (``delivery._due_again``)."""
+    return f"""
+        EXISTS (SELECT 1 FROM {deliveries} AS due
+                 WHERE due.subscription_id = {subscriptions}.id
+                   AND due.status = ANY(%(due_statuses)s)
+                   AND due.next_attempt_at <= %(now)s)
+    """
+
+
 def _work_left(subscriptions: str, deliveries: str, events: str) -> str:
     """Of the subscription's row as the statement leaves it: whether it has something
     to send now (``delivery.work_due``)."""
     return f"""
         {subscriptions}.is_active
         AND ({subscriptions}.held_until IS NULL OR {subscriptions}.held_until <= %(now)s)
-        AND (EXISTS (SELECT 1 FROM {deliveries} AS due
-                      WHERE due.subscription_id = {subscriptions}.id
-                        AND due.status = ANY(%(due_statuses)s)
-                        AND due.next_attempt_at <= %(now)s)
+        AND ({_due_again(subscriptions, deliveries)}
              OR EXISTS (SELECT 1 FROM {events} AS event
                          WHERE event.store_id = {subscriptions}.store_id
                            AND event.seq > {subscriptions}.sent_seq))
@@ -55,10 +62,7 @@ def lease() -> str:
         RETURNING {t["subscriptions"]}.*,
             (SELECT code FROM {t["stores"]} WHERE id = {t["subscriptions"]}.store_id)
                 AS store_code,
-            EXISTS (SELECT 1 FROM {t["deliveries"]} AS due
-                     WHERE due.subscription_id = {t["subscriptions"]}.id
-                       AND due.status = ANY(%(due_statuses)s)
-                       AND due.next_attempt_at <= %(now)s) AS retries_due
+            {_due_again(t["subscriptions"], t["deliveries"])} AS retries_due
     """
 
 
