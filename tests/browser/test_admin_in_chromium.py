@@ -6,6 +6,8 @@ runs on pytest's PostgreSQL test database. Chromium logs in as a store manager, 
 the stock levels, adjusts one by -3 (damaged) through the admin's Adjust form and reads
 the new level back on the change page and in the list; the database agrees, and the
 final page is saved as a PNG (``artifacts/browser/`` or ``$BROWSER_SCREENSHOT_DIR``).
+It also opens a webhook subscription whose receiver stopped answering, and reads until
+when it is held and how far its events were sent.
 
 Debian's ``chromium`` and ``chromium-driver`` packages provide the browser and its
 driver; both paths are given to Selenium, so Selenium Manager never downloads anything.
@@ -15,10 +17,14 @@ which turns the missing browser into a failure.
 
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import Settings
+from django.utils import timezone
 
+from events.webhooks.models import WebhookSubscription
+from events.webhooks.services import subscription_create
 from stock.models import AdjustmentReason, Movement, MovementKind, StockLevel
 from stock.services import stock_receive
 from stores.models import Role
@@ -62,6 +68,43 @@ def test_a_manager_adjusts_a_stock_level_in_chromium(browser, web, manager):
     assert StockLevel.objects.get(store=store, product=product).on_hand == 7
 
 
+def log_in(driver) -> None:
+    """On the admin's login page: log in as the manager."""
+    driver.find_element(By.ID, "id_username").send_keys("browser-manager")
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]"))
+    assert "/admin/login/" not in driver.current_url, text_of(driver, "#content")
+    assert "browser-manager" in text_of(driver, "#user-tools").lower()
+
+
+def test_a_manager_sees_that_a_webhook_is_held_and_how_far_it_was_sent(browser, web, manager):
+    """A subscription whose receiver stopped answering: its change page shows until
+    when it is held and the last event sent, read-only."""
+    _, store = manager
+    subscription = subscription_create(
+        store=store, url="https://hooks.example.com/stock", event_types=[], actor=None
+    )
+    held_until = timezone.now() + timedelta(seconds=45)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(held_until=held_until, sent_seq=7)
+
+    browser.get(
+        f"{web}/admin/login/?next=/admin/events/webhooksubscription/{subscription.pk}/change/"
+    )
+    log_in(browser)
+    try:
+        assert browser.current_url.endswith(
+            f"/admin/events/webhooksubscription/{subscription.pk}/change/"
+        )
+        assert text_of(browser, ".field-sent_seq .readonly") == "7"
+        shown = text_of(browser, ".field-held_until .readonly")
+        assert shown != "-" and str(timezone.localtime(held_until).year) in shown, shown
+        assert not browser.find_elements(By.CSS_SELECTOR, "input[name=held_until]")
+        screenshot(browser, "admin-webhook-held.png")
+    except BaseException:
+        screenshot(browser, "admin-webhook-held-failure.png")
+        raise
+
+
 def drive_the_adjustment(driver, web: str, level: StockLevel) -> None:
     # The admin's CSS is served: the page is styled, not bare HTML.
     driver.get(f"{web}/admin/login/")
@@ -73,11 +116,7 @@ def drive_the_adjustment(driver, web: str, level: StockLevel) -> None:
     )
     assert stylesheets > 0, "the admin's stylesheets did not load"
 
-    driver.find_element(By.ID, "id_username").send_keys("browser-manager")
-    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]"))
-    assert "/admin/login/" not in driver.current_url, text_of(driver, "#content")
-    assert "browser-manager" in text_of(driver, "#user-tools").lower()
+    log_in(driver)
 
     # Home -> Stock levels -> the level -> Adjust.
     click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "a[href$='/stock/stocklevel/']"))
