@@ -41,9 +41,13 @@ run:
 	@echo "Open http://127.0.0.1:$(PORT)/ : the home page links each login's stores."
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-## Run the test suite (pass pytest options with ARGS="-k transfer")
+# `make test` runs one pytest-xdist worker per core; TEST_WORKERS=0 runs the suite in
+# one process (for a debugger or --pdb).
+TEST_WORKERS ?= auto
+
+## Run the test suite (pass pytest options with ARGS="-k transfer"; TEST_WORKERS=0: one process)
 test: install
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 ## Lint and check formatting (ruff, configured in pyproject.toml)
 lint: install

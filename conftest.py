@@ -13,6 +13,7 @@ from inventory_site.query_plans import LARGE_TABLES
 from stores.models import Role
 from tests import app_role
 from tests.factories import ProductFactory, StoreFactory, member
+from tests.processes import machine_lock
 
 DEFAULT_POSTGRESQL_REASON = (
     "SQLite takes one lock for the whole database, so row-level races cannot happen "
@@ -47,7 +48,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     if not role:
         yield
         return
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), machine_lock("app-role"):
         call_command("grant_app_role", role, stdout=io.StringIO())
     with app_role.connections_as(role):
         yield

@@ -54,12 +54,18 @@ def inventory_permissions(*actions: str) -> list[str]:
 
 
 def grant_permissions(user, names) -> None:
-    """Give ``user`` the model permissions ``names`` ("app_label.codename")."""
-    for name in names:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
+    """Give ``user`` the model permissions ``names`` ("app_label.codename"), in one
+    query and one insert: the permission matrix makes staff users by the hundred."""
+    wanted = {tuple(name.split(".")) for name in names}
+    found = [
+        permission
+        for permission in Permission.objects.select_related("content_type")
+        if (permission.content_type.app_label, permission.codename) in wanted
+    ]
+    missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
+    if missing:
+        raise Permission.DoesNotExist(f"no such permissions: {sorted(missing)}")
+    user.user_permissions.add(*found)
 
 
 class StaffFactory(UserFactory):

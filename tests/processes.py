@@ -1,5 +1,7 @@
 """Start the project's own commands in child processes, with a controlled environment."""
 
+import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -9,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -51,6 +54,21 @@ def bare_env(**variables: str) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(variables)
     return env
+
+
+@contextlib.contextmanager
+def machine_lock(name: str):
+    """Held by one process of this machine at a time (an flock on a file in the temporary
+    directory). For what the test workers of `make test` (pytest-xdist: one process per
+    core, each with its own test database and Redis database) still share: the
+    PostgreSQL cluster's roles, the streaming replica."""
+    path = Path(tempfile.gettempdir()) / f"inventory-tests-{name}.lock"
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

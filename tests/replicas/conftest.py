@@ -17,7 +17,13 @@ from rest_framework.authtoken.models import Token
 from stock.services import stock_receive
 from stores.models import Role
 from tests.factories import TEST_PASSWORD, ProductFactory, StaffFactory, StoreFactory, member
-from tests.processes import ProjectProcesses, free_port, project_env, url_of_the_test_database
+from tests.processes import (
+    ProjectProcesses,
+    free_port,
+    machine_lock,
+    project_env,
+    url_of_the_test_database,
+)
 
 from .replica import REPLICA_URL, Replica, require_replica
 
@@ -25,17 +31,19 @@ from .replica import REPLICA_URL, Replica, require_replica
 @pytest.fixture
 def replica(transactional_db):
     """The streaming replica, caught up with the primary; its replay resumed at the end
-    whatever the test did."""
+    whatever the test did. One test at a time has it: a test pauses its replay, stops
+    its server or cuts its stream, which another test worker's would not expect."""
     require_replica()
-    replica = Replica(REPLICA_URL, connection.settings_dict["NAME"])
-    replica.check()
-    try:
-        yield replica
-    finally:
+    with machine_lock("replica"):
+        replica = Replica(REPLICA_URL, connection.settings_dict["NAME"])
+        replica.check()
         try:
-            replica.resume()
+            yield replica
         finally:
-            replica.close()
+            try:
+                replica.resume()
+            finally:
+                replica.close()
 
 
 @dataclass
@@ -167,6 +175,10 @@ def start_web(shop, tmp_path):
             WEB_CONCURRENCY="1",
             RATELIMIT_ENABLE="false",
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{len(started)}"),
+            # A replica that answers is not to be taken for down: on 2 busy cores (the
+            # other test worker's bulk import, the replica replaying its WAL) a
+            # connection has taken more than the default second to start.
+            REPLICA_CONNECT_TIMEOUT="5",
         )
         env = project_env(**(defaults | settings))
         if os.environ.get("REDIS_URL"):

@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from inventory_site.replicas.status import LAG_EXPRESSION
+from tests.app_role import as_owner
 from tests.processes import wait_until
 
 REPLICA_URL = os.environ.get("TEST_REPLICA_URL", "")
@@ -156,7 +157,18 @@ class Replica:
     # --- Stopping and starting the replica's server ----------------------------------
 
     def stop_server(self):
-        """Stop the replica's server (pg_ctl, as postgres); returns what starts it again."""
+        """Stop the replica's server (pg_ctl, as postgres); returns what starts it again,
+        which returns once the replica answers.
+
+        A standby that starts replays the WAL from its last restartpoint before it takes
+        a connection, and pg_ctl does not wait for that. So a restartpoint is made first
+        (a checkpoint on the primary, replayed, then one on the replica): without it, the
+        WAL of another test worker's bulk imports made the replica refuse connections
+        for 18 s after its start."""
+        with as_owner(), connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+        self.wait_for_replay()
+        self.sql("CHECKPOINT")
         (directory,) = self.sql("SHOW data_directory")
         (version,) = self.sql("SHOW server_version_num")
         pg_ctl = [f"/usr/lib/postgresql/{int(version) // 10000}/bin/pg_ctl", "-D", directory]
@@ -165,9 +177,20 @@ class Replica:
         self.close()
         subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], check=True, timeout=60)
         log = f"{directory}/server.log"
-        return lambda: subprocess.run(
-            [*pg_ctl, "-l", log, "-w", "-t", "60", "start"], check=True, timeout=90
-        )
+
+        def start_again() -> None:
+            subprocess.run([*pg_ctl, "-l", log, "-w", "-t", "60", "start"], check=True, timeout=90)
+            assert wait(self.answers, timeout=90), "the replica did not answer after its start"
+
+        return start_again
+
+    def answers(self) -> bool:
+        try:
+            self.sql("SELECT 1")
+        except psycopg2.OperationalError:
+            self.close()
+            return False
+        return True
 
     def server_processes(self) -> list[int]:
         """The replica's postmaster and the backends of sessions on the test database:

@@ -57,11 +57,13 @@ def test_with_nothing_at_the_replica_address_everything_answers_from_the_primary
 
 def test_a_silent_replica_costs_one_connect_timeout_per_period_not_one_per_request(start_web):
     """A replica that accepts connections and never answers: each attempt waits for
-    REPLICA_CONNECT_TIMEOUT (1 s); after one, the process skips it for
+    REPLICA_CONNECT_TIMEOUT (1 s, the default); after one, the process skips it for
     REPLICA_DOWN_SECONDS."""
     silent = SilentServer()
     try:
-        web = start_web(f"postgres://postgres@127.0.0.1:{silent.port}/inventory")
+        web = start_web(
+            f"postgres://postgres@127.0.0.1:{silent.port}/inventory", REPLICA_CONNECT_TIMEOUT="1"
+        )
         started = time.monotonic()
         answers = [web.get(MOVEMENTS) for _ in range(10)]
         elapsed = time.monotonic() - started
