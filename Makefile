@@ -41,13 +41,14 @@ run:
 	@echo "Open http://127.0.0.1:$(PORT)/ : the home page links each login's stores."
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-# `make test` runs one pytest-xdist worker per core; TEST_WORKERS=0 runs the suite in
-# one process (for a debugger or --pdb).
+# `make test` runs one pytest-xdist worker per core, at most 8 (each takes Redis
+# databases of its own, of redis-server's 16); TEST_WORKERS=0 runs the suite in one
+# process (for a debugger or --pdb).
 TEST_WORKERS ?= auto
 
 ## Run the test suite (pass pytest options with ARGS="-k transfer"; TEST_WORKERS=0: one process)
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses=8 $(ARGS)
 
 ## Lint and check formatting (ruff, configured in pyproject.toml)
 lint: install

@@ -61,8 +61,8 @@ def machine_lock(name: str):
     """Held by one process of this machine at a time (an flock on a file in the temporary
     directory). For what the test workers of `make test` (pytest-xdist: one process per
     core, each with its own test database and Redis database) still share: the
-    PostgreSQL cluster's roles, the streaming replica."""
-    path = Path(tempfile.gettempdir()) / f"inventory-tests-{name}.lock"
+    PostgreSQL cluster's roles and connections, the streaming replica."""
+    path = Path(tempfile.gettempdir()) / f"inventory-tests-{os.getuid()}-{name}.lock"
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -7,30 +7,49 @@ otherwise, as `make run` does. Child processes the tests start get theirs from
 
 `make test` runs the suite in one pytest-xdist worker per core. pytest-django gives each
 worker a test database of its own (``test_<name>_gw0``, ...); here each worker also takes
-a Redis database of its own, the one ``REDIS_URL`` names plus the worker's number, so that
-one worker's cache clear, Celery queue or worker never meets another's. The rewritten URL
-is put back in the environment, where the tests read the broker their child processes
-are to use.
+Redis databases of its own (``worker_redis_urls``), so that one worker's cache clear,
+Celery queue or worker never meets another's. The rewritten URLs are put back in the
+environment, where the tests read the broker their child processes are to use.
 """
 
 import os
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 REDIS_DATABASES = 16  # redis-server's default
+REDIS_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
 
-def worker_redis_url(url: str, worker: str) -> str:
-    """``url`` with its database moved by the number of xdist worker ``worker`` ("gw1")."""
+def redis_database(url: str) -> int:
     parts = urlsplit(url)
-    base = int(parts.path.strip("/") or 0)
-    database = (base + int(worker.removeprefix("gw"))) % REDIS_DATABASES
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    if parts.scheme not in ("redis", "rediss") or "db" in parse_qs(parts.query):
+        raise ValueError(
+            f"{url!r}: under pytest-xdist each worker takes a Redis database of its own, "
+            "named in the URL's path (redis://host:port/N); run with TEST_WORKERS=0 otherwise"
+        )
+    return int(parts.path.strip("/") or 0)
+
+
+def worker_redis_urls(urls: dict[str, str], worker: str) -> dict[str, str]:
+    """``urls`` (variable: Redis URL) as xdist worker ``worker`` ("gw1") uses them: each
+    database moved by the worker's number times the number of databases the URLs name,
+    so that a broker on a database of its own never becomes another worker's cache."""
+    bases = {variable: redis_database(url) for variable, url in urls.items()}
+    offset = int(worker.removeprefix("gw")) * len(set(bases.values()))
+    moved = {}
+    for variable, url in urls.items():
+        database = bases[variable] + offset
+        if database >= REDIS_DATABASES:
+            raise ValueError(
+                f"xdist worker {worker} would need Redis database {database}; redis-server "
+                f"has {REDIS_DATABASES}: run fewer workers (TEST_WORKERS=N)"
+            )
+        moved[variable] = urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+    return moved
 
 
 os.environ.setdefault("DEBUG", "true")
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
-    for variable in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        if os.environ.get(variable, "").startswith("redis://"):
-            os.environ[variable] = worker_redis_url(os.environ[variable], worker)
+    redis_urls = {name: os.environ[name] for name in REDIS_VARIABLES if os.environ.get(name)}
+    os.environ.update(worker_redis_urls(redis_urls, worker))
 
 from inventory_site.settings import *  # noqa: E402, F403
