@@ -31,10 +31,12 @@ def redis_database(url: str) -> int:
 
 def worker_redis_urls(urls: dict[str, str], worker: str) -> dict[str, str]:
     """``urls`` (variable: Redis URL) as xdist worker ``worker`` ("gw1") uses them: each
-    database moved by the worker's number times the number of databases the URLs name,
-    so that a broker on a database of its own never becomes another worker's cache."""
+    database moved by the worker's number times the span of databases the URLs name
+    (lowest to highest), so that the workers' spans never overlap and a broker on a
+    database of its own never becomes another worker's cache."""
     bases = {variable: redis_database(url) for variable, url in urls.items()}
-    offset = int(worker.removeprefix("gw")) * len(set(bases.values()))
+    span = max(bases.values(), default=0) - min(bases.values(), default=0) + 1
+    offset = int(worker.removeprefix("gw")) * span
     moved = {}
     for variable, url in urls.items():
         database = bases[variable] + offset

@@ -27,6 +27,19 @@ def test_a_broker_on_a_database_of_its_own_never_becomes_another_workers_cache()
     }
 
 
+def test_the_workers_databases_never_overlap_when_the_urls_leave_a_gap():
+    urls = {"REDIS_URL": CACHE, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/4"}
+
+    taken = [
+        database
+        for worker in ("gw0", "gw1", "gw2")
+        for url in worker_redis_urls(urls, worker).values()
+        for database in [int(url.rsplit("/", 1)[1])]
+    ]
+
+    assert taken == [0, 4, 5, 9, 10, 14]
+
+
 @pytest.mark.parametrize(
     "url, worker, refusal",
     [
