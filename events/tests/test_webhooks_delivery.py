@@ -293,15 +293,15 @@ def test_an_event_committed_while_a_run_sends_is_sent_by_that_run(
     case) and ended at once; the run, letting go, looks again and sends it."""
     subscription = subscribe(store, receiver)
     first = stock_changes.receive(store, signal=False)
-    real_release, late = delivery._release, []
+    real_send, late = delivery._send, []
 
-    def commit_then_release(lease):
+    def commit_then_send(session, subscription, items):
         if not late:  # after the run's last read of the log, before it lets go
             stock_receive(store=store, product=stock_changes.product, quantity=1)
             late.append(StockEvent.objects.filter(store=store).order_by("-seq").first())
-        return real_release(lease)
+        return real_send(session, subscription, items)
 
-    monkeypatch.setattr(delivery, "_release", commit_then_release)
+    monkeypatch.setattr(delivery, "_send", commit_then_send)
 
     assert subscription_deliver(subscription.pk) == 2
     assert receiver.seqs() == [first.seq, late[0].seq]
@@ -315,14 +315,14 @@ def test_with_a_worker_the_run_leaves_what_came_late_to_a_message_of_its_own(
     webhook_settings.CELERY_TASK_ALWAYS_EAGER = False
     subscription = subscribe(store, receiver)
     first = stock_changes.receive(store, signal=False)
-    real_release, woken = delivery._release, []
+    real_send, woken = delivery._send, []
 
-    def commit_then_release(lease):
+    def commit_then_send(session, subscription, items):
         if not woken:
             stock_receive(store=store, product=stock_changes.product, quantity=1)
-        return real_release(lease)
+        return real_send(session, subscription, items)
 
-    monkeypatch.setattr(delivery, "_release", commit_then_release)
+    monkeypatch.setattr(delivery, "_send", commit_then_send)
     monkeypatch.setattr(
         delivery, "send_deliver", lambda pk, countdown=0: woken.append((pk, countdown))
     )
@@ -368,18 +368,82 @@ def test_a_batch_of_deliveries_shares_one_connection_and_a_few_statements(
 
     assert len(receiver.seqs()) == 40
     assert receiver.connections == 1
-    # The sweep's question, then the run: on PostgreSQL four statements (taken, the
-    # events, the record, let go: ``services/sql.py``); elsewhere the lease (2: taken,
-    # the subscription read), the events, the record (3: the cursor, the deliveries,
-    # their attempts), letting go and looking for more (2). Savepoints stand in for BEGIN
-    # and COMMIT here.
+    # The sweep's question, then the run: on PostgreSQL two statements (taken with the
+    # events, then the record that lets go: ``services/sql.py``); elsewhere the lease (2:
+    # taken, the subscription read), the events, the record (3: the cursor, the
+    # deliveries, their attempts), letting go and looking for more (2). Savepoints stand
+    # in for BEGIN and COMMIT here.
     sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
-    expected = 1 + (4 if connection.vendor == "postgresql" else 8)
+    expected = 1 + (2 if connection.vendor == "postgresql" else 8)
     assert len(sent) == expected, "\n".join(sql[:100] for sql in sent)
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
         (DeliveryStatus.SUCCEEDED, 1)
     }
     assert WebhookAttempt.objects.filter(succeeded=True).count() == 40
+
+
+def test_the_events_read_with_the_lease_are_those_the_log_gives_byte_for_byte(
+    webhook_settings, receiver, store, stock_changes
+):
+    """On PostgreSQL the lease reads a run's first batch as JSON (``sql.lease``): the
+    bodies it makes are those of the events read on their own, to the microsecond of
+    ``at``, and it reads at most CLAIM_SIZE of them."""
+    subscription = subscribe(store, receiver)
+    stock_changes.receive(store, 3, signal=False)
+    stock_changes.purchase(store, 3, signal=False)  # to 0: stock.out
+    for _ in range(CLAIM_SIZE):
+        stock_changes.receive(store, signal=False)
+
+    lease = delivery._lease(subscription.pk)
+
+    read_alone = delivery._events_after(lease.subscription, CLAIM_SIZE)
+    if connection.vendor == "postgresql":
+        assert lease.first_events == read_alone
+        assert [event.body for event in lease.first_events] == [e.body for e in read_alone]
+    else:
+        assert lease.first_events is None  # read by the run, as read_alone
+    assert len(read_alone) == CLAIM_SIZE
+
+
+def test_a_run_of_several_batches_sends_all_in_order_and_lets_go_with_its_last(
+    webhook_settings, receiver, store, stock_changes, record_statements
+):
+    """The first batch comes with the lease, the next is read after it, and the last
+    record lets go: on PostgreSQL five statements for two batches (the lease, a record,
+    the subscription read again, the events, the last record)."""
+    subscription = subscribe(store, receiver)
+    seqs = [stock_changes.receive(store, signal=False).seq for _ in range(CLAIM_SIZE + 10)]
+
+    with record_statements() as statements:
+        assert subscription_deliver(subscription.pk) == CLAIM_SIZE + 10
+
+    assert receiver.seqs() == seqs
+    subscription.refresh_from_db()
+    assert (subscription.sent_seq, subscription.sending_until) == (seqs[-1], None)
+    if connection.vendor == "postgresql":
+        sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
+        assert len(sent) == 5, "\n".join(sql[:100] for sql in sent)
+
+
+def test_a_run_that_spent_its_budget_lets_go_and_wakes_the_subscription_for_the_rest(
+    webhook_settings, receiver, store, stock_changes, monkeypatch
+):
+    """Its last record let go of the subscription and found the events past the
+    budget: with a broker, the rest goes with a message of its own."""
+    webhook_settings.CELERY_TASK_ALWAYS_EAGER = False
+    subscription = subscribe(store, receiver)
+    seqs = [stock_changes.receive(store, signal=False).seq for _ in range(5)]
+    woken = []
+    monkeypatch.setattr(
+        delivery, "send_deliver", lambda pk, countdown=0: woken.append((pk, countdown))
+    )
+
+    assert subscription_deliver(subscription.pk, limit=3) == 3
+
+    assert receiver.seqs() == seqs[:3]
+    subscription.refresh_from_db()
+    assert (subscription.sent_seq, subscription.sending_until) == (seqs[2], None)
+    assert woken == [(subscription.pk, webhook_settings.WEBHOOK_COALESCE_SECONDS)]
 
 
 def test_a_receiver_that_does_not_answer_holds_the_events_after_the_one_it_missed(
@@ -552,11 +616,13 @@ def test_a_released_delivery_another_worker_took_meanwhile_stays_theirs(
     assert WebhookDelivery.objects.get(pk=claimed.pk).next_attempt_at == theirs
 
 
+@pytest.mark.parametrize("release", [False, True], ids=["renewing", "letting-go"])
 def test_a_batch_recorded_after_its_run_lost_the_subscription_writes_nothing(
-    webhook_settings, receiver, store, stock_changes
+    webhook_settings, receiver, store, stock_changes, release
 ):
     """Another run took the subscription meanwhile: the cursor stays, no delivery or
-    attempt is written (that run sends the events again)."""
+    attempt is written (that run sends the events again), and a run's last batch lets
+    go of nothing."""
     subscription = subscribe(store, receiver)
     event = stock_changes.receive(store, signal=False)
     lease = delivery._lease(subscription.pk)
@@ -566,7 +632,10 @@ def test_a_batch_recorded_after_its_run_lost_the_subscription_writes_nothing(
 
     with pytest.raises(delivery.LeaseLost):
         delivery._record_sent(
-            lease, [(unsent, client.Outcome(204, 3), timezone.now())], sent_up_to=unsent.seq
+            lease,
+            [(unsent, client.Outcome(204, 3), timezone.now())],
+            sent_up_to=unsent.seq,
+            release=release,
         )
 
     subscription.refresh_from_db()

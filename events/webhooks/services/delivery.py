@@ -21,6 +21,7 @@ event may succeed.
 """
 
 import contextlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class Lease:
     until: datetime
     # The hold this run set, if any: a message is due then (``subscription_deliver``).
     held_until: datetime | None = None
+    # PostgreSQL: the first events past the cursor, read with the lease (``sql.lease``).
+    first_events: list | None = None
+    # Set once the run's last record let go of the subscription: whether work was left.
+    work_left: bool | None = None
 
 
 def lease_duration() -> timedelta:
@@ -131,9 +136,21 @@ def _lease(subscription_id: int) -> Lease | None:
     now = timezone.now()
     until = now + lease_duration()
     if connection.vendor == "postgresql":
-        params = {"id": subscription_id, "until": until, "now": now, "due_statuses": DUE}
+        params = {
+            "id": subscription_id, "until": until, "now": now, "due_statuses": DUE,
+            "size": CLAIM_SIZE,
+        }  # fmt: skip
         found = list(WebhookSubscription.objects.raw(sql.lease(), params))
-        return Lease(found[0], until) if found else None
+        if not found:
+            return None
+        subscription = found[0]
+        rows = subscription.first_events
+        if isinstance(rows, str):
+            rows = json.loads(rows)
+        first = _unsent(
+            subscription.store_code, (dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows)
+        )
+        return Lease(subscription, until, first_events=first)
     taken = (
         WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
@@ -161,6 +178,8 @@ def _due_again(now):
 def _release(lease: Lease) -> bool:
     """Let go of the subscription, if it is still this run's; returns whether it has
     work left (``_has_work``), as it was once let go."""
+    if lease.work_left is not None:
+        return lease.work_left  # the last record let go (``sql.record_sent``)
     pk = lease.subscription.pk
     if connection.vendor == "postgresql":
         params = {
@@ -224,9 +243,14 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
                 return attempted, True
             if len(batch) < size and len(outcomes) == len(batch):
                 break  # nothing more was due when this batch was claimed
+        read_with_lease = lease.first_events  # as of the cursor the lease found
         while handled < budget and not _held(subscription):
             size = min(CLAIM_SIZE, budget - handled)
-            events = _events_after(subscription, size)
+            if read_with_lease is not None and subscription.sent_seq == lease.subscription.sent_seq:
+                events = read_with_lease[:size]  # up to CLAIM_SIZE were read: "more" holds
+            else:
+                events = _events_after(subscription, size)
+            read_with_lease = None
             if not events:
                 break
             session = sessions.to(subscription.url)
@@ -236,13 +260,20 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
                 sent_up_to = outcomes[-1][0].seq
             else:
                 sent_up_to = events[-1].seq
-            lease.until = _record_sent(lease, outcomes, sent_up_to=sent_up_to)
+            handled_now = len([event for event in events if event.seq <= sent_up_to])
+            unanswered = bool(outcomes) and outcomes[-1][1].response_code is None
+            # Nothing more was there (what came since is _has_work's), no answer (the
+            # run ends, held: see _hold), or the budget is spent: the run's last batch.
+            last = (
+                unanswered
+                or (len(events) < size and len(outcomes) == len(wanted))
+                or handled + handled_now >= budget
+            )
+            lease.until = _record_sent(lease, outcomes, sent_up_to=sent_up_to, release=last)
             attempted += len(outcomes)
-            handled += len([event for event in events if event.seq <= sent_up_to])
-            if outcomes and outcomes[-1][1].response_code is None:
-                break  # no answer: the run ends (held, see _hold)
-            if len(events) < size and len(outcomes) == len(wanted):
-                break  # nothing more was there; what came since is _has_work's
+            handled += handled_now
+            if last:
+                break
             subscription = _reread(subscription)
             if subscription is None:
                 break
@@ -329,20 +360,31 @@ class Unsent:
         return message_id(self.payload)
 
 
+# What a delivery's body is made of, of an event (``sql.lease`` reads them in this order).
+EVENT_FIELDS = (
+    "seq", "type", "product__sku", "on_hand", "reserved", "available", "reorder_point",
+    "version", "at",
+)  # fmt: skip
+
+
 def _events_after(subscription: WebhookSubscription, size: int) -> list[Unsent]:
     """The next ``size`` events of the store past the cursor."""
     events = (
         StockEvent.objects.filter(store_id=subscription.store_id, seq__gt=subscription.sent_seq)
         .order_by("seq")
-        .values(
-            "seq", "type", "product__sku", "on_hand", "reserved", "available",
-            "reorder_point", "version", "at",
-        )[:size]
-    )  # fmt: skip
-    code = subscription.store_code
+        .values(*EVENT_FIELDS)[:size]
+    )
+    return _unsent(subscription.store_code, events)
+
+
+def _unsent(store_code: str, events) -> list[Unsent]:
+    """``Unsent`` of event rows (dicts of ``EVENT_FIELDS``; ``at`` a datetime or, read
+    as JSON, its ISO 8601 text)."""
     unsent = []
     for event in events:
-        payload = _payload(code, event)
+        if isinstance(event["at"], str):
+            event["at"] = datetime.fromisoformat(event["at"])
+        payload = _payload(store_code, event)
         unsent.append(Unsent(event["seq"], event["type"], payload, body_of(payload)))
     return unsent
 
@@ -363,12 +405,13 @@ def _payload(store_code: str, event: dict) -> dict:
     }
 
 
-def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
+def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int, release: bool) -> datetime:
     """How a batch of first attempts went, atomically: the cursor moved to
     ``sent_up_to`` with the run of failures, the hold (``_hold``) and the lease renewed,
     only while the lease is this run's (else ``LeaseLost``, and nothing is written);
     then a delivery per event sent with its attempt. One statement on PostgreSQL
-    (``sql.record_sent``). Returns the lease's new end."""
+    (``sql.record_sent``), which, for the run's last batch (``release``), also lets go
+    of the subscription. Returns the lease's new end."""
     subscription = lease.subscription
     now = timezone.now()
     judged = _Judged(now)
@@ -381,9 +424,9 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
     # A batch that gave some up checks the run of failures in its own transaction.
     with transaction.atomic() if judged.failures else contextlib.nullcontext():
         if connection.vendor == "postgresql":
-            kept = _record_sent_postgresql(
+            kept, work_left = _record_sent_postgresql(
                 lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
-                judged=judged,
+                judged=judged, release=release,
             )  # fmt: skip
         else:
             changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
@@ -395,6 +438,8 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int) -> datetime:
             _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
     lease.held_until = hold.get("held_until")
+    if connection.vendor == "postgresql" and release:
+        lease.work_left = work_left
     return renewed
 
 
@@ -409,12 +454,17 @@ class Sent:
     retry_at: datetime | None
 
 
-def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, judged) -> bool:
+def _record_sent_postgresql(
+    lease, sent, now, *, sent_up_to, renewed, hold, judged, release
+) -> tuple[bool, bool | None]:
+    """Whether the run still held the subscription, and (let go) whether work is left."""
     outcomes = [item.outcome for item in sent]
     params = {
         "subscription": lease.subscription.pk,
         "leased_until": lease.until,
         "sent_up_to": sent_up_to,
+        "release": release,
+        "due_statuses": DUE,
         "renewed": renewed,
         "hold_changes": bool(hold),
         "held_until": hold.get("held_until"),
@@ -434,7 +484,8 @@ def _record_sent_postgresql(lease, sent, now, *, sent_up_to, renewed, hold, judg
     }
     with connection.cursor() as cursor:
         cursor.execute(sql.record_sent(), params)
-        return cursor.fetchone()[0] == 1
+        kept, work_left = cursor.fetchone()
+    return kept, work_left
 
 
 @transaction.atomic
