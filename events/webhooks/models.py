@@ -81,8 +81,10 @@ class WebhookDelivery(models.Model):
     (``WEBHOOK_RETRY_SCHEDULE``), then given up. ``attempts`` counts every attempt; a
     manual redelivery restarts the schedule from ``schedule_start``."""
 
+    # Its index is the unique (subscription, seq)'s first column: no index of its own,
+    # one less for each delivery written to keep.
     subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
     seq = models.BigIntegerField()
@@ -136,7 +138,10 @@ class WebhookAttempt(models.Model):
     """One HTTP attempt of a delivery, as it went: kept for the delivery log, never
     changed (the app's role may insert and delete these rows, not update them)."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    # Indexed as the first column of the unique (delivery, number), as above.
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="log", db_index=False
+    )
     number = models.PositiveIntegerField()
     succeeded = models.BooleanField()
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
