@@ -3,10 +3,12 @@ subscription's secret (both secrets during a rotation), at least once: after the
 receiver was down for ten minutes too, and for events whose signal was lost. The events
 are those real stock changes write (``stock_changes``)."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent, AuditOutboxEntry
@@ -19,6 +21,7 @@ from events.models import (
     WebhookSubscription,
 )
 from events.webhooks import client
+from events.webhooks import receivers as webhook_receivers
 from events.webhooks.services import (
     delivery,
     delivery_redeliver,
@@ -30,6 +33,7 @@ from events.webhooks.services import (
 )
 from events.webhooks.services.delivery import CLAIM_SIZE
 from stock.services import stock_receive
+from tests.concurrency import run_together
 from tests.factories import ProductFactory, StoreFactory, UserFactory
 
 from .conftest import Receiver, time_passes
@@ -398,8 +402,9 @@ def test_the_events_read_with_the_lease_are_those_the_log_gives_byte_for_byte(
 
     read_alone = delivery._events_after(lease.subscription, CLAIM_SIZE)
     if connection.vendor == "postgresql":
-        assert lease.first_events == read_alone
-        assert [event.body for event in lease.first_events] == [e.body for e in read_alone]
+        read_with_lease = delivery.unsent_of_rows(store.code, lease.first_events)
+        assert read_with_lease == read_alone
+        assert [event.body for event in read_with_lease] == [e.body for e in read_alone]
     else:
         assert lease.first_events is None  # read by the run, as read_alone
     assert len(read_alone) == CLAIM_SIZE
@@ -423,6 +428,77 @@ def test_a_run_of_several_batches_sends_all_in_order_and_lets_go_with_its_last(
     if connection.vendor == "postgresql":
         sent = [s.sql for s in statements if not s.sql.startswith(("SAVEPOINT", "RELEASE"))]
         assert len(sent) == 5, "\n".join(sql[:100] for sql in sent)
+
+
+@pytest.mark.postgresql("the lease waits on the row lock of a run letting go")
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_tried_while_a_run_lets_go_waits_for_it_and_reads_the_event_that_came(
+    webhook_settings, receiver, monkeypatch
+):
+    """A run's letting go has not committed when an event commits and that event's
+    message tries the lease. The letting go read the log before the event, so only the
+    message can send it: its lease waits for the run's commit instead of finding the
+    subscription held, and reads the event."""
+    monkeypatch.setattr(webhook_receivers, "send_dispatch", lambda store_ids: None)
+    store, product = StoreFactory(), ProductFactory()
+    subscription = subscribe(store, receiver)
+    holding = delivery._lease(subscription.pk)
+    letting_go, event_committed = threading.Event(), threading.Event()
+
+    def run_letting_go():
+        with transaction.atomic():
+            WebhookSubscription.objects.filter(
+                pk=subscription.pk, sending_until=holding.until
+            ).update(sending_until=None)
+            letting_go.set()
+            event_committed.wait(10)
+            time.sleep(0.3)  # the lease below tries meanwhile
+
+    def event_then_its_lease():
+        letting_go.wait(10)
+        stock_receive(store=store, product=product, quantity=1)
+        event_committed.set()
+        started = time.monotonic()
+        lease = delivery._lease(subscription.pk)
+        return lease, time.monotonic() - started
+
+    _, (lease, waited) = run_together([run_letting_go, event_then_its_lease])
+
+    assert lease is not None, "the lease found the subscription held and gave up"
+    assert waited >= 0.2  # it waited for the run's commit
+    event = StockEvent.objects.get(store=store)
+    assert [row[0] for row in lease.first_events] == [event.seq]
+
+
+def test_a_held_subscription_s_lease_reads_no_event(
+    webhook_settings, receiver, store, stock_changes
+):
+    """Nothing is sent to it before the hold ends: the lease does not read the log."""
+    subscription = subscribe(store, receiver)
+    stock_changes.receive(store, signal=False)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        held_until=timezone.now() + timedelta(minutes=1)
+    )
+
+    lease = delivery._lease(subscription.pk)
+
+    assert lease.first_events == ([] if connection.vendor == "postgresql" else None)
+    assert subscription_deliver(subscription.pk) == 0
+
+
+def test_a_run_of_exactly_one_full_batch_lets_go_once_it_found_nothing_more(
+    webhook_settings, receiver, store, stock_changes
+):
+    """CLAIM_SIZE events fill the first batch: the run looks again, finds nothing, and
+    lets go."""
+    subscription = subscribe(store, receiver)
+    seqs = [stock_changes.receive(store, signal=False).seq for _ in range(CLAIM_SIZE)]
+
+    assert subscription_deliver(subscription.pk) == CLAIM_SIZE
+
+    assert receiver.seqs() == seqs
+    subscription.refresh_from_db()
+    assert (subscription.sent_seq, subscription.sending_until) == (seqs[-1], None)
 
 
 def test_a_run_that_spent_its_budget_lets_go_and_wakes_the_subscription_for_the_rest(

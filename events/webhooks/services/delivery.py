@@ -75,7 +75,8 @@ class Lease:
     until: datetime
     # The hold this run set, if any: a message is due then (``subscription_deliver``).
     held_until: datetime | None = None
-    # PostgreSQL: the first events past the cursor, read with the lease (``sql.lease``).
+    # PostgreSQL: the first events past the cursor, read with the lease (``sql.lease``):
+    # rows of EVENT_FIELDS, made into ``Unsent`` by the run.
     first_events: list | None = None
     # Set once the run's last record let go of the subscription: whether work was left.
     work_left: bool | None = None
@@ -132,7 +133,8 @@ def subscription_deliver(subscription_id: int, *, limit: int | None = None) -> i
 
 def _lease(subscription_id: int) -> Lease | None:
     """The subscription, held by this run, if it is active and no other run holds it;
-    with its store's code and whether retries are due (``_with_run_facts``)."""
+    with its store's code and whether retries are due (``_with_run_facts``), and on
+    PostgreSQL the first events past its cursor (``sql.lease``)."""
     now = timezone.now()
     until = now + lease_duration()
     if connection.vendor == "postgresql":
@@ -143,14 +145,10 @@ def _lease(subscription_id: int) -> Lease | None:
         found = list(WebhookSubscription.objects.raw(sql.lease(), params))
         if not found:
             return None
-        subscription = found[0]
-        rows = subscription.first_events
-        if isinstance(rows, str):
-            rows = json.loads(rows)
-        first = _unsent(
-            subscription.store_code, (dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows)
+        rows = found[0].first_events
+        return Lease(
+            found[0], until, first_events=json.loads(rows) if isinstance(rows, str) else rows
         )
-        return Lease(subscription, until, first_events=first)
     taken = (
         WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
@@ -247,7 +245,8 @@ def _run(lease: Lease, budget: int) -> tuple[int, bool]:
         while handled < budget and not _held(subscription):
             size = min(CLAIM_SIZE, budget - handled)
             if read_with_lease is not None and subscription.sent_seq == lease.subscription.sent_seq:
-                events = read_with_lease[:size]  # up to CLAIM_SIZE were read: "more" holds
+                # Up to CLAIM_SIZE were read, so a short batch still means "nothing more".
+                events = unsent_of_rows(subscription.store_code, read_with_lease[:size])
             else:
                 events = _events_after(subscription, size)
             read_with_lease = None
@@ -377,6 +376,12 @@ def _events_after(subscription: WebhookSubscription, size: int) -> list[Unsent]:
     return _unsent(subscription.store_code, events)
 
 
+def unsent_of_rows(store_code: str, rows) -> list[Unsent]:
+    """``Unsent`` of the events read with the lease (``sql.lease``: arrays of
+    ``EVENT_FIELDS``)."""
+    return _unsent(store_code, (dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows))
+
+
 def _unsent(store_code: str, events) -> list[Unsent]:
     """``Unsent`` of event rows (dicts of ``EVENT_FIELDS``; ``at`` a datetime or, read
     as JSON, its ISO 8601 text)."""
@@ -411,7 +416,8 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int, release: bool
     only while the lease is this run's (else ``LeaseLost``, and nothing is written);
     then a delivery per event sent with its attempt. One statement on PostgreSQL
     (``sql.record_sent``), which, for the run's last batch (``release``), also lets go
-    of the subscription. Returns the lease's new end."""
+    of the subscription (``lease.work_left`` then says whether work was left). Returns
+    the lease's new end (let go: unused)."""
     subscription = lease.subscription
     now = timezone.now()
     judged = _Judged(now)

@@ -2,15 +2,17 @@
 subscription (with what the run needs to know of it, and its first batch of events),
 recording a batch of first attempts (the cursor moved, the deliveries and their
 attempts inserted, only while the run holds the subscription; the run's last batch lets
-go of it too, with whether work is left), and letting go. Each batch of up to 50 events
-costs a read of the log and this one record, whatever its size, and a run of one batch
-(the usual run: the events of a coalescing window) two statements in all; retries due
-go through the ORM. ``delivery`` does the same through the ORM elsewhere.
+go of it too, with whether work is left), and letting go (when a run ends otherwise).
+The first batch of up to 50 events comes with the lease, each later one costs a read of
+the log; each is recorded in one statement whatever its size. So a run of one batch
+with no retry due (the usual run: the events of a coalescing window) is two
+statements; retries due go through the ORM. ``delivery`` does the same through the ORM
+elsewhere.
 
-Each statement is its own transaction, and on this machine's PostgreSQL a statement
-costs its backend about 0.3 ms of CPU before it touches a row: as much as the rows of a
-few deliveries. Fewer statements per run is what keeps webhooks from slowing the stock
-writes that share the database (``bench/events_bench.py``)."""
+On this machine's PostgreSQL a statement costs its backend about 0.3 ms of CPU before
+it touches a row: as much as the rows of a few deliveries. Fewer statements per run is
+what keeps webhooks from slowing the stock writes that share the database
+(``bench/events_bench.py``)."""
 
 import functools
 
@@ -68,26 +70,38 @@ _EVENT_COLUMNS = (
 @functools.cache
 def lease() -> str:
     """Take the subscription until ``%(until)s`` if it is active and nobody holds it;
-    answers its row, its store's code, whether retries are due, and the first
-    ``%(size)s`` events past its cursor (``first_events``: a JSON array of arrays of
-    ``_EVENT_COLUMNS``, oldest first)."""
+    answers its row, its store's code, whether retries are due, and, unless it is held
+    (``held_until``), the first ``%(size)s`` events past its cursor (``first_events``: a
+    JSON array of arrays of ``_EVENT_COLUMNS``, oldest first). No row: not taken.
+
+    The row is locked whoever holds it, and whether it is free is decided on the row as
+    it is once the lock is had: a run letting go (its last record, or ``release``) may
+    not have committed yet, and is waited for, not taken for the holder. Otherwise the
+    message of an event committed while that statement ran would find the subscription
+    held and end, and that statement, reading before the event's commit, would not have
+    seen it either: the event would wait for the sweep."""
     t = _tables()
     return f"""
-        UPDATE {t["subscriptions"]} SET sending_until = %(until)s
-         WHERE id = %(id)s AND is_active
-           AND (sending_until IS NULL OR sending_until < %(now)s)
-        RETURNING {t["subscriptions"]}.*,
-            (SELECT code FROM {t["stores"]} WHERE id = {t["subscriptions"]}.store_id)
-                AS store_code,
-            {_due_again(t["subscriptions"], t["deliveries"])} AS retries_due,
+        WITH taken AS (
+            UPDATE {t["subscriptions"]}
+               SET sending_until = CASE WHEN sending_until IS NULL OR sending_until < %(now)s
+                                        THEN %(until)s ELSE sending_until END
+             WHERE id = %(id)s AND is_active
+            RETURNING {t["subscriptions"]}.*
+        )
+        SELECT taken.*,
+            (SELECT code FROM {t["stores"]} WHERE id = taken.store_id) AS store_code,
+            {_due_again("taken", t["deliveries"])} AS retries_due,
             (SELECT coalesce(json_agg(json_build_array({_EVENT_COLUMNS}) ORDER BY event.seq),
                              '[]')
                FROM (SELECT * FROM {t["events"]}
-                      WHERE store_id = {t["subscriptions"]}.store_id
-                        AND seq > {t["subscriptions"]}.sent_seq
+                      WHERE store_id = taken.store_id AND seq > taken.sent_seq
+                        AND (taken.held_until IS NULL OR taken.held_until <= %(now)s)
                       ORDER BY seq LIMIT %(size)s) AS event
                JOIN {t["products"]} AS product ON product.id = event.product_id)
                 AS first_events
+          FROM taken
+         WHERE taken.sending_until = %(until)s
     """
 
 
@@ -111,7 +125,9 @@ def record_sent() -> str:
                                                ELSE consecutive_failures + %(failures)s END
              WHERE id = %(subscription)s AND sending_until = %(leased_until)s
             RETURNING id, store_id,
-                {_work_left(t["subscriptions"], t["deliveries"], t["events"])} AS work_left
+                CASE WHEN %(release)s
+                     THEN {_work_left(t["subscriptions"], t["deliveries"], t["events"])}
+                END AS work_left
         ), sent AS (
             SELECT * FROM unnest(%(seq)s::bigint[], %(type)s::text[], %(body)s::text[],
                                  %(status)s::text[], %(code)s::integer[],
