@@ -116,6 +116,7 @@ def seeded_100k(db):
     assert stock_seed_levels(stores=stores, products=products) == 100_000
 
 
+@pytest.mark.at_scale
 @pytest.mark.postgresql("100,000 rows in the embedded database is a test of SQLite")
 def test_an_edited_export_of_100000_levels_imports_whole(seeded_100k, tmp_path):
     """Export every level, change 9 counts in 10 (the tenth row is left as it is), and
@@ -152,6 +153,7 @@ def test_an_edited_export_of_100000_levels_imports_whole(seeded_100k, tmp_path):
     assert ledger_drift() == []
 
 
+@pytest.mark.at_scale
 @pytest.mark.postgresql("100,000 rows in the embedded database is a test of SQLite")
 def test_100000_adjustments_with_one_refused_row_apply_nothing(seeded_100k, tmp_path):
     """Every row but one could be applied; the one (more than is available, its units
