@@ -21,7 +21,6 @@ event may succeed.
 """
 
 import contextlib
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -143,12 +142,8 @@ def _lease(subscription_id: int) -> Lease | None:
             "size": CLAIM_SIZE,
         }  # fmt: skip
         found = list(WebhookSubscription.objects.raw(sql.lease(), params))
-        if not found:
-            return None
-        rows = found[0].first_events
-        return Lease(
-            found[0], until, first_events=json.loads(rows) if isinstance(rows, str) else rows
-        )
+        # psycopg2 decodes the json column: first_events is a list.
+        return Lease(found[0], until, first_events=found[0].first_events) if found else None
     taken = (
         WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
@@ -434,7 +429,8 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int, release: bool
                 lease, sent, now, sent_up_to=sent_up_to, renewed=renewed, hold=hold,
                 judged=judged, release=release,
             )  # fmt: skip
-        else:
+        else:  # renews; _release lets go
+            work_left = None
             changes = {"sent_seq": sent_up_to, "sending_until": renewed, **hold}
             changes.update(judged.failure_run())
             kept = _record_sent_portable(lease, sent, changes)
@@ -444,7 +440,7 @@ def _record_sent(lease: Lease, outcomes: list, *, sent_up_to: int, release: bool
             _disable_if_failing(subscription.pk)
     subscription.sent_seq = sent_up_to
     lease.held_until = hold.get("held_until")
-    if connection.vendor == "postgresql" and release:
+    if release:
         lease.work_left = work_left
     return renewed
 
