@@ -12,6 +12,7 @@ from tests.processes import ROOT
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
@@ -19,6 +20,7 @@ try:
     from selenium.webdriver.support.wait import WebDriverWait
 except ImportError:  # pragma: no cover - requirements-dev.txt pins selenium
     webdriver = Service = By = expected_conditions = Select = WebDriverWait = None
+    WebDriverException = Exception
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -67,9 +69,17 @@ def text_of(driver, selector: str) -> str:
 
 
 def click_and_wait(driver, element) -> None:
-    """Click a link or button and wait until the next page has loaded."""
+    """Click a link or button and wait until the next page has loaded: a new document,
+    told by a mark left on the old one's window, and complete.
+
+    Not Selenium's ``staleness_of`` the clicked element: asked while the page goes, the
+    chromedriver of Chromium 156 may answer "Node with given id does not belong to the
+    document", an error of no stale kind, which that wait raises instead of returning.
+    Errors while the page is between documents are retried until ``WAIT``."""
+    driver.execute_script("window.leftByClickAndWait = true")
     element.click()
-    WebDriverWait(driver, WAIT).until(expected_conditions.staleness_of(element))
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return !window.leftByClickAndWait && document.readyState === 'complete'"
+        )
     )
