@@ -340,32 +340,59 @@ def lower_priority(pids: list[int], nice: int) -> str:
     machines, this one included): each session's group gets an equal share of a busy CPU
     whatever the niceness inside it, so a niced worker in a session of its own took as
     much CPU as gunicorn. The listeners each run in a session of their own, so the
-    niceness goes on their sessions' groups too (``/proc/<pid>/autogroup``)."""
-    groups = []
+    niceness goes on their sessions' groups too (``/proc/<pid>/autogroup``), once per
+    group. Threads and processes started later inherit both."""
+    alive = []
     for pid in pids:
-        for thread in os.listdir(f"/proc/{pid}/task"):
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue  # the process ended meanwhile
+        alive.append(pid)
+        for thread in threads:
             try:
                 os.setpriority(os.PRIO_PROCESS, int(thread), nice)
             except ProcessLookupError:
                 pass  # the thread ended meanwhile
-        autogroup = Path(f"/proc/{pid}/autogroup")
-        if autogroup.exists():
-            try:
-                autogroup.write_text(str(nice))
-                groups.append(True)
-            except OSError:
-                groups.append(False)
-    if not groups:
+    grouping = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if not grouping.exists() or grouping.read_text().strip() != "1":
         return f"nice {nice} (the kernel does not group sessions)"
-    if not all(groups):
-        return f"nice {nice} (some sessions' groups refused it: there it weighs little)"
-    return f"nice {nice}, their sessions' groups too"
+    groups = {}  # a group's name (/autogroup-N): a process of it
+    for pid in alive:
+        try:
+            groups.setdefault(Path(f"/proc/{pid}/autogroup").read_text().split()[0], pid)
+        except FileNotFoundError:
+            continue
+    refused = sum(not nice_group(pid, nice) for pid in groups.values())
+    if not refused:
+        return f"nice {nice}, their sessions' groups too"
+    return (f"nice {nice} ({refused} of {len(groups)} of their sessions' groups refused it: "
+            f"there it weighs little)")  # fmt: skip
+
+
+def nice_group(pid: int, nice: int) -> bool:
+    """Set the niceness of ``pid``'s session group; whether it took."""
+    group = Path(f"/proc/{pid}/autogroup")
+    for _ in range(3):
+        try:
+            group.write_text(str(nice))
+        except BlockingIOError:  # unprivileged: one change per 100 ms
+            time.sleep(0.11)
+            continue
+        except OSError:
+            return False
+        return group.read_text().split()[-1] == str(nice)
+    return False
 
 
 def pin(pids: list[int], cpus: set[int]) -> None:
     """Every thread of these processes runs on ``cpus`` only, and so what they start."""
     for pid in pids:
-        for thread in os.listdir(f"/proc/{pid}/task"):
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue  # the process ended meanwhile
+        for thread in threads:
             try:
                 os.sched_setaffinity(int(thread), cpus)
             except ProcessLookupError:

@@ -81,5 +81,6 @@ def click_and_wait(driver, element) -> None:
     WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.execute_script(
             "return !window.leftByClickAndWait && document.readyState === 'complete'"
-        )
+        ),
+        message=f"no new page loaded {WAIT} s after the click",
     )
