@@ -665,6 +665,15 @@ def report(results: dict, steady: dict, times, streams, arrivals, priority: str)
     print("per run writes/s: " + "; ".join(
         f"{name} " + " ".join(f"{run['rps']:.0f}" for run in runs)
         for name, runs in results.items()))  # fmt: skip
+    nones = results[BASELINE.name]
+    by_round = {
+        name: [run["rps"] / none["rps"] for run, none in zip(runs, nones, strict=True)]
+        for name, runs in results.items() if name != BASELINE.name
+    }  # fmt: skip
+    print("x none by round (each run against the same round's none), how far one run's "
+          "ratio strays: " + "; ".join(
+              f"{name} {min(ratios):.2f}-{max(ratios):.2f} (median {median(ratios):.2f})"
+              for name, ratios in by_round.items()))  # fmt: skip
     per_delivery = {
         v.name: median(1000 * run["cpu"]["worker"] / max(run["writes"] * v.webhooks, 1)
                        for run in results[v.name])
