@@ -342,18 +342,7 @@ def lower_priority(pids: list[int], nice: int) -> str:
     much CPU as gunicorn. The listeners each run in a session of their own, so the
     niceness goes on their sessions' groups too (``/proc/<pid>/autogroup``), once per
     group. Threads and processes started later inherit both."""
-    alive = []
-    for pid in pids:
-        try:
-            threads = os.listdir(f"/proc/{pid}/task")
-        except FileNotFoundError:
-            continue  # the process ended meanwhile
-        alive.append(pid)
-        for thread in threads:
-            try:
-                os.setpriority(os.PRIO_PROCESS, int(thread), nice)
-            except ProcessLookupError:
-                pass  # the thread ended meanwhile
+    alive = for_each_thread(pids, lambda thread: os.setpriority(os.PRIO_PROCESS, thread, nice))
     grouping = Path("/proc/sys/kernel/sched_autogroup_enabled")
     if not grouping.exists() or grouping.read_text().strip() != "1":
         return f"nice {nice} (the kernel does not group sessions)"
@@ -387,16 +376,25 @@ def nice_group(pid: int, nice: int) -> bool:
 
 def pin(pids: list[int], cpus: set[int]) -> None:
     """Every thread of these processes runs on ``cpus`` only, and so what they start."""
+    for_each_thread(pids, lambda thread: os.sched_setaffinity(thread, cpus))
+
+
+def for_each_thread(pids: list[int], change) -> list[int]:
+    """Call ``change`` with each thread id of these processes, skipping processes and
+    threads that ended meanwhile; returns the processes still there."""
+    alive = []
     for pid in pids:
         try:
             threads = os.listdir(f"/proc/{pid}/task")
         except FileNotFoundError:
-            continue  # the process ended meanwhile
+            continue
+        alive.append(pid)
         for thread in threads:
             try:
-                os.sched_setaffinity(int(thread), cpus)
+                change(int(thread))
             except ProcessLookupError:
-                pass  # the thread ended meanwhile
+                pass
+    return alive
 
 
 def layout() -> str:
