@@ -12,7 +12,7 @@ from inventory_site.replicas.routing import replica_reads
 from stores.access import store_for_page
 from stores.models import Role
 
-from .dashboard import LevelFilter, dashboard_snapshot, summary
+from .dashboard import LATEST_MOVEMENTS, LevelFilter, dashboard_snapshot, summary
 from .models import MovementKind
 from .selectors import low_stock_levels_in_page_order, recent_movements_by_product
 
@@ -77,7 +77,7 @@ def _live_config(store, snapshot, level_filter) -> dict:
         "seq": snapshot.seq,
         "stream_url": f"{settings.EVENTS_STREAM_URL.rstrip('/')}{api}/events/stream/",
         "events_url": f"{api}/events/",
-        "movements_url": f"{api}/movements/?page_size={len(snapshot.movements) or 1}",
+        "movements_url": f"{api}/movements/?page_size={LATEST_MOVEMENTS}",
         "summary_url": f"/stores/{quote(store.code, safe='')}/summary/",
         "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
         # New levels get a row only when the page shows every level of the store.

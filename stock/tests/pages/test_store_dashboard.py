@@ -10,6 +10,7 @@ from django.db.models import Max
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from catalog.models import Product
 from events.models import StockEvent, StoreEventSequence
 from stock.dashboard import LATEST_MOVEMENTS, LEVELS_PER_PAGE, LevelFilter, dashboard_snapshot
 from stock.services import stock_adjust, stock_purchase, stock_receive, stock_set_reorder_point
@@ -174,6 +175,19 @@ def test_the_latest_movements_say_who_and_why(viewer, manager, shelves):
         ("TEE-OUT", "Receive", "manager", ""),
     ]
     assert cells[0]["change"] == "on hand -1 → 10"
+
+
+def test_the_live_movements_fill_up_to_the_latest_ones_a_page_shows(viewer, berlin, shelves):
+    """The script reads the movements again from the URL the page gives it: a page that
+    loaded with 6 movements still shows the newest LATEST_MOVEMENTS once there are more."""
+    config = live_config(browser(viewer).get(URL).text)
+    cap = Product.objects.get(sku="CAP-OK")
+    for _ in range(LATEST_MOVEMENTS):
+        stock_receive(store=berlin, product=cap, quantity=1)
+
+    page = browser(viewer).get(config["movements_url"]).json()
+
+    assert len(page["results"]) == LATEST_MOVEMENTS
 
 
 def test_the_page_embeds_the_event_seq_it_shows_and_where_events_come_from(
