@@ -110,9 +110,11 @@ def watch_the_changes(driver, origin: str, api: Api, password: str, mode: str) -
     assert driver.current_url == f"{origin}/stores/{STORE}/", driver.current_url
     wait_for(driver, lambda: live_mode(driver) in {"polling", "stream"}, "live updates")
     assert live_mode(driver) == mode
-    # A mark that a reload would wipe out.
+    # A mark that a reload would wipe out, and every mode the page passes through from
+    # here on: a stream that failed and fell back to polling, even for a moment, shows.
     page = uuid.uuid4().hex
     driver.execute_script("window.dashboardPageMark = arguments[0]", page)
+    driver.execute_script(MODES_SEEN)
 
     sku, available, reorder_point = a_healthy_row(driver)
     before = header(driver)
@@ -159,6 +161,17 @@ def watch_the_changes(driver, origin: str, api: Api, password: str, mode: str) -
     screenshot(driver, f"dashboard-{mode}-reorder-point.png")
 
     assert driver.execute_script("return window.dashboardPageMark") == page, "the page reloaded"
+    assert driver.execute_script("return window.dashboardModesSeen") == [mode]
+
+
+MODES_SEEN = """
+    const status = document.getElementById("live-status");
+    window.dashboardModesSeen = [status.dataset.mode];
+    new MutationObserver(function () {
+        const seen = window.dashboardModesSeen;
+        if (seen[seen.length - 1] !== status.dataset.mode) seen.push(status.dataset.mode);
+    }).observe(status, {attributes: true, attributeFilter: ["data-mode"]});
+"""
 
 
 def wait_for(driver, condition, what: str) -> None:
