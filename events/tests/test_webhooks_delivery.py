@@ -189,6 +189,28 @@ def test_failed_attempts_are_logged_with_the_next_try_and_back_off(
     assert "HTTP 503" in delivery.last_error
 
 
+def test_the_default_schedule_backs_off_for_more_than_a_day_before_giving_up(
+    webhook_settings, receiver, store, stock_changes
+):
+    """The retry schedule as deployed (WEBHOOK_RETRY_SCHEDULE and its jitter left as
+    they are), walked attempt by attempt: each wait longer than the one before, and the
+    last try more than 24 hours after the first, whatever the jitter drew."""
+    subscribe(store, receiver)
+    receiver.status = 503
+
+    stock_changes.receive(store)
+    while (due := WebhookDelivery.objects.get().next_attempt_at) is not None:
+        time_passes((due - timezone.now()).total_seconds() + 1)
+
+    delivery = WebhookDelivery.objects.get()
+    attempts = list(delivery.log.order_by("number"))
+    waits = [(a.next_attempt_at - a.at).total_seconds() for a in attempts[:-1]]
+    assert delivery.status == DeliveryStatus.GIVING_UP
+    assert len(receiver.received) == len(attempts) == len(waits) + 1 > 2
+    assert all(later > earlier for earlier, later in zip(waits, waits[1:]))
+    assert sum(waits) > 24 * 60 * 60
+
+
 def test_a_redirect_is_not_followed(webhook_settings, receiver, store, stock_changes):
     subscribe(store, receiver)
     receiver.status = 302
