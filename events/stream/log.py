@@ -44,7 +44,10 @@ def _slot() -> asyncio.Semaphore:
 
 async def in_thread(function, *args):
     """``function(*args)`` in a worker thread holding one of the process's database
-    slots; the thread's connection is closed before the slot is given back."""
+    slots; the thread's connection is closed before the slot is given back. Not
+    thread-sensitive: each call takes a thread of the pool, so the slots (not asgiref's
+    one shared thread) say how many ask the database at once, and a slow query of one
+    stream does not hold up the others' authorization or backlog."""
 
     def run():
         try:
@@ -53,7 +56,7 @@ async def in_thread(function, *args):
             connections[DEFAULT_DB_ALIAS].close()
 
     async with _slot():
-        return await sync_to_async(run)()
+        return await sync_to_async(run, thread_sensitive=False)()
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ def test_the_default_schedule_backs_off_for_more_than_a_day_before_giving_up(
     waits = [(a.next_attempt_at - a.at).total_seconds() for a in attempts[:-1]]
     assert delivery.status == DeliveryStatus.GIVING_UP
     assert len(receiver.received) == len(attempts) == len(waits) + 1 > 2
-    assert all(later > earlier for earlier, later in zip(waits, waits[1:]))
+    assert waits == sorted(set(waits))  # each longer than the one before
     assert sum(waits) > 24 * 60 * 60
 
 

@@ -51,9 +51,7 @@ def worker(transactional_db, tmp_path):
         processes.stop_all()
 
 
-def test_stock_writes_finish_while_the_receiver_still_holds_a_delivery(
-    settings, receiver, worker
-):
+def test_stock_writes_finish_while_the_receiver_still_holds_a_delivery(settings, receiver, worker):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     store, product = StoreFactory(), ProductFactory()
     subscription_create(store=store, url=receiver.url, event_types=[], actor=None)
