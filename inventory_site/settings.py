@@ -297,6 +297,22 @@ FLASH_GATE_RECONCILE_SECONDS = env.float("FLASH_GATE_RECONCILE_SECONDS", default
 # must answer CORS with credentials), and without a stream asks the events API for what
 # is new every DASHBOARD_POLL_SECONDS.
 EVENTS_STREAM_URL = env.str("EVENTS_STREAM_URL", default="")
+# The origins of the sites whose dashboards open this events process's stream from
+# another origin (their EVENTS_STREAM_URL names it), with the browser's cookies: CORS
+# answered by django-cors-headers, on the stream's path only. Empty: none, and the
+# middleware is not installed. A page's origin is scheme, host and port; a cookie is the
+# host's whatever the port, so http://localhost:8000 may stream from localhost:8001.
+EVENTS_STREAM_ALLOWED_ORIGINS = env.list("EVENTS_STREAM_ALLOWED_ORIGINS", default=[])
+if EVENTS_STREAM_ALLOWED_ORIGINS:
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+    CORS_ALLOWED_ORIGINS = EVENTS_STREAM_ALLOWED_ORIGINS
+    CORS_ALLOW_CREDENTIALS = True
+    CORS_URLS_REGEX = r"^/api/v1/stores/[^/]+/events/stream/$"
+    CORS_ALLOW_METHODS = ["GET", "OPTIONS"]
+    # An EventSource that reconnects sends Last-Event-ID, which is no CORS-safelisted
+    # header: the browser asks first (a preflight).
+    CORS_ALLOW_HEADERS = ["accept", "authorization", "cache-control", "last-event-id"]
 DASHBOARD_POLL_SECONDS = env.float("DASHBOARD_POLL_SECONDS", default=3)
 
 # Bulk stock jobs (POST .../stock/bulk/): items per set-based statement, and how long a

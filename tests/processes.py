@@ -238,30 +238,31 @@ class ProjectProcesses:
         self.env, self.directory = env, directory
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *args: str) -> Path:
-        """Start ``bin/run <args>`` as ``name``; returns its log file."""
+    def start(self, name: str, *args: str, **variables: str) -> Path:
+        """Start ``bin/run <args>`` as ``name``, with ``variables`` added to the
+        environment of this process only; returns its log file."""
         log = self.directory / f"{name}.log"
         with open(log, "a") as output:
             self.processes[name] = subprocess.Popen(
                 ["bin/run", *args],
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **variables},
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return log
 
-    def start_web(self, name: str = "web") -> int:
+    def start_web(self, name: str = "web", **variables: str) -> int:
         """``bin/run web`` on a free port, once it answers /healthz; returns the port."""
-        return self.start_serving(name, "web", "--no-control-socket")
+        return self.start_serving(name, "web", "--no-control-socket", **variables)
 
-    def start_serving(self, name: str, *args: str) -> int:
-        """``bin/run <args>`` (``web``, ``events``) on a free port, once it answers
-        /healthz; returns the port."""
-        port = free_port()
+    def start_serving(self, name: str, *args: str, port: int | None = None, **variables) -> int:
+        """``bin/run <args>`` (``web``, ``events``) on ``port`` (else a free one), once
+        it answers /healthz, with ``variables`` as ``start``; returns the port."""
+        port = port or free_port()
         self.env = {**self.env, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1"}
-        log = self.start(name, *args)
+        log = self.start(name, *args, **variables)
         process = self.processes[name]
         if (
             not wait_until(

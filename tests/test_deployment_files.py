@@ -164,6 +164,29 @@ def test_the_app_caches_in_one_redis_and_queues_tasks_in_the_other():
         assert depends_on["cache"] == depends_on["broker"] == {"condition": "service_healthy"}
 
 
+def test_the_dashboard_of_web_streams_from_the_events_service_which_allows_webs_origin():
+    """Without a proxy in front, web's dashboard opens the stream at the events service's
+    published port, and that service answers CORS for web's published origin."""
+    services = compose()["services"]
+    web, events = services["web"], services["events"]
+
+    def published(service: dict) -> str:
+        host_port, container_port = service["ports"][0].split(":")
+        assert container_port == "8000"  # bin/run's PORT in the image
+        return f"http://localhost:{host_port}"
+
+    assert default_of(web["environment"]["EVENTS_STREAM_URL"]) == published(events)
+    assert default_of(events["environment"]["EVENTS_STREAM_ALLOWED_ORIGINS"]) == published(web)
+    assert "EVENTS_STREAM_ALLOWED_ORIGINS" not in web["environment"]
+
+
+def default_of(value: str) -> str:
+    """The default of a ``${NAME-default}`` substitution."""
+    name, _, default = value.removeprefix("${").removesuffix("}").partition("-")
+    assert name.isupper() and default, value
+    return default
+
+
 def test_the_replica_service_is_optional_and_made_as_cis_replica():
     """Only with ``--profile replica``; a standby cloned with pg_basebackup -R from db
     (tests/test_compose_replica.py runs its scripts on real clusters)."""

@@ -12,7 +12,10 @@ Two ways for the events to reach the page, one test each:
 - ``polling``: no events process (as under ``make run``): the page's EventSource is
   refused and it polls the events API (``DASHBOARD_POLL_SECONDS``, 0.5 s here);
 - ``stream``: ``bin/run events`` serves the live stream and a relay gives both processes
-  one origin, as a load balancer does (``same_origin.py``); needs Redis (REDIS_URL).
+  one origin, as a load balancer does (``same_origin.py``); needs Redis (REDIS_URL);
+- ``stream`` from another origin: the page opens the stream of ``bin/run events`` on a
+  port of its own (``EVENTS_STREAM_URL``), which allows the page's origin
+  (``EVENTS_STREAM_ALLOWED_ORIGINS``), as docker-compose runs them; needs Redis.
 
 Each skips, saying why, while what it needs is not there yet: the event log writer (no
 event after ``seed_demo``'s changes), the events API, ``bin/run events``.
@@ -26,6 +29,7 @@ import uuid
 import pytest
 
 from events.models import StockEvent
+from tests.processes import free_port
 
 from .driving import (
     BROWSER_TEST_MARKS,
@@ -81,12 +85,34 @@ def events_origin(deployment):
         yield relay.url
 
 
+@pytest.fixture
+def cross_origin(deployment):
+    """Another web process whose dashboard opens the stream of ``bin/run events`` on a
+    port of its own, which answers CORS for that web's origin; the web's URL."""
+    if not deployment.env.get("REDIS_URL"):
+        pytest.skip("the live stream needs Redis: run with REDIS_URL set")
+    web_port = free_port()
+    events_port = deployment.start_serving(
+        "events", "events", EVENTS_STREAM_ALLOWED_ORIGINS=f"http://127.0.0.1:{web_port}"
+    )
+    deployment.start_web(
+        "web-of-another-origin", port=web_port, EVENTS_STREAM_URL=f"http://127.0.0.1:{events_port}"
+    )
+    return f"http://127.0.0.1:{web_port}"
+
+
 def test_the_dashboard_follows_the_events_api_without_a_stream(browser, web, demo_manager_password):
     watch(browser, web, web, demo_manager_password, mode="polling")
 
 
 def test_the_dashboard_follows_the_live_stream(browser, web, events_origin, demo_manager_password):
     watch(browser, events_origin, web, demo_manager_password, mode="stream")
+
+
+def test_the_dashboard_follows_the_live_stream_of_another_origin(
+    browser, web, cross_origin, demo_manager_password
+):
+    watch(browser, cross_origin, web, demo_manager_password, mode="stream")
 
 
 def watch(driver, origin: str, web: str, password: str, *, mode: str) -> None:

@@ -75,6 +75,13 @@ def stream_gap_seconds() -> str:
 
 
 @pytest.fixture
+def stream_allowed_origins() -> str:
+    """EVENTS_STREAM_ALLOWED_ORIGINS of the events process: none (same origin only), but
+    in the tests of CORS."""
+    return ""
+
+
+@pytest.fixture
 def events_env(
     transactional_db,
     channel_prefix,
@@ -82,6 +89,7 @@ def events_env(
     stream_check_seconds,
     stream_rate_per_user,
     stream_gap_seconds,
+    stream_allowed_origins,
 ):
     return project_env(
         DATABASE_URL=f"{url_of_the_test_database()}?application_name={events_application_name}",
@@ -93,6 +101,7 @@ def events_env(
         EVENTS_STREAM_CHECK_SECONDS=stream_check_seconds,
         EVENTS_STREAM_RATE_PER_USER=stream_rate_per_user,
         EVENTS_STREAM_GAP_SECONDS=stream_gap_seconds,
+        EVENTS_STREAM_ALLOWED_ORIGINS=stream_allowed_origins,
     )
 
 
