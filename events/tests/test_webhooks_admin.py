@@ -42,6 +42,36 @@ def test_a_manager_adds_a_webhook_and_is_shown_its_secret(webhook_settings, clie
     assert subscription.event_types == ["stock.out"]
 
 
+def test_the_admin_refuses_a_receiver_on_a_private_address(client):
+    """As the API does, unless WEBHOOK_ALLOW_PRIVATE_NETWORKS (not set here)."""
+    store = StoreFactory()
+    client.force_login(member("manager", store, Role.MANAGER))
+
+    response = client.post(
+        "/admin/events/webhooksubscription/add/",
+        {"store": store.pk, "url": "http://10.1.2.3/hooks", "event_types": [], "is_active": "on"},
+    )
+
+    assert response.status_code == 200  # the form again, with its error
+    assert "10.1.2.3 is a private address" in response.text
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("role", [Role.CLERK, Role.VIEWER])
+def test_only_managers_may_add_a_webhook_in_the_admin(webhook_settings, client, role):
+    store = StoreFactory()
+    client.force_login(member("member", store, role))
+
+    listed = client.get("/admin/events/webhooksubscription/")
+    added = client.post(
+        "/admin/events/webhooksubscription/add/",
+        {"store": store.pk, "url": "http://127.0.0.1:9/hook", "event_types": [], "is_active": "on"},
+    )
+
+    assert listed.status_code == added.status_code == 403
+    assert not WebhookSubscription.objects.exists()
+
+
 def test_redeliver_sends_the_chosen_deliveries_again(
     webhook_settings, client, receiver, stock_changes, django_capture_on_commit_callbacks
 ):

@@ -189,6 +189,28 @@ def test_failed_attempts_are_logged_with_the_next_try_and_back_off(
     assert "HTTP 503" in delivery.last_error
 
 
+def test_each_attempt_logs_how_long_the_receiver_took(
+    webhook_settings, receiver, store, stock_changes
+):
+    subscribe(store, receiver)
+    receiver.hold.clear()
+
+    def answer_after_300_ms():
+        while receiver.waiting == 0:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        receiver.hold.set()
+
+    threading.Thread(target=answer_after_300_ms, daemon=True).start()
+
+    stock_changes.receive(store)
+
+    delivery, attempt = WebhookDelivery.objects.get(), WebhookAttempt.objects.get()
+    assert attempt.succeeded and attempt.response_code == 204
+    assert 300 <= attempt.duration_ms < 5000
+    assert delivery.last_duration_ms == attempt.duration_ms
+
+
 def test_the_default_schedule_backs_off_for_more_than_a_day_before_giving_up(
     webhook_settings, receiver, store, stock_changes
 ):

@@ -80,9 +80,10 @@ class ApiFilterSet(django_filters.FilterSet):
     @property
     def errors(self) -> ErrorDict:
         errors = ErrorDict(self.form.errors)
-        known = ", ".join(sorted(self.filters)) or "none"
+        filters = ", ".join(sorted(self.filters)) or "none"
+        others = ", ".join(sorted(self.passed_through))
         for name in self.unknown_parameters():
-            message = f"Unknown parameter; this list's filters are: {known}."
+            message = f"Unknown parameter; this list's filters are: {filters} (and {others})."
             errors[name] = ErrorList([forms.ValidationError(message, code="unknown")])
         return errors
 

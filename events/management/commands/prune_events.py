@@ -20,6 +20,10 @@ def positive(text: str) -> int:
     return number
 
 
+def span(days: int) -> str:
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
 def age_of(days: int, option: str) -> tuple[timedelta, object]:
     """(the age, the cutoff it makes now), or CommandError naming ``option``."""
     try:
@@ -73,12 +77,12 @@ class Command(BaseCommand):
             count = events_older_than(cutoff).count()
             deliveries = finished_deliveries_before(delivery_cutoff).count()
             self.stdout.write(
-                f"Would prune {count} stock events older than {days} days "
+                f"Would prune {count} stock events older than {span(days)} "
                 "(dry run: nothing deleted)."
             )
             self.stdout.write(
                 f"Would prune {deliveries} webhook deliveries finished more than "
-                f"{delivery_days} days ago (dry run: nothing deleted)."
+                f"{span(delivery_days)} ago (dry run: nothing deleted)."
             )
             return
         if not (may_prune_events() and may_prune_deliveries()):
@@ -88,12 +92,12 @@ class Command(BaseCommand):
             )
         deleted = stock_events_prune(older_than=age, batch_size=batch_size)
         self.stdout.write(
-            self.style.SUCCESS(f"Pruned {deleted} stock events older than {days} days.")
+            self.style.SUCCESS(f"Pruned {deleted} stock events older than {span(days)}.")
         )
         deliveries, attempts = webhook_deliveries_prune(older_than=delivery_age)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Pruned {deliveries} webhook deliveries finished more than {delivery_days} "
-                f"days ago, with their {attempts} attempts."
+                f"Pruned {deliveries} webhook deliveries finished more than "
+                f"{span(delivery_days)} ago, with their {attempts} attempts."
             )
         )

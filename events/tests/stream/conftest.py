@@ -75,6 +75,13 @@ def stream_gap_seconds() -> str:
 
 
 @pytest.fixture
+def stream_heartbeat_seconds() -> str:
+    """EVENTS_STREAM_HEARTBEAT_SECONDS of the events process: its default, but in the
+    test of the heartbeat."""
+    return "15"
+
+
+@pytest.fixture
 def stream_allowed_origins() -> str:
     """EVENTS_STREAM_ALLOWED_ORIGINS of the events process: none (same origin only), but
     in the tests of CORS."""
@@ -89,6 +96,7 @@ def events_env(
     stream_check_seconds,
     stream_rate_per_user,
     stream_gap_seconds,
+    stream_heartbeat_seconds,
     stream_allowed_origins,
 ):
     return project_env(
@@ -101,6 +109,7 @@ def events_env(
         EVENTS_STREAM_CHECK_SECONDS=stream_check_seconds,
         EVENTS_STREAM_RATE_PER_USER=stream_rate_per_user,
         EVENTS_STREAM_GAP_SECONDS=stream_gap_seconds,
+        EVENTS_STREAM_HEARTBEAT_SECONDS=stream_heartbeat_seconds,
         EVENTS_STREAM_ALLOWED_ORIGINS=stream_allowed_origins,
     )
 

@@ -4,6 +4,8 @@ backlog and live events join without a gap or a duplicate."""
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ from events.channels import store_channel
 from events.models import EventType
 from stores.models import Role
 from tests.factories import ProductFactory, StoreFactory, member
+from tests.processes import ROOT
 
 from .conftest import (
     NEEDS_REDIS,
@@ -226,8 +229,42 @@ def test_backlog_and_live_events_join_without_gap_or_duplicate(
         assert seqs(received) == list(range(1, total + 1))
 
 
+@pytest.mark.parametrize("stream_heartbeat_seconds", ["0.3"])
+def test_an_idle_stream_sends_a_heartbeat_comment(events_server, store, product, viewer_token):
+    """So that proxies keep it open: a comment line every EVENTS_STREAM_HEARTBEAT_SECONDS
+    while nothing happens, after the backlog, which clients ignore."""
+    receive(store, product, 1)
+
+    async def lines_until_two_heartbeats() -> list[str]:
+        lines = []
+        async with stream_client(events_server, timeout=10) as client:
+            headers = token_headers(viewer_token)
+            async with client.stream("GET", stream_path(store), headers=headers) as response:
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if lines.count(": heartbeat") == 2:
+                        return lines
+        return lines
+
+    lines = asyncio.run(asyncio.wait_for(lines_until_two_heartbeats(), 20))
+
+    assert lines.count(": heartbeat") == 2
+    assert lines.index("id: 1") < lines.index(": heartbeat")
+
+
+# Connects as the events process does (its settings, its DATABASE_URL) and holds the
+# connection until its stdin closes.
+HOLD_A_CONNECTION = """
+import sys
+from django.db import connection
+connection.ensure_connection()
+print("connected", flush=True)
+sys.stdin.read()
+"""
+
+
 def test_an_open_stream_holds_no_database_connection(
-    events_server, events_application_name, store, product, viewer_token
+    events_server, events_env, events_application_name, store, product, viewer_token
 ):
     receive(store, product, 2)
 
@@ -254,6 +291,21 @@ def test_an_open_stream_holds_no_database_connection(
             return idle, await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
     idle, received = asyncio.run(asyncio.wait_for(main(), 60))
+    # The count sees a session of the events process's settings while it is open.
+    holder = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", HOLD_A_CONNECTION],
+        cwd=ROOT,
+        env=events_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "connected\n"
+        held = events_sessions()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
 
-    assert idle == 0
+    assert (idle, held) == (0, 1)
     assert all(seqs(stream) == [1, 2, 3] for stream in received)

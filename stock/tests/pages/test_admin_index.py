@@ -44,6 +44,17 @@ def test_each_store_is_offered_what_the_users_role_there_allows(manager, hamburg
     assert "munich-01" not in response.text
 
 
+@pytest.mark.parametrize("role", ["manager", "viewer"])
+def test_anyone_with_a_store_is_linked_to_its_dashboard_and_no_other(
+    request, low_and_high, munich, role
+):
+    response = browser(request.getfixturevalue(role)).get("/admin/")
+
+    box = response.text[response.text.index('<div class="module" id="store-dashboards">') :]
+    assert '<a href="/stores/berlin-01/">berlin-01 dashboard</a>' in box
+    assert "/stores/munich-01/" not in response.text
+
+
 @pytest.mark.parametrize("role", ["clerk", "viewer"])
 def test_clerks_and_viewers_are_not_offered_the_low_stock_page(request, low_and_high, role):
     response = browser(request.getfixturevalue(role)).get("/admin/")
