@@ -66,16 +66,24 @@ class Listener:
     """One open stream on ``channel``; ``viewer`` says who opened it, for the periodic
     check (``events.stream.checks``).
 
-    ``last_seq`` is the last event its stream sent (the stream sets it): the check
-    compares it with the log, stream by stream, since what one stream of a store read
-    from the log says nothing of what the others sent."""
+    ``last_seq`` is the last event its stream sent (the stream sets it), ``heard_seq``
+    the highest seq queued for it: the check compares them with the log, stream by
+    stream, since what one stream of a store read from the log says nothing of what the
+    others sent. An event heard and not yet sent is no event missed: its stream sends
+    it, and a busy or starved process that is slow to would otherwise have every stream
+    of a store read the log, each with a connection of its own, just as it catches up."""
 
     def __init__(self, channel: str, viewer=None):
         self.channel = channel
         self.viewer = viewer
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self.last_seq = 0
+        self.heard_seq = 0
         self.closed = False
+
+    def may_have_missed(self, last_seq: int) -> bool:
+        """Whether the log's ``last_seq`` is past what the stream sent and heard."""
+        return max(self.last_seq, self.heard_seq) < last_seq
 
     def deliver(self, item) -> None:
         """Queue ``item`` for the stream. Once CLOSED is queued nothing more is: a
@@ -85,6 +93,8 @@ class Listener:
             return
         if item is CLOSED:
             self.closed = True
+        elif isinstance(item, Heard) and item.seq > self.heard_seq:
+            self.heard_seq = item.seq
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -176,12 +186,12 @@ class Hub:
 
     def catch_up(self, channel: str, last_seq: int) -> int:
         """The log of ``channel``'s store ends at ``last_seq``: each listener whose stream
-        sent less is told it missed events (it reads them from the log). Returns how
-        many were."""
+        neither sent nor heard that far is told it missed events (it reads them from the
+        log). Returns how many were."""
         state = self.channels.get(channel)
         if state is None:
             return 0
-        behind = [listener for listener in state.listeners if listener.last_seq < last_seq]
+        behind = [listener for listener in state.listeners if listener.may_have_missed(last_seq)]
         for listener in behind:
             listener.deliver(MISSED)
         return len(behind)

@@ -71,6 +71,29 @@ def test_nothing_is_queued_after_closed(listener):
     assert queued(listener) == [CLOSED]
 
 
+def test_catching_up_spares_the_streams_that_heard_the_last_event_and_wakes_the_others():
+    """The periodic check found the log ending at 5: a stream with 5 queued (its process
+    slow to send it) reads no log; one whose publish of 5 was lost does."""
+
+    async def main():
+        store_hub = hub.Hub("redis://127.0.0.1:1/0")  # no connection needed
+        heard_it, lost_it = Listener("store-1"), Listener("store-1")
+        store_hub.channels["store-1"] = hub._Channel(listeners={heard_it, lost_it})
+        for seq in (4, 5):
+            heard_it.deliver(event(seq))
+        lost_it.deliver(event(4))
+
+        woken = store_hub.catch_up("store-1", 5)
+
+        return woken, queued(heard_it), queued(lost_it)
+
+    woken, heard_it, lost_it = asyncio.run(main())
+
+    assert woken == 1
+    assert heard_it == [event(4), event(5)]
+    assert lost_it == [event(4), MISSED]
+
+
 # --- The hub's one connection to Redis -----------------------------------------------
 
 
