@@ -5,7 +5,8 @@ EVENTS_STREAM_CHECK_SECONDS while it has any.
   arrives; events that are followed by none (a seeding, which publishes nothing; the
   last publish of a burst lost while Redis failed) would wait for it. The pass reads the
   last seq of every store with open streams and, EVENTS_STREAM_GAP_SECONDS later, wakes
-  each stream that still sent less than that: it reads the gap from the log. The wait
+  each stream that has neither sent nor heard that far: it reads the gap from the log
+  (one that heard it sends it, however late). The wait
   spares the streams of a store being written to a log read each for events whose
   publish was on its way at the read. Each stream is compared on its own: another
   stream of the store that read the log has not sent it to this one.
