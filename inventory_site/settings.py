@@ -143,15 +143,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
-if not DEBUG:
-    # Without DEBUG, gunicorn serves the collected static files itself (no web server
-    # in front is needed); with DEBUG, runserver serves them from the apps.
-    # Right after the security middleware: its headers (HSTS, nosniff) and HTTPS
-    # redirect apply to static files too, which WhiteNoise answers without going on.
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-        "whitenoise.middleware.WhiteNoiseMiddleware",
-    )
+# gunicorn serves the static files itself through WhiteNoise (no web server in front is
+# needed): without DEBUG the collected ones; with DEBUG straight from the apps, found
+# again as they change, so that `bin/run web` on a developer's machine (the services
+# mode) serves the admin's styles and the dashboard's script without a collectstatic.
+# Right after the security middleware: its headers (HSTS, nosniff) and HTTPS redirect
+# apply to static files too, which WhiteNoise answers without going on.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

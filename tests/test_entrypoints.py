@@ -125,6 +125,26 @@ def test_web_serves_health_admin_and_static_files_with_debug_off(deployment_env,
     assert process.poll() is None
 
 
+def test_web_with_debug_on_serves_static_files_from_the_apps_without_collectstatic(
+    deployment_env, start
+):
+    """A developer's `bin/run web` (the services mode with DEBUG on): the admin's styles
+    and the store dashboard's script, which the dashboard needs to stay current."""
+    port = str(free_port())
+    env = {**deployment_env, "DEBUG": "true", "PORT": port, "WEB_CONCURRENCY": "1"}
+
+    process, log = start(["bin/run", "web"], env)
+
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
+        log
+    )
+    for path in ("/static/admin/css/base.css", "/static/stock/store_dashboard.js"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            assert response.status == 200, path
+    assert not Path(env["STATIC_ROOT"]).exists()  # nothing was collected
+    assert process.poll() is None
+
+
 def test_web_writes_every_line_as_json_and_names_the_request_in_its_own_and_gunicorns(
     deployment_env, start
 ):

@@ -96,10 +96,12 @@ def test_production_settings_are_read_from_the_environment():
     assert settings["ALLOWED_HOSTS"] == ["shop.example.com", ".example.org"]
 
 
-def test_static_files_are_served_after_the_security_middleware_so_they_get_its_headers():
+@pytest.mark.parametrize("debug", ["false", "true"])
+def test_static_files_are_served_after_the_security_middleware_so_they_get_its_headers(debug):
     """WhiteNoise answers a static file without calling what follows it: placed before
-    the security middleware, the file would go without HSTS, nosniff and the redirect."""
-    middleware = settings_for(DEBUG="false", SECRET_KEY=STRONG_KEY)["MIDDLEWARE"]
+    the security middleware, the file would go without HSTS, nosniff and the redirect.
+    With DEBUG too: gunicorn on a developer's machine serves them from the apps."""
+    middleware = settings_for(DEBUG=debug, SECRET_KEY=STRONG_KEY)["MIDDLEWARE"]
 
     security = middleware.index("django.middleware.security.SecurityMiddleware")
     assert middleware[security + 1] == "whitenoise.middleware.WhiteNoiseMiddleware"
