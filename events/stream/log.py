@@ -6,7 +6,9 @@ connect or fill a gap together."""
 import asyncio
 import functools
 import operator
+import weakref
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -32,22 +34,26 @@ from ..models import StockEvent, StoreEventSequence
 # Events read from the log per query, and so sent per batch while catching up.
 PAGE_SIZE = 500
 
-_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+# Each event loop's threads for the database: EVENTS_STREAM_DB_CONNECTIONS of them, each
+# closing its connection after every call.
+_threads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _slot() -> asyncio.Semaphore:
+def _executor() -> ThreadPoolExecutor:
     loop = asyncio.get_running_loop()
-    if loop not in _slots:
-        _slots[loop] = asyncio.Semaphore(settings.EVENTS_STREAM_DB_CONNECTIONS)
-    return _slots[loop]
+    if loop not in _threads:
+        _threads[loop] = ThreadPoolExecutor(
+            max_workers=settings.EVENTS_STREAM_DB_CONNECTIONS, thread_name_prefix="events-db"
+        )
+    return _threads[loop]
 
 
 async def in_thread(function, *args):
-    """``function(*args)`` in a worker thread holding one of the process's database
-    slots; the thread's connection is closed before the slot is given back. Not
-    thread-sensitive: each call takes a thread of the pool, so the slots (not asgiref's
-    one shared thread) say how many ask the database at once, and a slow query of one
-    stream does not hold up the others' authorization or backlog."""
+    """``function(*args)`` in one of the process's EVENTS_STREAM_DB_CONNECTIONS database
+    threads, which closes its connection before it takes the next call. The threads are
+    the bound: a stream whose client left stops waiting at once, but its query runs on
+    in its thread, which takes no other meanwhile. (asgiref's default would give each
+    open stream a thread of its own for as long as it stays open.)"""
 
     def run():
         try:
@@ -55,8 +61,7 @@ async def in_thread(function, *args):
         finally:
             connections[DEFAULT_DB_ALIAS].close()
 
-    async with _slot():
-        return await sync_to_async(run, thread_sensitive=False)()
+    return await sync_to_async(run, thread_sensitive=False, executor=_executor())()
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,9 @@ async def _frames(hub, listener, store_id: int, after: int):
                 async for frames in _from_log(store_id, order, listener):
                     yield frames
                 order.log_read()
+                # What it heard past the log's end is dropped (``log_read``): no longer
+                # heard, so that the periodic catch-up looks again.
+                listener.heard_seq = order.last
     finally:
         await hub.leave(listener)
 
