@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from events import channels
 from inventory_site.replicas.routing import replica_reads
 from stores.access import store_for_page
 from stores.models import Role
@@ -75,7 +76,13 @@ def _live_config(store, snapshot, level_filter) -> dict:
     return {
         "store": store.code,
         "seq": snapshot.seq,
-        "stream_url": f"{settings.EVENTS_STREAM_URL.rstrip('/')}{api}/events/stream/",
+        # None without Redis (the embedded mode): no stream can be served, so the page
+        # polls from the start rather than asking for one that is refused.
+        "stream_url": (
+            f"{settings.EVENTS_STREAM_URL.rstrip('/')}{api}/events/stream/"
+            if channels.uses_redis()
+            else None
+        ),
         "events_url": f"{api}/events/",
         "movements_url": f"{api}/movements/?page_size={LATEST_MOVEMENTS}",
         "summary_url": f"/stores/{quote(store.code, safe='')}/summary/",

@@ -9,8 +9,9 @@ follow. Screenshots of each step go to ``artifacts/browser/`` (or
 
 Two ways for the events to reach the page, one test each:
 
-- ``polling``: no events process (as under ``make run``): the page's EventSource is
-  refused and it polls the events API (``DASHBOARD_POLL_SECONDS``, 0.5 s here);
+- ``polling``: no events process: the page's EventSource is refused and it polls the
+  events API (``DASHBOARD_POLL_SECONDS``, 0.5 s here); and, without Redis (as under
+  ``make run``), it polls from the start, asking for no stream;
 - ``stream``: ``bin/run events`` serves the live stream and a relay gives both processes
   one origin, as a load balancer does (``same_origin.py``); needs Redis (REDIS_URL);
 - ``stream`` from another origin: the page opens the stream of ``bin/run events`` on a
@@ -103,6 +104,20 @@ def cross_origin(deployment):
 
 def test_the_dashboard_follows_the_events_api_without_a_stream(browser, web, demo_manager_password):
     watch(browser, web, web, demo_manager_password, mode="polling")
+
+
+def test_without_redis_the_dashboard_polls_from_the_start(
+    browser, web, deployment, demo_manager_password
+):
+    web_without_redis = deployment.start_web("web-without-redis", REDIS_URL="")
+    watch(
+        browser, f"http://127.0.0.1:{web_without_redis}", web, demo_manager_password, mode="polling"
+    )
+
+    # gunicorn's access log: it polled the events API and never asked for a stream.
+    served = (deployment.directory / "web-without-redis.log").read_text()
+    assert '"path": "/api/v1/stores/berlin-01/events/"' in served
+    assert "/events/stream/" not in served
 
 
 def test_the_dashboard_follows_the_live_stream(browser, web, events_origin, demo_manager_password):

@@ -267,7 +267,7 @@
   }
 
   function connectStream() {
-    if (!window.EventSource) return startPolling();
+    if (!config.stream_url || !window.EventSource) return startPolling();
     const stream = new EventSource(config.stream_url + "?after=" + lastSeq, { withCredentials: true });
     stream.onopen = function () {
       stopPolling();

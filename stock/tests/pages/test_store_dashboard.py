@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product
+from events import channels
 from events.models import StockEvent, StoreEventSequence
 from stock.dashboard import LATEST_MOVEMENTS, LEVELS_PER_PAGE, LevelFilter, dashboard_snapshot
 from stock.services import stock_adjust, stock_purchase, stock_receive, stock_set_reorder_point
@@ -190,8 +191,15 @@ def test_the_live_movements_fill_up_to_the_latest_ones_a_page_shows(viewer, berl
     assert len(page["results"]) == LATEST_MOVEMENTS
 
 
+@pytest.fixture
+def redis_mode(monkeypatch):
+    """The page as the services mode renders it, where a stream can be served (the
+    cache is a Redis), in either mode of the test run."""
+    monkeypatch.setattr(channels, "uses_redis", lambda: True)
+
+
 def test_the_page_embeds_the_event_seq_it_shows_and_where_events_come_from(
-    viewer, berlin, shelves, settings
+    viewer, berlin, shelves, settings, redis_mode
 ):
     settings.EVENTS_STREAM_URL = "https://events.example/"
     StoreEventSequence.objects.update_or_create(store=berlin, defaults={"last_seq": 41})
@@ -206,13 +214,24 @@ def test_the_page_embeds_the_event_seq_it_shows_and_where_events_come_from(
     assert config["shows_every_level"] is True
 
 
-def test_the_stream_is_on_the_sites_own_origin_by_default(viewer, berlin, shelves):
+def test_the_stream_is_on_the_sites_own_origin_by_default(viewer, berlin, shelves, redis_mode):
     config = live_config(browser(viewer).get(URL).text)
 
     assert config["stream_url"] == "/api/v1/stores/berlin-01/events/stream/"
     # The store's last event (none before the event log writer is there).
     last = StockEvent.objects.filter(store=berlin).aggregate(last=Max("seq"))["last"]
     assert config["seq"] == (last or 0)
+
+
+def test_without_redis_the_page_polls_and_asks_for_no_stream(viewer, shelves, monkeypatch):
+    """The embedded mode serves no stream: asking would cost a refused request (and an
+    error in the log) on every load and every minute after."""
+    monkeypatch.setattr(channels, "uses_redis", lambda: False)
+
+    config = live_config(browser(viewer).get(URL).text)
+
+    assert config["stream_url"] is None
+    assert config["events_url"] == "/api/v1/stores/berlin-01/events/"
 
 
 def test_the_summary_is_the_headers_counts_with_their_seq(viewer, berlin, shelves):
