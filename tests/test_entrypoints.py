@@ -88,6 +88,16 @@ def start(tmp_path):
         log.close()
 
 
+def serving(start, command: str, env: dict[str, str]):
+    """``bin/run <command>`` (``web``, ``events``) started, once it answers the
+    container's health check (``bin/run ping-web``); (the process, its log)."""
+    process, log = start(["bin/run", command], env)
+    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
+        log
+    )
+    return process, log
+
+
 def read(log) -> str:
     """What the child wrote so far, through a file object of our own: seeking the one the
     child writes through would move where its next line lands (over the first ones)."""
@@ -106,11 +116,7 @@ def test_web_serves_health_admin_and_static_files_with_debug_off(deployment_env,
     port = str(free_port())
     env = {**deployment_env, "PORT": port, "WEB_CONCURRENCY": "2"}
 
-    process, log = start(["bin/run", "web"], env)
-
-    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
-        log
-    )
+    process, log = serving(start, "web", env)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
         assert (response.status, json.load(response)) == (200, {"status": "ok"})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as response:
@@ -133,11 +139,7 @@ def test_web_with_debug_on_serves_static_files_from_the_apps_without_collectstat
     port = str(free_port())
     env = {**deployment_env, "DEBUG": "true", "PORT": port, "WEB_CONCURRENCY": "1"}
 
-    process, log = start(["bin/run", "web"], env)
-
-    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
-        log
-    )
+    process, log = serving(start, "web", env)
     for path in ("/static/admin/css/base.css", "/static/stock/store_dashboard.js"):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             assert response.status == 200, path
@@ -150,10 +152,7 @@ def test_web_writes_every_line_as_json_and_names_the_request_in_its_own_and_guni
 ):
     port = str(free_port())
     env = {**deployment_env, "PORT": port, "WEB_CONCURRENCY": "1"}  # LOG_FORMAT: json by default
-    process, log = start(["bin/run", "web"], env)
-    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
-        log
-    )
+    process, log = serving(start, "web", env)
 
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/products/", headers={"X-Request-ID": "web-logs-1"}
@@ -192,10 +191,7 @@ def test_events_serves_health_and_refuses_a_stream_without_credentials(deploymen
     path is its to answer: 401 as JSON, in either mode."""
     port = str(free_port())
     env = {**deployment_env, "PORT": port}
-    process, log = start(["bin/run", "events"], env)
-    assert wait_until(lambda: run(["bin/run", "ping-web"], env).returncode == 0, timeout=30), read(
-        log
-    )
+    process, log = serving(start, "events", env)
 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(

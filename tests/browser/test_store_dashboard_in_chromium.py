@@ -7,7 +7,7 @@ reload, the row's available units, its badge (OUT, then none) and the header's c
 follow. Screenshots of each step go to ``artifacts/browser/`` (or
 ``$BROWSER_SCREENSHOT_DIR``).
 
-Two ways for the events to reach the page, one test each:
+The ways for the events to reach the page, one test each:
 
 - ``polling``: no events process: the page's EventSource is refused and it polls the
   events API (``DASHBOARD_POLL_SECONDS``, 0.5 s here); and, without Redis (as under

@@ -1,6 +1,6 @@
 """The stream view where it cannot stream, in this process, in either mode: under
 gunicorn (a WSGI request) it names the events process; without a Redis to listen on it
-answers 503, never a stream that would stay silent. And the database slots that bound
+answers 503, never a stream that would stay silent. And the database threads that bound
 what an events process asks at once."""
 
 import asyncio
